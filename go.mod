@@ -1,0 +1,3 @@
+module github.com/entrakit/entrakit
+
+go 1.26

@@ -1,0 +1,209 @@
+package envconfig
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/entrakit/entrakit/entra"
+)
+
+// Variable documents one environment variable. Variables is the list the README
+// table is checked against.
+type Variable struct {
+	Name    string
+	Default string
+	Doc     string
+}
+
+// Variables lists every variable Load reads.
+var Variables = []Variable{
+	{"AZURE_TENANT_ID", "", "Tenant id (GUID), verified domain, `common` or `organizations`."},
+	{"AZURE_CLIENT_ID", "", "Application (client) id. Unset: start the in-process dev tenant (dev mode)."},
+	{"AZURE_CLIENT_SECRET", "", "Client secret (prefer a certificate)."},
+	{"AZURE_CLIENT_CERTIFICATE_PATH", "", "PEM or PFX file with the certificate and private key."},
+	{"AZURE_CLIENT_CERTIFICATE_PASSWORD", "", "Password of the PFX file."},
+	{"AZURE_FEDERATED_TOKEN_FILE", "", "Federated client assertion file (workload identity), re-read on every use."},
+	{"AZURE_AUTHORITY_HOST", "https://login.microsoftonline.com/", "Authority host; overrides ENTRAKIT_CLOUD's. A non-Microsoft host turns instance discovery off."},
+	{"ENTRAKIT_CLOUD", "public", "National cloud: `public`, `usgov` or `china`."},
+	{"ENTRAKIT_GRAPH_URL", "the cloud's Graph endpoint", "Microsoft Graph base URL, e.g. https://graph.microsoft.com."},
+	{"ENTRAKIT_MANAGED_IDENTITY", "", "`system` or a user-assigned identity's client id: authenticate with the host's managed identity."},
+	{"ENTRAKIT_REDIRECT_URI", "http://localhost:8080/auth/callback", "Redirect URI registered on the app (web apps)."},
+	{"ENTRAKIT_ALLOWED_TENANTS", "", "Comma-separated tenant ids allowed to sign in to a multi-tenant app."},
+	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
+	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
+	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID is unset; `off`: never (production)."},
+}
+
+// Settings is what the binaries read from the environment.
+type Settings struct {
+	Entra entra.Config
+	// DevTenant is true when no AZURE_CLIENT_ID is set and ENTRAKIT_DEV_TENANT
+	// is not "off": the binary must start the dev tenant and say so loudly.
+	DevTenant bool
+	// Listen is the web app's listen address.
+	Listen string
+	// RootCAs is the system pool plus ENTRAKIT_CA_FILE; nil when that is unset.
+	RootCAs *x509.CertPool
+	// CAFile is ENTRAKIT_CA_FILE as given.
+	CAFile string
+}
+
+// FromOS loads the settings from the process environment.
+func FromOS() (Settings, error) { return Load(os.LookupEnv) }
+
+// Load reads the settings through lookup (os.LookupEnv in production, a map in
+// tests). Every problem is reported at once, named by its variable.
+func Load(lookup func(string) (string, bool)) (Settings, error) {
+	get := func(name string) string {
+		v, _ := lookup(name)
+		return strings.TrimSpace(v)
+	}
+	var errs []error
+	bad := func(name, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+	}
+
+	s := Settings{Listen: "localhost:8080"}
+	if v := get("ENTRAKIT_LISTEN"); v != "" {
+		s.Listen = v
+	}
+
+	switch mode := strings.ToLower(get("ENTRAKIT_DEV_TENANT")); mode {
+	case "", "auto":
+		s.DevTenant = get("AZURE_CLIENT_ID") == ""
+	case "off", "false", "0":
+		if get("AZURE_CLIENT_ID") == "" {
+			bad("AZURE_CLIENT_ID", "required: ENTRAKIT_DEV_TENANT=off forbids the built-in dev tenant")
+		}
+	default:
+		bad("ENTRAKIT_DEV_TENANT", "want auto or off, got %q", mode)
+	}
+
+	cloud, err := entra.CloudByName(get("ENTRAKIT_CLOUD"))
+	if err != nil {
+		bad("ENTRAKIT_CLOUD", "%v", err)
+	}
+	if v := get("AZURE_AUTHORITY_HOST"); v != "" {
+		cloud.AuthorityHost = v
+		cloud.Name = "custom"
+	}
+	if v := get("ENTRAKIT_GRAPH_URL"); v != "" {
+		cloud.GraphEndpoint = strings.TrimSuffix(v, "/")
+	}
+
+	c := entra.Config{
+		Cloud:       cloud,
+		TenantID:    get("AZURE_TENANT_ID"),
+		ClientID:    get("AZURE_CLIENT_ID"),
+		RedirectURI: get("ENTRAKIT_REDIRECT_URI"),
+		Credential: entra.Credential{
+			// Secrets are taken as given: Validate flags stray white space.
+			ClientSecret:        must(lookup("AZURE_CLIENT_SECRET")),
+			CertificatePath:     get("AZURE_CLIENT_CERTIFICATE_PATH"),
+			CertificatePassword: must(lookup("AZURE_CLIENT_CERTIFICATE_PASSWORD")),
+			ClientAssertionFile: get("AZURE_FEDERATED_TOKEN_FILE"),
+		},
+	}
+	if c.RedirectURI == "" {
+		c.RedirectURI = "http://localhost:8080/auth/callback"
+	}
+	switch mi := get("ENTRAKIT_MANAGED_IDENTITY"); {
+	case mi == "":
+	case strings.EqualFold(mi, "system"):
+		c.Credential.ManagedIdentity = &entra.ManagedIdentity{}
+	default:
+		c.Credential.ManagedIdentity = &entra.ManagedIdentity{ClientID: mi}
+	}
+	for _, t := range strings.Split(get("ENTRAKIT_ALLOWED_TENANTS"), ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			c.AllowedTenants = append(c.AllowedTenants, t)
+		}
+	}
+	s.Entra = c
+
+	if s.CAFile = get("ENTRAKIT_CA_FILE"); s.CAFile != "" {
+		pool, err := loadCAFile(s.CAFile)
+		if err != nil {
+			bad("ENTRAKIT_CA_FILE", "%v", err)
+		}
+		s.RootCAs = pool
+	}
+
+	// In dev mode the dev tenant fills in the Entra settings later; checking
+	// them now would only complain about what is about to be generated.
+	if !s.DevTenant {
+		if err := c.Validate(); err != nil {
+			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+				var fe *entra.FieldError
+				if errors.As(e, &fe) {
+					errs = append(errs, fmt.Errorf("%s: %s", envName(fe.Field), envMessage(fe.Msg)))
+				} else {
+					errs = append(errs, e)
+				}
+			}
+		}
+	}
+	return s, errors.Join(errs...)
+}
+
+func must(v string, _ bool) string { return v }
+
+// fieldVars maps entra.Config field paths to the variables that set them.
+var fieldVars = []struct{ field, env string }{
+	{"Credential.ManagedIdentity.ClientID", "ENTRAKIT_MANAGED_IDENTITY"},
+	{"Credential.ClientSecret", "AZURE_CLIENT_SECRET"},
+	{"Credential.CertificatePath", "AZURE_CLIENT_CERTIFICATE_PATH"},
+	{"Credential.CertificatePassword", "AZURE_CLIENT_CERTIFICATE_PASSWORD"},
+	{"Credential.ClientAssertionFile", "AZURE_FEDERATED_TOKEN_FILE"},
+	{"Cloud.AuthorityHost", "AZURE_AUTHORITY_HOST"},
+	{"Cloud.GraphEndpoint", "ENTRAKIT_GRAPH_URL"},
+	{"TenantID", "AZURE_TENANT_ID"},
+	{"ClientID", "AZURE_CLIENT_ID"},
+	{"RedirectURI", "ENTRAKIT_REDIRECT_URI"},
+	{"AllowedTenants", "ENTRAKIT_ALLOWED_TENANTS"},
+}
+
+func envName(field string) string {
+	if field == "Credential" {
+		return "credential"
+	}
+	for _, fv := range fieldVars {
+		if field == fv.field || strings.HasPrefix(field, fv.field+"[") {
+			return fv.env
+		}
+	}
+	return field
+}
+
+// envMessage rewrites Go field names inside a message into variable names.
+func envMessage(msg string) string {
+	for _, r := range []struct{ from, to string }{
+		{"Credential.CertificatePath", "AZURE_CLIENT_CERTIFICATE_PATH"},
+		{"ClientSecret", "AZURE_CLIENT_SECRET"},
+		{"CertificatePath", "AZURE_CLIENT_CERTIFICATE_PATH"},
+		{"ClientAssertionFile", "AZURE_FEDERATED_TOKEN_FILE"},
+		{"ManagedIdentity", "ENTRAKIT_MANAGED_IDENTITY"},
+		{"TenantID", "AZURE_TENANT_ID"},
+	} {
+		msg = strings.ReplaceAll(msg, r.from, r.to)
+	}
+	return msg
+}
+
+func loadCAFile(path string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
+	}
+	return pool, nil
+}

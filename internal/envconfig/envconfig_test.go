@@ -1,0 +1,201 @@
+package envconfig
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+const (
+	tenant = "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d"
+	client = "5c3a1e7b-2d4f-4e6a-9b8c-1d2e3f4a5b6c"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     func(string) (string, bool)
+		wantErr []string // substrings that must all appear; none means success
+		check   func(t *testing.T, s Settings)
+	}{
+		{
+			name: "dev mode when no client id",
+			env:  env(),
+			check: func(t *testing.T, s Settings) {
+				if !s.DevTenant || s.Listen != "localhost:8080" {
+					t.Errorf("DevTenant=%v Listen=%q", s.DevTenant, s.Listen)
+				}
+			},
+		},
+		{
+			name:    "dev tenant off and no client id",
+			env:     env("ENTRAKIT_DEV_TENANT", "off"),
+			wantErr: []string{"AZURE_CLIENT_ID: required"},
+		},
+		{
+			name:    "dev tenant bad value",
+			env:     env("ENTRAKIT_DEV_TENANT", "maybe"),
+			wantErr: []string{"ENTRAKIT_DEV_TENANT: want auto or off"},
+		},
+		{
+			name: "real tenant with secret",
+			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", "x~y",
+				"ENTRAKIT_LISTEN", ":9000", "ENTRAKIT_DEV_TENANT", "off"),
+			check: func(t *testing.T, s Settings) {
+				if s.DevTenant || s.Entra.ClientID != client || s.Entra.Credential.Kind() != "secret" || s.Listen != ":9000" {
+					t.Errorf("got %+v", s)
+				}
+				if !s.Entra.Cloud.IsMicrosoftHost() {
+					t.Error("default cloud is not Microsoft's")
+				}
+			},
+		},
+		{
+			name: "custom authority host and graph",
+			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client,
+				"AZURE_AUTHORITY_HOST", "https://localhost:8443/", "ENTRAKIT_GRAPH_URL", "https://localhost:8444/"),
+			check: func(t *testing.T, s Settings) {
+				if s.Entra.Cloud.IsMicrosoftHost() || s.Entra.Cloud.GraphEndpoint != "https://localhost:8444" {
+					t.Errorf("cloud = %+v", s.Entra.Cloud)
+				}
+			},
+		},
+		{
+			name: "china cloud",
+			env:  env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_CLOUD", "china"),
+			check: func(t *testing.T, s Settings) {
+				if s.Entra.Cloud.Name != "china" {
+					t.Errorf("cloud = %+v", s.Entra.Cloud)
+				}
+			},
+		},
+		{
+			name: "managed identity and allowed tenants",
+			env: env("AZURE_TENANT_ID", "organizations", "AZURE_CLIENT_ID", client,
+				"ENTRAKIT_MANAGED_IDENTITY", "system", "ENTRAKIT_ALLOWED_TENANTS", tenant+", "+tenant),
+			check: func(t *testing.T, s Settings) {
+				if s.Entra.Credential.ManagedIdentity == nil || len(s.Entra.AllowedTenants) != 2 {
+					t.Errorf("got %+v", s.Entra)
+				}
+			},
+		},
+		{
+			name:    "messages name the variables",
+			env:     env("AZURE_CLIENT_ID", "my-app", "AZURE_AUTHORITY_HOST", "http://login.example.com"),
+			wantErr: []string{"AZURE_CLIENT_ID: not a GUID: \"my-app\"", "AZURE_TENANT_ID: required", "AZURE_AUTHORITY_HOST: must be an https URL"},
+		},
+		{
+			name: "two credentials named by variable",
+			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", "s",
+				"AZURE_CLIENT_CERTIFICATE_PATH", "/c.pem"),
+			wantErr: []string{"credential: set only one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH"},
+		},
+		{
+			name:    "bad managed identity",
+			env:     env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_MANAGED_IDENTITY", "me"),
+			wantErr: []string{"ENTRAKIT_MANAGED_IDENTITY: not a GUID"},
+		},
+		{
+			name:    "bad cloud and allowed tenants",
+			env:     env("AZURE_TENANT_ID", "common", "AZURE_CLIENT_ID", client, "ENTRAKIT_CLOUD", "mars", "ENTRAKIT_ALLOWED_TENANTS", "contoso.com"),
+			wantErr: []string{"ENTRAKIT_CLOUD: unknown cloud", "ENTRAKIT_ALLOWED_TENANTS: not a tenant id"},
+		},
+		{
+			name:    "missing CA file",
+			env:     env("ENTRAKIT_CA_FILE", "/nonexistent/ca.pem"),
+			wantErr: []string{"ENTRAKIT_CA_FILE:"},
+		},
+		{
+			name:    "secret is never echoed",
+			env:     env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", " leaked-secret "),
+			wantErr: []string{"AZURE_CLIENT_SECRET: has leading or trailing white space"},
+			check: func(t *testing.T, s Settings) {
+				if s.Entra.Credential.ClientSecret != " leaked-secret " {
+					t.Error("secret altered")
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Load(tt.env)
+			if len(tt.wantErr) == 0 && err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			if len(tt.wantErr) > 0 {
+				if err == nil {
+					t.Fatalf("Load = nil error, want %q", tt.wantErr)
+				}
+				for _, w := range tt.wantErr {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				if strings.Contains(err.Error(), "leaked-secret") {
+					t.Errorf("error echoes the secret: %v", err)
+				}
+			}
+			if tt.check != nil {
+				tt.check(t, s)
+			}
+		})
+	}
+}
+
+func TestLoadCAFile(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	good := filepath.Join(dir, "ca.pem")
+	os.WriteFile(good, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	junk := filepath.Join(dir, "junk.pem")
+	os.WriteFile(junk, []byte("not pem"), 0o600)
+
+	s, err := Load(env("ENTRAKIT_CA_FILE", good))
+	if err != nil || s.RootCAs == nil {
+		t.Fatalf("Load good CA: %v, pool %v", err, s.RootCAs)
+	}
+	if _, err := Load(env("ENTRAKIT_CA_FILE", junk)); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("Load junk CA: %v", err)
+	}
+}
+
+// TestREADMEListsEveryVariable keeps the README's configuration table true.
+func TestREADMEListsEveryVariable(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows := map[string]bool{}
+	for _, m := range regexp.MustCompile("(?m)^\\| `([A-Z_]+)` \\|").FindAllStringSubmatch(string(readme), -1) {
+		rows[m[1]] = true
+	}
+	for _, v := range Variables {
+		if !rows[v.Name] {
+			t.Errorf("README.md has no configuration row for %s", v.Name)
+		}
+	}
+}
