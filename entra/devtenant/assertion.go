@@ -1,0 +1,185 @@
+package devtenant
+
+import (
+	"crypto"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+)
+
+const maxJWTSize = 16 << 10
+
+var errMalformedJWT = errors.New("malformed JWT")
+
+// splitJWT decodes a compact JWS into header, payload and signature. It
+// never panics on hostile input.
+func splitJWT(jwt string) (header, payload, sig []byte, err error) {
+	if len(jwt) > maxJWTSize || strings.Count(jwt, ".") != 2 {
+		return nil, nil, nil, errMalformedJWT
+	}
+	parts := strings.SplitN(jwt, ".", 3)
+	if header, err = base64.RawURLEncoding.DecodeString(parts[0]); err != nil {
+		return nil, nil, nil, errMalformedJWT
+	}
+	if payload, err = base64.RawURLEncoding.DecodeString(parts[1]); err != nil {
+		return nil, nil, nil, errMalformedJWT
+	}
+	if sig, err = base64.RawURLEncoding.DecodeString(parts[2]); err != nil {
+		return nil, nil, nil, errMalformedJWT
+	}
+	return header, payload, sig, nil
+}
+
+type jwsHeader struct {
+	Alg     string `json:"alg"`
+	Kid     string `json:"kid"`
+	X5t     string `json:"x5t"`
+	X5tS256 string `json:"x5t#S256"`
+}
+
+// verifyRSA checks an RS256 or PS256 signature over the signing input.
+func verifyRSA(pub *rsa.PublicKey, alg, jwt string, sig []byte) bool {
+	input := jwt[:strings.LastIndexByte(jwt, '.')]
+	digest := sha256.Sum256([]byte(input))
+	switch alg {
+	case "RS256":
+		return rsa.VerifyPKCS1v15(pub, crypto.SHA256, digest[:], sig) == nil
+	case "PS256":
+		return rsa.VerifyPSS(pub, crypto.SHA256, digest[:], sig, &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto}) == nil
+	}
+	return false
+}
+
+type assertionClaims struct {
+	Aud audience `json:"aud"`
+	Iss string   `json:"iss"`
+	Sub string   `json:"sub"`
+	Jti string   `json:"jti"`
+	Exp *int64   `json:"exp"`
+	Nbf *int64   `json:"nbf"`
+}
+
+// audience accepts a string or an array of strings (RFC 7519 §4.1.3).
+type audience []string
+
+func (a *audience) UnmarshalJSON(b []byte) error {
+	var one string
+	if json.Unmarshal(b, &one) == nil {
+		*a = audience{one}
+		return nil
+	}
+	var many []string
+	if err := json.Unmarshal(b, &many); err != nil {
+		return err
+	}
+	*a = many
+	return nil
+}
+
+// verifyClientAssertion checks a private_key_jwt client assertion (RFC 7523):
+// signed by a certificate registered on the app (RS256 or PS256, chosen by
+// x5t or x5t#S256), iss = sub = client id, aud = the token endpoint, a
+// bounded lifetime, and a jti never seen before.
+func (s *Server) verifyClientAssertion(a *app, jwt string, audiences []string, now time.Time) *aadError {
+	hb, pb, sig, err := splitJWT(jwt)
+	if err != nil {
+		return invalidClient(50027, "JWT token is invalid or malformed.")
+	}
+	var h jwsHeader
+	var c assertionClaims
+	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &c) != nil {
+		return invalidClient(50027, "JWT token is invalid or malformed.")
+	}
+	if h.Alg != "RS256" && h.Alg != "PS256" {
+		return invalidClient(5002738, "Invalid JWT token. '%s' is not a supported signature algorithm. Supported signing algorithms are: 'RS256,PS256'.", h.Alg)
+	}
+	var cert *x509.Certificate
+	for _, crt := range a.certs {
+		s1 := sha1.Sum(crt.Raw) // x5t is defined as a SHA-1 thumbprint (RFC 7515 §4.1.7)
+		s256 := sha256.Sum256(crt.Raw)
+		if h.X5t == base64.RawURLEncoding.EncodeToString(s1[:]) || h.X5tS256 == base64.RawURLEncoding.EncodeToString(s256[:]) {
+			cert = crt
+			break
+		}
+	}
+	if cert == nil {
+		return invalidClient(700027, "The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '%s']", h.X5t+h.X5tS256)
+	}
+	pub, ok := cert.PublicKey.(*rsa.PublicKey)
+	if !ok || !verifyRSA(pub, h.Alg, jwt, sig) {
+		return invalidClient(7000274, "Client assertion failed signature validation.")
+	}
+	if !strings.EqualFold(c.Iss, a.AppID) || !strings.EqualFold(c.Sub, a.AppID) {
+		return invalidClient(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")
+	}
+	audOK := false
+	for _, got := range c.Aud {
+		for _, want := range audiences {
+			if subtle.ConstantTimeCompare([]byte(strings.ToLower(got)), []byte(strings.ToLower(want))) == 1 {
+				audOK = true
+			}
+		}
+	}
+	if !audOK {
+		return invalidClient(700212, "No matching federated identity record found for presented assertion audience '%s'.", strings.Join(c.Aud, " "))
+	}
+	skew := 5 * time.Minute
+	if c.Exp == nil || now.After(time.Unix(*c.Exp, 0).Add(skew)) || (c.Nbf != nil && now.Add(skew).Before(time.Unix(*c.Nbf, 0))) {
+		return invalidClient(700024, "Client assertion is not within its valid time range.")
+	}
+	if time.Unix(*c.Exp, 0).Sub(now) > 24*time.Hour {
+		return invalidClient(700024, "Client assertion contains an invalid lifetime: more than a day.")
+	}
+	if c.Jti == "" {
+		return invalidClient(50027, "JWT token is invalid or malformed: no jti.")
+	}
+	for jti, exp := range s.assertionJTIs {
+		if now.After(exp.Add(skew)) {
+			delete(s.assertionJTIs, jti)
+		}
+	}
+	key := strings.ToLower(a.AppID) + "|" + c.Jti
+	if _, seen := s.assertionJTIs[key]; seen {
+		return invalidClient(7000272, "The client assertion was already used (jti replay).")
+	}
+	s.assertionJTIs[key] = time.Unix(*c.Exp, 0)
+	return nil
+}
+
+// verifyOwnToken checks a token this tenant signed (OBO assertions): RS256
+// with one of the published keys, not expired.
+func (s *Server) verifyOwnToken(jwt string, now time.Time) (map[string]any, *aadError) {
+	hb, pb, sig, err := splitJWT(jwt)
+	if err != nil {
+		return nil, invalidGrant(50013, "Assertion failed signature validation: malformed.")
+	}
+	var h jwsHeader
+	if json.Unmarshal(hb, &h) != nil || h.Alg != "RS256" {
+		return nil, invalidGrant(50013, "Assertion failed signature validation.")
+	}
+	var key *signingKey
+	for _, k := range s.keys.published(now) {
+		if k.kid == h.Kid {
+			key = k
+		}
+	}
+	if key == nil || !verifyRSA(&key.key.PublicKey, "RS256", jwt, sig) {
+		return nil, invalidGrant(50013, "Assertion failed signature validation. [Reason - The key was not found.]")
+	}
+	var claims map[string]any
+	if json.Unmarshal(pb, &claims) != nil {
+		return nil, invalidGrant(50013, "Assertion is not valid JSON.")
+	}
+	exp, _ := claims["exp"].(float64)
+	if now.After(time.Unix(int64(exp), 0)) {
+		return nil, invalidGrant(500133, "Assertion is not within its valid time range.")
+	}
+	return claims, nil
+}

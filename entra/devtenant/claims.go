@@ -1,0 +1,211 @@
+package devtenant
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+)
+
+// issue describes one token issuance.
+type issue struct {
+	client   *app
+	user     *User // nil: app-only (client credentials)
+	sr       *scopeRequest
+	nonce    string
+	authTime time.Time
+	sid      string
+	xmsCC    bool   // the client declared capability CP1 (CAE)
+	azpacr   string // "0" public client, "1" secret, "2" certificate or assertion
+	// clientInfo: the request asked for client_info=1.
+	clientInfo bool
+	// refresh is the refresh token to return (already stored), "" for none.
+	refresh string
+}
+
+// tokenResponse is the token endpoint's success body, fields as MSAL reads them.
+type tokenResponse struct {
+	TokenType    string `json:"token_type"`
+	Scope        string `json:"scope,omitempty"`
+	ExpiresIn    int    `json:"expires_in"`
+	ExtExpiresIn int    `json:"ext_expires_in"`
+	RefreshIn    int    `json:"refresh_in,omitempty"`
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+	ClientInfo   string `json:"client_info,omitempty"`
+}
+
+const (
+	accessTokenLifetime = 3599 * time.Second
+	// CAE-capable clients get long-lived Graph tokens (Entra: up to 28 h);
+	// refresh_in tells MSAL to renew at half-life.
+	caeTokenLifetime = 86399 * time.Second
+	groupsOverage    = 200 // JWT groups claim limit
+)
+
+// pairwiseSub is Entra's sub: stable per user and app, different across apps.
+func pairwiseSub(oid, appID string) string {
+	h := sha256.Sum256([]byte(strings.ToLower(oid) + "|" + strings.ToLower(appID)))
+	return base64.RawURLEncoding.EncodeToString(h[:])[:43]
+}
+
+// mint builds and signs the tokens of one response. The caller holds s.mu.
+func (s *Server) mint(now time.Time, is issue) (tokenResponse, error) {
+	key, kid := s.keys.current.key, s.keys.current.kid
+	res := is.sr.res
+	lifetime := accessTokenLifetime
+	resp := tokenResponse{TokenType: "Bearer"}
+	if is.xmsCC && res.graph && is.user != nil {
+		lifetime = caeTokenLifetime
+		resp.RefreshIn = int(lifetime.Seconds()) / 2
+	}
+	resp.ExpiresIn = int(lifetime.Seconds())
+	resp.ExtExpiresIn = resp.ExpiresIn
+	exp := now.Add(lifetime).Unix()
+	v1Issuer := "https://sts.windows.net/" + s.tenantID + "/"
+	v2Issuer := s.url + "/" + s.tenantID + "/v2.0"
+
+	at := map[string]any{
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": exp,
+		"aio": randomString(24), "rh": "0." + randomString(24) + ".", "tid": s.tenantID, "uti": randomString(16),
+	}
+	if is.xmsCC {
+		at["xms_cc"] = []string{"CP1"}
+	}
+	if res.version == 2 {
+		at["aud"], at["iss"], at["ver"] = res.appID, v2Issuer, "2.0"
+		at["azp"], at["azpacr"] = strings.ToLower(is.client.AppID), is.azpacr
+	} else {
+		at["aud"], at["iss"], at["ver"] = is.sr.aud, v1Issuer, "1.0"
+		at["appid"], at["appidacr"] = strings.ToLower(is.client.AppID), is.azpacr
+		at["app_displayname"] = is.client.DisplayName
+		at["idp"] = v1Issuer
+	}
+	if is.user == nil {
+		at["idtyp"], at["oid"], at["sub"] = "app", is.client.spID, is.client.spID
+		if roles := s.appRoles(is.client.AppID, res); len(roles) > 0 {
+			at["roles"] = roles
+		}
+	} else {
+		u := is.user
+		at["oid"], at["sub"], at["name"], at["sid"] = u.ID, pairwiseSub(u.ID, res.appID), u.DisplayName, is.sid
+		scp := s.granted(is.client.AppID, u.ID, res)
+		if len(scp) > 0 {
+			at["scp"] = strings.Join(scp, " ")
+		}
+		if res.version == 2 {
+			at["preferred_username"] = u.UserPrincipalName
+		} else {
+			at["idtyp"], at["upn"], at["unique_name"] = "user", u.UserPrincipalName, u.UserPrincipalName
+			at["given_name"], at["family_name"] = u.GivenName, u.Surname
+			at["amr"], at["acr"] = []string{"pwd"}, "1"
+			delete(at, "idp")
+		}
+		if !res.graph && len(u.AppRoles) > 0 && res.appID == s.roleApp {
+			at["roles"] = u.AppRoles
+		}
+		if u.Admin {
+			at["wids"] = []string{globalAdminRoleID}
+		}
+	}
+	header := ""
+	if res.graph {
+		// Graph's tokens carry a nonce in the header, which is why apps
+		// cannot validate them; relying parties must not try.
+		h, _ := json.Marshal(map[string]string{"typ": "JWT", "nonce": randomString(32), "alg": "RS256", "x5t": kid, "kid": kid})
+		header = base64.RawURLEncoding.EncodeToString(h)
+	} else {
+		header = s.keys.current.header
+	}
+	payload, _ := json.Marshal(at)
+	var err error
+	if resp.AccessToken, err = sign(key, header, payload); err != nil {
+		return resp, err
+	}
+	if is.user == nil {
+		return resp, nil
+	}
+
+	// Delegated: echo the requested scopes verbatim (MSAL compares them),
+	// never offline_access.
+	var echo []string
+	for _, sc := range is.sr.raw {
+		if !strings.EqualFold(sc, "offline_access") {
+			echo = append(echo, sc)
+		}
+	}
+	if is.sr.dotDeflt {
+		echo = echo[:0]
+		for _, sc := range is.sr.raw {
+			if !strings.EqualFold(sc, "offline_access") && !strings.HasSuffix(sc, "/.default") {
+				echo = append(echo, sc)
+			}
+		}
+		for _, v := range s.granted(is.client.AppID, is.user.ID, res) {
+			if !oidcScopes[strings.ToLower(v)] {
+				echo = append(echo, scopePrefix(is.sr)+v)
+			}
+		}
+	}
+	resp.Scope = strings.Join(echo, " ")
+	resp.RefreshToken = is.refresh
+	if is.clientInfo {
+		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": s.tenantID})
+		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
+	}
+	if is.sr.oidc["openid"] {
+		id := s.idTokenClaims(now, is)
+		payload, _ := json.Marshal(id)
+		if resp.IDToken, err = sign(key, s.keys.current.header, payload); err != nil {
+			return resp, err
+		}
+	}
+	return resp, nil
+}
+
+// scopePrefix is how the request named its resource, for echoing .default.
+func scopePrefix(sr *scopeRequest) string {
+	if sr.res.graph && strings.EqualFold(sr.aud, "https://graph.microsoft.com") {
+		return "https://graph.microsoft.com/"
+	}
+	return sr.aud + "/"
+}
+
+func (s *Server) idTokenClaims(now time.Time, is issue) map[string]any {
+	u, client := is.user, is.client
+	c := map[string]any{
+		"aud": strings.ToLower(client.AppID), "iss": s.url + "/" + s.tenantID + "/v2.0",
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"aio": randomString(24), "oid": u.ID, "rh": "0." + randomString(24) + ".",
+		"sub": pairwiseSub(u.ID, client.AppID), "tid": s.tenantID, "uti": randomString(16), "ver": "2.0",
+		"sid": is.sid,
+	}
+	if is.nonce != "" {
+		c["nonce"] = is.nonce
+	}
+	if is.sr.oidc["profile"] {
+		c["name"], c["preferred_username"] = u.DisplayName, u.UserPrincipalName
+	}
+	if is.sr.oidc["email"] && u.Mail != "" {
+		c["email"] = u.Mail
+	}
+	if u.HomeTenantID != "" {
+		c["idp"] = "https://sts.windows.net/" + u.HomeTenantID + "/"
+	}
+	if len(u.AppRoles) > 0 && strings.EqualFold(client.AppID, s.roleApp) {
+		c["roles"] = u.AppRoles
+	}
+	if strings.EqualFold(client.GroupMembershipClaims, "SecurityGroup") || strings.EqualFold(client.GroupMembershipClaims, "All") {
+		if len(u.Groups) > groupsOverage {
+			// Overage: the app must read the groups from Graph.
+			c["_claim_names"] = map[string]string{"groups": "src1"}
+			c["_claim_sources"] = map[string]any{"src1": map[string]string{
+				"endpoint": "https://graph.microsoft.com/v1.0/users/" + u.ID + "/getMemberObjects"}}
+		} else if len(u.Groups) > 0 {
+			c["groups"] = u.Groups
+		}
+	}
+	return c
+}

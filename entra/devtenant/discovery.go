@@ -1,0 +1,138 @@
+package devtenant
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// tenantRef is the tenant segment of a request path, resolved.
+type tenantRef struct {
+	segment string // as in the path: the tenant id, "common" or "organizations"
+	multi   bool
+}
+
+// resolveTenant accepts the tenant id, the tenant's domain, "common" and
+// "organizations". Anything else is AADSTS90002, as Entra answers.
+func (s *Server) resolveTenant(seg string) (tenantRef, *aadError) {
+	switch l := strings.ToLower(seg); l {
+	case s.tenantID, s.domain:
+		return tenantRef{segment: s.tenantID}, nil
+	case "common", "organizations":
+		return tenantRef{segment: l, multi: true}, nil
+	case "consumers":
+		return tenantRef{}, invalidRequest(9002331, "Application '%s' is configured for use by Microsoft Account users only. Please use the /consumers endpoint to serve this request.", "")
+	}
+	return tenantRef{}, invalidRequest(90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", seg)
+}
+
+func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	t, aerr := s.resolveTenant(r.PathValue("tenant"))
+	if aerr != nil {
+		s.writeTokenError(w, r, aerr)
+		return
+	}
+	base := s.baseURL()
+	ep := base + "/" + t.segment
+	issuer := base + "/" + s.tenantID + "/v2.0"
+	if t.multi {
+		issuer = base + "/{tenantid}/v2.0"
+	}
+	u, _ := url.Parse(base)
+	doc := map[string]any{
+		"token_endpoint":                        ep + "/oauth2/v2.0/token",
+		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
+		"jwks_uri":                              ep + "/discovery/v2.0/keys",
+		"response_modes_supported":              []string{"query", "fragment", "form_post"},
+		"subject_types_supported":               []string{"pairwise"},
+		"id_token_signing_alg_values_supported": []string{"RS256"},
+		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
+		"issuer":                                issuer,
+		"request_uri_parameter_supported":       false,
+		"userinfo_endpoint":                     "https://graph.microsoft.com/oidc/userinfo",
+		"authorization_endpoint":                ep + "/oauth2/v2.0/authorize",
+		"device_authorization_endpoint":         ep + "/oauth2/v2.0/devicecode",
+		"http_logout_supported":                 true,
+		"frontchannel_logout_supported":         true,
+		"end_session_endpoint":                  ep + "/oauth2/v2.0/logout",
+		"claims_supported": []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
+			"msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver",
+			"at_hash", "c_hash", "email"},
+		"kerberos_endpoint":        ep + "/kerberos",
+		"tenant_region_scope":      "NA",
+		"cloud_instance_name":      u.Host,
+		"cloud_graph_host_name":    "graph.windows.net",
+		"msgraph_host":             "graph.microsoft.com",
+		"rbac_url":                 "https://pas.windows.net",
+	}
+	if t.multi {
+		doc["tenant_region_scope"] = nil
+	}
+	w.Header().Set("Cache-Control", "max-age=86400, private")
+	writeJSON(w, http.StatusOK, doc)
+}
+
+func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	if seg := r.PathValue("tenant"); seg != "" {
+		if _, aerr := s.resolveTenant(seg); aerr != nil {
+			s.writeTokenError(w, r, aerr)
+			return
+		}
+	}
+	issuer := s.baseURL() + "/{tenantid}/v2.0"
+	now := s.now()
+	s.mu.Lock()
+	keys := s.keys.published(now)
+	s.mu.Unlock()
+	out := struct {
+		Keys []jwk `json:"keys"`
+	}{}
+	for _, k := range keys {
+		out.Keys = append(out.Keys, k.jwk(issuer))
+	}
+	w.Header().Set("Cache-Control", "max-age=86400, private")
+	setCORS(w, r)
+	writeJSON(w, http.StatusOK, out)
+}
+
+// handleInstanceDiscovery answers MSAL's instance discovery with this host as
+// its own only alias, for clients that do not turn discovery off.
+func (s *Server) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	host := strings.TrimPrefix(s.baseURL(), "https://")
+	writeJSON(w, http.StatusOK, map[string]any{
+		"tenant_discovery_endpoint": s.baseURL() + "/common/v2.0/.well-known/openid-configuration",
+		"api-version":               "1.1",
+		"metadata": []map[string]any{{
+			"preferred_network": host, "preferred_cache": host, "aliases": []string{host},
+		}},
+	})
+}
+
+func (s *Server) handleErrorInfo(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("AADSTS" + r.URL.Query().Get("code") + ": see https://learn.microsoft.com/entra/identity-platform/reference-error-codes\n"))
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// setCORS allows browser apps (msal-browser) to call the endpoint cross-origin.
+func setCORS(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Origin") != "" {
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+	}
+}
+
+func (s *Server) handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Access-Control-Allow-Origin", "*")
+	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
+	h.Set("Access-Control-Allow-Headers", "content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry, x-app-name, x-app-ver")
+	h.Set("Access-Control-Max-Age", "86400")
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,94 @@
+package devtenant
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// aadError is an error as Entra's token endpoint sends it.
+// https://learn.microsoft.com/entra/identity-platform/reference-error-codes
+type aadError struct {
+	status   int
+	err      string // OAuth error code
+	code     int    // AADSTS number
+	msg      string
+	suberror string
+	claims   string
+}
+
+func (e *aadError) Error() string { return fmt.Sprintf("AADSTS%d: %s", e.code, e.msg) }
+
+func newAADError(status int, oauthErr string, code int, format string, args ...any) *aadError {
+	return &aadError{status: status, err: oauthErr, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+func invalidRequest(code int, format string, args ...any) *aadError {
+	return newAADError(http.StatusBadRequest, "invalid_request", code, format, args...)
+}
+
+func invalidGrant(code int, format string, args ...any) *aadError {
+	return newAADError(http.StatusBadRequest, "invalid_grant", code, format, args...)
+}
+
+func invalidClient(code int, format string, args ...any) *aadError {
+	return newAADError(http.StatusUnauthorized, "invalid_client", code, format, args...)
+}
+
+func invalidScope(code int, format string, args ...any) *aadError {
+	return newAADError(http.StatusBadRequest, "invalid_scope", code, format, args...)
+}
+
+func consentRequired(userID, clientID string) *aadError {
+	e := invalidGrant(65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", clientID, clientID)
+	e.suberror = "consent_required"
+	return e
+}
+
+// tokenErrorBody is the JSON body of a token endpoint error.
+type tokenErrorBody struct {
+	Error            string `json:"error"`
+	ErrorDescription string `json:"error_description"`
+	ErrorCodes       []int  `json:"error_codes"`
+	Timestamp        string `json:"timestamp"`
+	TraceID          string `json:"trace_id"`
+	CorrelationID    string `json:"correlation_id"`
+	ErrorURI         string `json:"error_uri"`
+	Suberror         string `json:"suberror,omitempty"`
+	Claims           string `json:"claims,omitempty"`
+}
+
+// writeTokenError answers with e in Entra's shape: the description carries
+// the trace and correlation ids and a timestamp, errors are not cacheable.
+func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, e *aadError) {
+	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")
+	trace, corr := newGUID(), correlationID(r)
+	body := tokenErrorBody{
+		Error:            e.err,
+		ErrorDescription: fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", e.code, e.msg, trace, corr, ts),
+		ErrorCodes:       []int{e.code},
+		Timestamp:        ts,
+		TraceID:          trace,
+		CorrelationID:    corr,
+		ErrorURI:         s.baseURL() + "/error?code=" + strconv.Itoa(e.code),
+		Suberror:         e.suberror,
+		Claims:           e.claims,
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store, no-cache")
+	h.Set("Pragma", "no-cache")
+	h.Set("x-ms-request-id", trace)
+	w.WriteHeader(e.status)
+	_ = json.NewEncoder(w).Encode(body)
+	s.logErr(r, e)
+}
+
+// correlationID echoes the client's client-request-id as Entra does, or makes one.
+func correlationID(r *http.Request) string {
+	if id := r.Header.Get("client-request-id"); isGUID(id) {
+		return id
+	}
+	return newGUID()
+}

@@ -1,0 +1,339 @@
+package devtenant
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configure a dev tenant. The zero value is usable except for
+// Manifest, which is required (infra.AppRegistration() in entrakit's binaries).
+type Options struct {
+	// Manifest is the app-registration manifest (infra/app-registration.json).
+	Manifest []byte
+	// Addr is the listen address; default "127.0.0.1:0" (a free loopback port).
+	Addr string
+	// StateDir keeps the CA across starts, so a browser trusts it once.
+	// Empty: a fresh CA per start.
+	StateDir string
+	// TenantID and Domain default to DefaultTenantID and DefaultDomain.
+	TenantID string
+	Domain   string
+	// Logger receives the request log (no secrets in it); default: discard.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. SetClock shifts it further.
+	Now func() time.Time
+	// KeyGrace is how long a retired signing key stays in the JWKS; default 24h.
+	KeyGrace time.Duration
+}
+
+// Server is a running (or ready to run) dev tenant.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	tenantID string
+	domain   string
+	ca       *certAuthority
+	adminKey string
+	handler  http.Handler
+
+	ln      net.Listener
+	httpSrv *http.Server
+	url     string
+
+	mu            sync.Mutex
+	clockOffset   time.Duration
+	keys          keyRing
+	users         map[string]*User
+	groups        map[string]*Group
+	apps          map[string]*app // by lower-case appId
+	grants        map[grantKey]map[string]bool
+	appRoleGrants map[[2]string]map[string]bool // {client, resource} -> role values
+	codes         map[string]*authCode
+	refreshTokens map[string]*refreshGrant
+	sessions      map[string]*ssoSession
+	pending       map[string]*authRequest
+	assertionJTIs map[string]time.Time
+	faults        []*Fault
+	secrets       map[string]string // appId -> the secret generated at start (for env files)
+	// roleApp is the app whose user roles User.AppRoles holds: the first in
+	// the manifest that defines roles for users (entrakit's web app).
+	roleApp string
+}
+
+// New builds a dev tenant from opts: CA, signing keys, directory, apps with a
+// fresh client secret each, and the admin consent the manifest asks for.
+func New(opts Options) (*Server, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.TenantID == "" {
+		opts.TenantID = DefaultTenantID
+	}
+	if opts.Domain == "" {
+		opts.Domain = DefaultDomain
+	}
+	if opts.KeyGrace == 0 {
+		opts.KeyGrace = 24 * time.Hour
+	}
+	if !isGUID(opts.TenantID) {
+		return nil, fmt.Errorf("devtenant: TenantID is not a GUID: %q", opts.TenantID)
+	}
+	if len(opts.Manifest) == 0 {
+		return nil, errors.New("devtenant: Options.Manifest is required (infra/app-registration.json)")
+	}
+	m, err := ParseManifest(opts.Manifest)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	s := &Server{
+		opts:          opts,
+		log:           log,
+		tenantID:      strings.ToLower(opts.TenantID),
+		domain:        strings.ToLower(opts.Domain),
+		adminKey:      randomString(32),
+		apps:          map[string]*app{},
+		grants:        map[grantKey]map[string]bool{},
+		appRoleGrants: map[[2]string]map[string]bool{},
+		codes:         map[string]*authCode{},
+		refreshTokens: map[string]*refreshGrant{},
+		sessions:      map[string]*ssoSession{},
+		pending:       map[string]*authRequest{},
+		assertionJTIs: map[string]time.Time{},
+		secrets:       map[string]string{},
+	}
+	now := opts.Now()
+	if s.ca, err = loadOrCreateCA(opts.StateDir, now); err != nil {
+		return nil, fmt.Errorf("devtenant: CA: %w", err)
+	}
+	cur, err := newSigningKey(now)
+	if err != nil {
+		return nil, err
+	}
+	next, err := newSigningKey(now)
+	if err != nil {
+		return nil, err
+	}
+	s.keys = keyRing{current: cur, next: next, grace: opts.KeyGrace}
+	s.users, s.groups = newDirectory(s.domain, func() string { return randomPassword() })
+	for _, a := range m.Applications {
+		s.addApp(a)
+		for _, r := range a.AppRoles {
+			if s.roleApp == "" && slices.Contains(r.AllowedMemberTypes, "User") {
+				s.roleApp = strings.ToLower(a.AppID)
+			}
+		}
+	}
+	s.grantManifestConsent(m)
+	s.handler = s.routes()
+	return s, nil
+}
+
+// Start listens on Options.Addr and serves HTTPS until Close.
+func (s *Server) Start() error {
+	leaf, err := s.ca.leaf(s.opts.Now())
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return fmt.Errorf("devtenant: listen: %w", err)
+	}
+	s.ln = ln
+	port := ln.Addr().(*net.TCPAddr).Port
+	s.mu.Lock()
+	s.url = fmt.Sprintf("https://localhost:%d", port)
+	s.mu.Unlock()
+	s.httpSrv = &http.Server{
+		Handler:           s.handler,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() { _ = s.httpSrv.ServeTLS(ln, "", "") }()
+	return nil
+}
+
+// Close stops the server.
+func (s *Server) Close() error {
+	if s.httpSrv == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.httpSrv.Shutdown(ctx)
+}
+
+// URL is the authority host, e.g. https://localhost:41234 (no trailing slash).
+// Set by Start.
+func (s *Server) URL() string { return s.baseURL() }
+
+func (s *Server) baseURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
+}
+
+// TenantID is the tenant's id.
+func (s *Server) TenantID() string { return s.tenantID }
+
+// Domain is the tenant's verified domain.
+func (s *Server) Domain() string { return s.domain }
+
+// Authority is URL()/TenantID(), what MSAL and azidentity are given.
+func (s *Server) Authority() string { return s.URL() + "/" + s.tenantID }
+
+// Issuer is the v2.0 issuer of this tenant's tokens.
+func (s *Server) Issuer() string { return s.URL() + "/" + s.tenantID + "/v2.0" }
+
+// CACertPEM is the CA certificate in PEM, to write where clients look for it.
+func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.ca.certPEM...) }
+
+// CertPool holds the dev tenant's CA and nothing else.
+func (s *Server) CertPool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(s.ca.cert)
+	return p
+}
+
+// Client returns an HTTP client that trusts the dev tenant's CA.
+func (s *Server) Client() *http.Client {
+	return &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			TLSClientConfig:     &tls.Config{RootCAs: s.CertPool(), MinVersion: tls.VersionTLS12},
+			MaxIdleConnsPerHost: 16,
+			ForceAttemptHTTP2:   true,
+		},
+	}
+}
+
+// Handler is the server's HTTP handler (for in-process use and benchmarks).
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// AdminKey guards the admin HTTP API (Authorization: Bearer <key>).
+func (s *Server) AdminKey() string { return s.adminKey }
+
+// ClientSecret returns the secret generated at start for appID ("" if the app
+// has no password credential).
+func (s *Server) ClientSecret(appID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.secrets[strings.ToLower(appID)]
+}
+
+// Applications lists the registered apps.
+func (s *Server) Applications() []Application {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Application
+	for _, a := range s.apps {
+		out = append(out, a.Application)
+	}
+	return out
+}
+
+func (s *Server) now() time.Time {
+	s.mu.Lock()
+	off := s.clockOffset
+	s.mu.Unlock()
+	return s.opts.Now().Add(off)
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleDiscovery)
+	mux.HandleFunc("GET /discovery/v2.0/keys", s.handleJWKS)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleJWKS)
+	mux.HandleFunc("GET /common/discovery/instance", s.handleInstanceDiscovery)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/login", s.handleLogin)
+	mux.HandleFunc("POST /{tenant}/consent", s.handleConsent)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
+	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", s.handleCORSPreflight)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", s.handleLogout)
+	mux.HandleFunc("GET /error", s.handleErrorInfo)
+	s.adminRoutes(mux)
+	return s.logRequests(mux)
+}
+
+// statusRecorder captures the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+// logRequests logs method, path (never the query: it carries codes and
+// state), status and duration.
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(rec, r)
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path),
+				slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
+				slog.String("client_request_id", r.Header.Get("client-request-id")))
+		}
+	})
+}
+
+func (s *Server) logErr(r *http.Request, e *aadError) {
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "aadsts error",
+		slog.String("path", r.URL.Path), slog.Int("aadsts", e.code), slog.String("error", e.err))
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randomPassword is easy to type: four groups of letters and digits.
+func randomPassword() string {
+	return "Dev-" + rand.Text()[:16]
+}
+
+func newGUID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func sha256hex(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return fmt.Sprintf("%x", h[:8])
+}

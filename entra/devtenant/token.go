@@ -1,0 +1,440 @@
+package devtenant
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	refreshLifetime    = 90 * 24 * time.Hour
+	spaRefreshLifetime = 24 * time.Hour // Entra's fixed SPA limit (AADSTS700084)
+	jwtBearer          = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+)
+
+// refreshGrant is the server-side state behind an opaque refresh token.
+// Entra does not invalidate a refresh token when it issues a new one; it
+// expires, or is revoked with the user's sessions.
+type refreshGrant struct {
+	clientID string
+	userID   string
+	platform string
+	sid      string
+	authTime time.Time
+	xmsCC    bool
+	created  time.Time
+	expires  time.Time
+	revoked  bool
+}
+
+// clientAuth is how the client authenticated at the token endpoint.
+type clientAuth struct {
+	client *app
+	acr    string // azpacr / appidacr: "0" none, "1" secret, "2" certificate
+}
+
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	if f := s.takeFault("token"); f != nil {
+		if f.Latency > 0 {
+			select {
+			case <-time.After(f.Latency):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		if f.Status != 0 {
+			if f.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
+			}
+			e := newAADError(f.Status, "temporarily_unavailable", 90000+f.Status, "The service is temporarily unavailable (fault injected by the dev tenant).")
+			if f.Status == http.StatusTooManyRequests {
+				e = newAADError(f.Status, "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop (throttled by the dev tenant).")
+			}
+			s.writeTokenError(w, r, e)
+			return
+		}
+	}
+	setCORS(w, r)
+	t, aerr := s.resolveTenant(r.PathValue("tenant"))
+	if aerr != nil {
+		s.writeTokenError(w, r, aerr)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	form, aerr := parseTokenForm(r)
+	if aerr != nil {
+		s.writeTokenError(w, r, aerr)
+		return
+	}
+	now := s.now()
+	s.mu.Lock()
+	resp, aerr := s.token(r, t, form, now)
+	s.mu.Unlock()
+	if aerr != nil {
+		s.writeTokenError(w, r, aerr)
+		return
+	}
+	h := w.Header()
+	h.Set("Cache-Control", "no-store, no-cache")
+	h.Set("Pragma", "no-cache")
+	h.Set("client-request-id", r.Header.Get("client-request-id"))
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// parseTokenForm reads the form body only (never the query: secrets and
+// codes must not travel in URLs).
+func parseTokenForm(r *http.Request) (url.Values, *aadError) {
+	ct := r.Header.Get("Content-Type")
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	if !strings.EqualFold(strings.TrimSpace(ct), "application/x-www-form-urlencoded") {
+		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
+	}
+	if err := r.ParseForm(); err != nil {
+		return nil, invalidRequest(900144, "The request body could not be parsed.")
+	}
+	for k, v := range r.PostForm {
+		if len(v) > 1 {
+			return nil, invalidRequest(90015, "Requested parameter '%s' is duplicated.", k)
+		}
+	}
+	return r.PostForm, nil
+}
+
+// token runs one grant. Caller holds s.mu.
+func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+	grant := form.Get("grant_type")
+	if grant == "" {
+		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
+	}
+	switch grant {
+	case "authorization_code":
+		return s.grantAuthCode(r, t, form, now)
+	case "refresh_token":
+		return s.grantRefresh(r, t, form, now)
+	case "client_credentials":
+		return s.grantClientCredentials(r, t, form, now)
+	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
+		return s.grantOBO(r, t, form, now)
+	}
+	return tokenResponse{}, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
+}
+
+// authenticate identifies the client and checks its credential. public
+// clients must not present one (AADSTS700025); confidential ones must
+// (AADSTS7000218).
+func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, public bool, now time.Time) (clientAuth, *aadError) {
+	clientID := form.Get("client_id")
+	secret := form.Get("client_secret")
+	if user, pass, ok := r.BasicAuth(); ok {
+		u, _ := url.QueryUnescape(user)
+		p, _ := url.QueryUnescape(pass)
+		if clientID != "" && !strings.EqualFold(clientID, u) {
+			return clientAuth{}, invalidClient(700021, "The client_id in the Authorization header does not match the client_id parameter.")
+		}
+		clientID, secret = u, p
+	}
+	assertion, assertionType := form.Get("client_assertion"), form.Get("client_assertion_type")
+	if clientID == "" && assertion != "" {
+		clientID = assertionSubject(assertion)
+	}
+	if clientID == "" {
+		return clientAuth{}, invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
+	}
+	a := s.app(clientID)
+	if a == nil {
+		return clientAuth{}, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.domain)
+	}
+	if public {
+		if secret != "" || assertion != "" {
+			return clientAuth{}, invalidClient(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
+		}
+		return clientAuth{client: a, acr: "0"}, nil
+	}
+	switch {
+	case secret != "" && assertion != "":
+		return clientAuth{}, invalidRequest(90015, "Only one client credential may be presented: 'client_secret' or 'client_assertion'.")
+	case secret != "":
+		if !a.checkSecret(secret) {
+			return clientAuth{}, invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", a.AppID)
+		}
+		return clientAuth{client: a, acr: "1"}, nil
+	case assertion != "":
+		if assertionType != jwtBearer {
+			return clientAuth{}, invalidRequest(90015, "client_assertion_type must be '%s'.", jwtBearer)
+		}
+		if aerr := s.verifyClientAssertion(a, assertion, s.tokenAudiences(t), now); aerr != nil {
+			return clientAuth{}, aerr
+		}
+		return clientAuth{client: a, acr: "2"}, nil
+	}
+	return clientAuth{}, invalidClient(7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.")
+}
+
+// tokenAudiences are the aud values a client assertion may carry: the token
+// endpoint of the tenant as requested, by id, and the v1 form.
+func (s *Server) tokenAudiences(t tenantRef) []string {
+	base := s.url
+	out := []string{}
+	for _, seg := range []string{t.segment, s.tenantID, s.domain} {
+		out = append(out, base+"/"+seg+"/oauth2/v2.0/token", base+"/"+seg+"/oauth2/token")
+	}
+	return append(out, base+"/"+s.tenantID+"/v2.0")
+}
+
+func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+	codeValue := form.Get("code")
+	if codeValue == "" {
+		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
+	}
+	code := s.codes[codeValue]
+	if code == nil {
+		return tokenResponse{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
+	}
+	if aerr := checkOrigin(r, code.platform); aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	ca, aerr := s.authenticate(r, t, form, code.platform != "web", now)
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if !strings.EqualFold(ca.client.AppID, code.clientID) {
+		return tokenResponse{}, invalidGrant(70000, "The provided authorization code was issued to a different client.")
+	}
+	if code.redeemed {
+		// A replayed code revokes what it produced (RFC 6749 §4.1.2).
+		for _, rt := range code.refresh {
+			if g := s.refreshTokens[rt]; g != nil {
+				g.revoked = true
+			}
+		}
+		return tokenResponse{}, invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+	}
+	if now.After(code.expires) {
+		return tokenResponse{}, invalidGrant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
+	}
+	if form.Get("redirect_uri") != code.redirectURI {
+		return tokenResponse{}, invalidGrant(50011, "The redirect URI '%s' specified in the request does not match the redirect URI used to obtain the authorization code.", form.Get("redirect_uri"))
+	}
+	if code.challenge != "" {
+		if !verifyPKCE(code.method, code.challenge, form.Get("code_verifier")) {
+			return tokenResponse{}, invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+		}
+	}
+	code.redeemed = true
+	u := s.users[code.userID]
+	if u == nil || !u.AccountEnabled {
+		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+	}
+	sr, aerr := s.parseScopes(form.Get("scope"))
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+	}
+	g := &refreshGrant{clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
+		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
+	is := issue{client: ca.client, user: u, sr: sr, nonce: code.nonce, authTime: code.authTime, sid: code.sid,
+		xmsCC: g.xmsCC, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
+	if sr.oidc["offline_access"] {
+		is.refresh = s.storeRefresh(g, now)
+		code.refresh = append(code.refresh, is.refresh)
+	}
+	resp, err := s.mint(now, is)
+	if err != nil {
+		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
+	}
+	return resp, nil
+}
+
+// checkOrigin: SPA codes may only be redeemed cross-origin, and only SPA
+// codes may be (AADSTS9002327 / 9002326).
+func checkOrigin(r *http.Request, platform string) *aadError {
+	origin := r.Header.Get("Origin")
+	if platform == "spa" && origin == "" {
+		return invalidRequest(9002327, "Tokens issued for the 'Single-Page Application' client-type may only be redeemed via cross-origin requests.")
+	}
+	if platform != "spa" && origin != "" {
+		return invalidRequest(9002326, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'.", origin)
+	}
+	return nil
+}
+
+func (s *Server) storeRefresh(g *refreshGrant, now time.Time) string {
+	g.created = now
+	g.expires = now.Add(refreshLifetime)
+	if g.platform == "spa" {
+		g.expires = now.Add(spaRefreshLifetime)
+	}
+	rt := "1.A" + randomString(96)
+	s.refreshTokens[rt] = g
+	return rt
+}
+
+func claimsCP1(raw string) bool {
+	if raw == "" {
+		return false
+	}
+	cp1, _, _ := parseClaimsRequest(raw)
+	return cp1
+}
+
+func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+	rt := form.Get("refresh_token")
+	if rt == "" {
+		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
+	}
+	g := s.refreshTokens[rt]
+	if g == nil {
+		return tokenResponse{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
+	}
+	if aerr := checkOrigin(r, g.platform); aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	ca, aerr := s.authenticate(r, t, form, g.platform != "web", now)
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if !strings.EqualFold(ca.client.AppID, g.clientID) {
+		return tokenResponse{}, invalidGrant(70000, "The refresh token was issued to a different client.")
+	}
+	switch {
+	case g.revoked:
+		return tokenResponse{}, invalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
+	case now.After(g.expires) && g.platform == "spa":
+		return tokenResponse{}, invalidGrant(700084, "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page.")
+	case now.After(g.expires):
+		return tokenResponse{}, invalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for 90.00:00:00.", g.created.UTC().Format(time.RFC3339))
+	}
+	u := s.users[g.userID]
+	if u == nil || !u.AccountEnabled {
+		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+	}
+	if claims := form.Get("claims"); claims != "" {
+		if _, fresh, ok := parseClaimsRequest(claims); !ok || fresh {
+			e := newAADError(400, "interaction_required", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", ca.client.AppID)
+			e.suberror = "basic_action"
+			e.claims = claims
+			return tokenResponse{}, e
+		}
+	}
+	sr, aerr := s.parseScopes(form.Get("scope"))
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+	}
+	ng := *g
+	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
+	is := issue{client: ca.client, user: u, sr: sr, authTime: g.authTime, sid: g.sid, xmsCC: ng.xmsCC,
+		azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
+	is.refresh = s.storeRefresh(&ng, now)
+	if g.platform == "spa" {
+		s.refreshTokens[is.refresh].expires = g.expires // the SPA limit does not slide
+	}
+	resp, err := s.mint(now, is)
+	if err != nil {
+		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
+	}
+	return resp, nil
+}
+
+func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+	if t.multi {
+		return tokenResponse{}, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
+	}
+	ca, aerr := s.authenticate(r, t, form, false, now)
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	var resourceScopes []string
+	for _, sc := range strings.Fields(form.Get("scope")) {
+		if !oidcScopes[strings.ToLower(sc)] { // MSAL appends openid offline_access profile
+			resourceScopes = append(resourceScopes, sc)
+		}
+	}
+	if len(resourceScopes) != 1 || !strings.HasSuffix(resourceScopes[0], "/.default") {
+		return tokenResponse{}, invalidScope(1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", form.Get("scope"))
+	}
+	sr, aerr := s.parseScopes(resourceScopes[0])
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	resp, err := s.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))})
+	if err != nil {
+		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
+	}
+	return resp, nil
+}
+
+// grantOBO is the on-behalf-of flow: a web API exchanges the access token it
+// received (aud = the API) for a token to a downstream resource.
+func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+	if form.Get("requested_token_use") != "on_behalf_of" {
+		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
+	}
+	ca, aerr := s.authenticate(r, t, form, false, now)
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	claims, aerr := s.verifyOwnToken(form.Get("assertion"), now)
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if _, isID := claims["nonce"]; isID || claims["aud"] == strings.ToLower(ca.client.AppID) && claims["azp"] == nil && claims["appid"] == nil {
+		return tokenResponse{}, invalidGrant(240002, "The assertion is an ID token; an access token for the API is required.")
+	}
+	aud, _ := claims["aud"].(string)
+	res := s.resourceByURI(aud)
+	if res == nil || res.appID != strings.ToLower(ca.client.AppID) {
+		return tokenResponse{}, invalidGrant(50013, "Assertion failed signature validation or its audience is not the calling application '%s'.", ca.client.AppID)
+	}
+	oid, _ := claims["oid"].(string)
+	u := s.users[oid]
+	if u == nil || claims["idtyp"] == "app" {
+		return tokenResponse{}, invalidGrant(50013, "The assertion is not a delegated user token.")
+	}
+	if !u.AccountEnabled {
+		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+	}
+	sr, aerr := s.parseScopes(form.Get("scope"))
+	if aerr != nil {
+		return tokenResponse{}, aerr
+	}
+	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+	}
+	sid, _ := claims["sid"].(string)
+	_, cp1 := claims["xms_cc"]
+	g := &refreshGrant{clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
+	is := issue{client: ca.client, user: u, sr: sr, sid: sid, xmsCC: cp1, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
+	if sr.oidc["offline_access"] {
+		is.refresh = s.storeRefresh(g, now)
+	}
+	resp, err := s.mint(now, is)
+	if err != nil {
+		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
+	}
+	resp.IDToken = "" // OBO returns no ID token
+	return resp, nil
+}
+
+func assertionSubject(jwt string) string {
+	_, payload, _, err := splitJWT(jwt)
+	if err != nil {
+		return ""
+	}
+	var c struct {
+		Sub string `json:"sub"`
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return ""
+	}
+	return c.Sub
+}
