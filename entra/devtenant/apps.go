@@ -11,8 +11,8 @@ import (
 // app is a registered application at run time.
 type app struct {
 	Application
-	spID    string             // its service principal's object id
-	secrets [][32]byte         // SHA-256 of each valid client secret
+	spID    string              // its service principal's object id
+	secrets [][32]byte          // SHA-256 of each valid client secret
 	certs   []*x509.Certificate // certificates accepted for client assertions
 }
 

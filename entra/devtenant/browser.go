@@ -53,7 +53,9 @@ type PageError struct {
 	Message string
 }
 
-func (e *PageError) Error() string { return fmt.Sprintf("devtenant page: AADSTS%d: %s", e.Code, e.Message) }
+func (e *PageError) Error() string {
+	return fmt.Sprintf("devtenant page: AADSTS%d: %s", e.Code, e.Message)
+}
 
 // Authorize opens authorizeURL and returns the authorization response meant
 // for the app. An error page or a failed sign-in returns a *PageError.

@@ -60,12 +60,12 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"claims_supported": []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
 			"msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver",
 			"at_hash", "c_hash", "email"},
-		"kerberos_endpoint":        ep + "/kerberos",
-		"tenant_region_scope":      "NA",
-		"cloud_instance_name":      u.Host,
-		"cloud_graph_host_name":    "graph.windows.net",
-		"msgraph_host":             "graph.microsoft.com",
-		"rbac_url":                 "https://pas.windows.net",
+		"kerberos_endpoint":     ep + "/kerberos",
+		"tenant_region_scope":   "NA",
+		"cloud_instance_name":   u.Host,
+		"cloud_graph_host_name": "graph.windows.net",
+		"msgraph_host":          "graph.microsoft.com",
+		"rbac_url":              "https://pas.windows.net",
 	}
 	if t.multi {
 		doc["tenant_region_scope"] = nil
