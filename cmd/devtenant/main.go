@@ -1,0 +1,162 @@
+// Command devtenant runs entrakit's local Entra ID emulator (entra/devtenant)
+// on a loopback port with its own CA, and writes an env file that points
+// MSAL, azidentity, curl or Node at it:
+//
+//	go run ./cmd/devtenant -env-file .devtenant/env
+//	set -a; . .devtenant/env; set +a
+//	curl "$AZURE_AUTHORITY_HOST$AZURE_TENANT_ID/v2.0/.well-known/openid-configuration"
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"text/tabwriter"
+
+	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/infra"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "devtenant:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("devtenant", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:9443", "listen `address`; port 0 picks a free port")
+	stateDir := fs.String("state-dir", ".devtenant", "`directory` for the CA (kept across starts so a browser trusts it once), the personas file and the env file")
+	envFile := fs.String("env-file", "", "write KEY=value lines pointing clients at the dev tenant to `file` (default STATE-DIR/env)")
+	manifestPath := fs.String("manifest", "", "app-registration manifest `file` (default: the embedded infra/app-registration.json)")
+	verbose := fs.Bool("v", false, "log every request")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	manifest := infra.AppRegistration()
+	if *manifestPath != "" {
+		b, err := os.ReadFile(*manifestPath)
+		if err != nil {
+			return err
+		}
+		manifest = b
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	srv, err := devtenant.New(devtenant.Options{Manifest: manifest, Addr: *listen, StateDir: *stateDir, Logger: logger})
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	if *envFile == "" {
+		*envFile = filepath.Join(*stateDir, "env")
+	}
+	files, err := writeFiles(srv, *stateDir, *envFile)
+	if err != nil {
+		return err
+	}
+	printBanner(stdout, srv, files)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	fmt.Fprintln(stdout, "devtenant: shutting down")
+	return nil
+}
+
+type writtenFiles struct{ ca, personas, env string }
+
+// The web app is the client the env file configures.
+const webAppUniqueName = "entrakit-webapp"
+
+func webApp(srv *devtenant.Server) devtenant.Application {
+	apps := srv.Applications()
+	sort.Slice(apps, func(i, j int) bool { return apps[i].UniqueName < apps[j].UniqueName })
+	for _, a := range apps {
+		if a.UniqueName == webAppUniqueName {
+			return a
+		}
+	}
+	return apps[0]
+}
+
+func writeFiles(srv *devtenant.Server, stateDir, envFile string) (writtenFiles, error) {
+	if err := os.MkdirAll(stateDir, 0o700); err != nil {
+		return writtenFiles{}, err
+	}
+	abs := func(p string) string { a, _ := filepath.Abs(p); return a }
+	f := writtenFiles{ca: abs(filepath.Join(stateDir, "ca.pem")), personas: abs(filepath.Join(stateDir, "personas.json")), env: abs(envFile)}
+	if err := os.WriteFile(f.ca, srv.CACertPEM(), 0o644); err != nil {
+		return f, err
+	}
+	personas, _ := json.MarshalIndent(srv.Personas(), "", "  ")
+	if err := os.WriteFile(f.personas, personas, 0o600); err != nil {
+		return f, err
+	}
+	app := webApp(srv)
+	lines := []string{
+		"# written by cmd/devtenant; secrets change on every start",
+		"AZURE_AUTHORITY_HOST=" + srv.URL() + "/",
+		"AZURE_TENANT_ID=" + srv.TenantID(),
+		"AZURE_CLIENT_ID=" + app.AppID,
+		"AZURE_CLIENT_SECRET=" + srv.ClientSecret(app.AppID),
+		"ENTRAKIT_CA_FILE=" + f.ca,
+		"SSL_CERT_FILE=" + f.ca,
+		"NODE_EXTRA_CA_CERTS=" + f.ca,
+		"ENTRAKIT_DEVTENANT_ADMIN_URL=" + srv.URL() + "/admin",
+		"ENTRAKIT_DEVTENANT_ADMIN_KEY=" + srv.AdminKey(),
+		"ENTRAKIT_DEVTENANT_PERSONAS=" + f.personas,
+	}
+	if err := os.MkdirAll(filepath.Dir(f.env), 0o700); err != nil {
+		return f, err
+	}
+	return f, os.WriteFile(f.env, []byte(strings.Join(lines, "\n")+"\n"), 0o600)
+}
+
+func printBanner(w io.Writer, srv *devtenant.Server, f writtenFiles) {
+	fmt.Fprintf(w, `entrakit dev tenant — a local Entra ID emulator, for development only
+
+  authority   %s
+  issuer      %s
+  domain      %s
+  admin API   %s/admin  (Authorization: Bearer $ENTRAKIT_DEVTENANT_ADMIN_KEY)
+
+Trust its CA (%s):
+  export SSL_CERT_FILE=%[5]s NODE_EXTRA_CA_CERTS=%[5]s ENTRAKIT_CA_FILE=%[5]s
+  or load everything:  set -a; . %s; set +a
+
+Personas (passwords change on every start; also in %s):
+`, srv.Authority(), srv.Issuer(), srv.Domain(), srv.URL(), f.ca, f.env, f.personas)
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, p := range srv.Personas() {
+		note := strings.Join(p.Roles, ",")
+		switch {
+		case !p.Enabled:
+			note += " (disabled)"
+		case p.Admin:
+			note += " (tenant admin)"
+		case p.Guest:
+			note += " (guest)"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Username, p.Password, note)
+	}
+	tw.Flush()
+}
