@@ -100,11 +100,14 @@ func (s *Server) verifyClientAssertion(a *app, jwt string, audiences []string, n
 	if h.Alg != "RS256" && h.Alg != "PS256" {
 		return invalidClient(5002738, "Invalid JWT token. '%s' is not a supported signature algorithm. Supported signing algorithms are: 'RS256,PS256'.", h.Alg)
 	}
+	// MSAL Go sends x5t#S256 in padded standard base64, others in base64url:
+	// Entra accepts both, so compare decoded bytes.
+	x5t, x5tS256 := decodeThumbprint(h.X5t), decodeThumbprint(h.X5tS256)
 	var cert *x509.Certificate
 	for _, crt := range a.certs {
 		s1 := sha1.Sum(crt.Raw) // x5t is defined as a SHA-1 thumbprint (RFC 7515 §4.1.7)
 		s256 := sha256.Sum256(crt.Raw)
-		if h.X5t == base64.RawURLEncoding.EncodeToString(s1[:]) || h.X5tS256 == base64.RawURLEncoding.EncodeToString(s256[:]) {
+		if (x5t != nil && subtle.ConstantTimeCompare(x5t, s1[:]) == 1) || (x5tS256 != nil && subtle.ConstantTimeCompare(x5tS256, s256[:]) == 1) {
 			cert = crt
 			break
 		}
@@ -182,4 +185,20 @@ func (s *Server) verifyOwnToken(jwt string, now time.Time) (map[string]any, *aad
 		return nil, invalidGrant(500133, "Assertion is not within its valid time range.")
 	}
 	return claims, nil
+}
+
+// decodeThumbprint reads a certificate thumbprint in base64url or standard
+// base64, padded or not; nil when it is neither.
+func decodeThumbprint(v string) []byte {
+	v = strings.TrimRight(v, "=")
+	if v == "" {
+		return nil
+	}
+	if b, err := base64.RawURLEncoding.DecodeString(v); err == nil {
+		return b
+	}
+	if b, err := base64.RawStdEncoding.DecodeString(v); err == nil {
+		return b
+	}
+	return nil
 }

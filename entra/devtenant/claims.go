@@ -1,6 +1,7 @@
 package devtenant
 
 import (
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -22,6 +23,32 @@ type issue struct {
 	clientInfo bool
 	// refresh is the refresh token to return (already stored), "" for none.
 	refresh string
+	// noIDToken: on-behalf-of answers carry no ID token.
+	noIDToken bool
+}
+
+// minted is a token response whose tokens are built but not yet signed, so
+// the caller can sign them without holding the server's lock.
+type minted struct {
+	resp      tokenResponse
+	key       *rsa.PrivateKey
+	atHeader  string
+	atPayload []byte
+	idHeader  string
+	idPayload []byte
+}
+
+func (m *minted) sign() (tokenResponse, error) {
+	var err error
+	if m.resp.AccessToken, err = sign(m.key, m.atHeader, m.atPayload); err != nil {
+		return tokenResponse{}, err
+	}
+	if m.idPayload != nil {
+		if m.resp.IDToken, err = sign(m.key, m.idHeader, m.idPayload); err != nil {
+			return tokenResponse{}, err
+		}
+	}
+	return m.resp, nil
 }
 
 // tokenResponse is the token endpoint's success body, fields as MSAL reads them.
@@ -88,8 +115,8 @@ func pairwiseSub(oid, appID string) string {
 	return base64.RawURLEncoding.EncodeToString(h[:])[:43]
 }
 
-// mint builds and signs the tokens of one response. The caller holds s.mu.
-func (s *Server) mint(now time.Time, is issue) (tokenResponse, error) {
+// mint builds the tokens of one response, to be signed. The caller holds s.mu.
+func (s *Server) mint(now time.Time, is issue) *minted {
 	key, kid := s.keys.current.key, s.keys.current.kid
 	res := is.sr.res
 	lifetime := accessTokenLifetime
@@ -153,12 +180,10 @@ func (s *Server) mint(now time.Time, is issue) (tokenResponse, error) {
 		header = s.keys.current.header
 	}
 	payload, _ := json.Marshal(at)
-	var err error
-	if resp.AccessToken, err = sign(key, header, payload); err != nil {
-		return resp, err
-	}
+	m := &minted{key: key, atHeader: header, atPayload: payload}
 	if is.user == nil {
-		return resp, nil
+		m.resp = resp
+		return m
 	}
 
 	// Delegated: echo the requested scopes verbatim (MSAL compares them),
@@ -188,14 +213,12 @@ func (s *Server) mint(now time.Time, is issue) (tokenResponse, error) {
 		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": s.tenantID})
 		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
 	}
-	if is.sr.oidc["openid"] {
-		id := s.idTokenClaims(now, is)
-		payload, _ := json.Marshal(id)
-		if resp.IDToken, err = sign(key, s.keys.current.header, payload); err != nil {
-			return resp, err
-		}
+	if is.sr.oidc["openid"] && !is.noIDToken {
+		m.idHeader = s.keys.current.header
+		m.idPayload, _ = json.Marshal(s.idTokenClaims(now, is))
 	}
-	return resp, nil
+	m.resp = resp
+	return m
 }
 
 // scopePrefix is how the request named its resource, for echoing .default.

@@ -71,10 +71,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	s.mu.Lock()
-	resp, aerr := s.token(r, t, form, now)
+	m, aerr := s.token(r, t, form, now)
 	s.mu.Unlock()
 	if aerr != nil {
 		s.writeTokenError(w, r, aerr)
+		return
+	}
+	// Sign outside the lock: RSA is the expensive part and needs no state.
+	resp, err := m.sign()
+	if err != nil {
+		s.writeTokenError(w, r, newAADError(500, "server_error", 90000, "Token signing failed."))
 		return
 	}
 	h := w.Header()
@@ -106,10 +112,10 @@ func parseTokenForm(r *http.Request) (url.Values, *aadError) {
 }
 
 // token runs one grant. Caller holds s.mu.
-func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	grant := form.Get("grant_type")
 	if grant == "" {
-		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
+		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
 	}
 	switch grant {
 	case "authorization_code":
@@ -121,7 +127,7 @@ func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.T
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
 		return s.grantOBO(r, t, form, now)
 	}
-	return tokenResponse{}, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
+	return nil, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
 }
 
 // authenticate identifies the client and checks its credential. public
@@ -186,24 +192,24 @@ func (s *Server) tokenAudiences(t tenantRef) []string {
 	return append(out, base+"/"+s.tenantID+"/v2.0")
 }
 
-func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	codeValue := form.Get("code")
 	if codeValue == "" {
-		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
+		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
 	}
 	code := s.codes[codeValue]
 	if code == nil {
-		return tokenResponse{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
+		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
 	}
 	if aerr := checkOrigin(r, code.platform); aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	ca, aerr := s.authenticate(r, t, form, code.platform != "web", now)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if !strings.EqualFold(ca.client.AppID, code.clientID) {
-		return tokenResponse{}, invalidGrant(70000, "The provided authorization code was issued to a different client.")
+		return nil, invalidGrant(70000, "The provided authorization code was issued to a different client.")
 	}
 	if code.redeemed {
 		// A replayed code revokes what it produced (RFC 6749 §4.1.2).
@@ -212,30 +218,30 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 				g.revoked = true
 			}
 		}
-		return tokenResponse{}, invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
+		return nil, invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
 	}
 	if now.After(code.expires) {
-		return tokenResponse{}, invalidGrant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
+		return nil, invalidGrant(70008, "The provided authorization code or refresh token has expired due to inactivity. Send a new interactive authorization request for this user and resource.")
 	}
 	if form.Get("redirect_uri") != code.redirectURI {
-		return tokenResponse{}, invalidGrant(50011, "The redirect URI '%s' specified in the request does not match the redirect URI used to obtain the authorization code.", form.Get("redirect_uri"))
+		return nil, invalidGrant(50011, "The redirect URI '%s' specified in the request does not match the redirect URI used to obtain the authorization code.", form.Get("redirect_uri"))
 	}
 	if code.challenge != "" {
 		if !verifyPKCE(code.method, code.challenge, form.Get("code_verifier")) {
-			return tokenResponse{}, invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
+			return nil, invalidGrant(501481, "The Code_Verifier does not match the code_challenge supplied in the authorization request.")
 		}
 	}
 	code.redeemed = true
 	u := s.users[code.userID]
 	if u == nil || !u.AccountEnabled {
-		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
 	sr, aerr := s.parseScopes(form.Get("scope"))
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(u.ID, ca.client.AppID)
 	}
 	g := &refreshGrant{clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
 		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
@@ -245,11 +251,7 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 		is.refresh = s.storeRefresh(g, now)
 		code.refresh = append(code.refresh, is.refresh)
 	}
-	resp, err := s.mint(now, is)
-	if err != nil {
-		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
-	}
-	return resp, nil
+	return s.mint(now, is), nil
 }
 
 // checkOrigin: SPA codes may only be redeemed cross-origin, and only SPA
@@ -284,51 +286,51 @@ func claimsCP1(raw string) bool {
 	return cp1
 }
 
-func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
-		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
+		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
 	}
 	g := s.refreshTokens[rt]
 	if g == nil {
-		return tokenResponse{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
+		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
 	}
 	if aerr := checkOrigin(r, g.platform); aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	ca, aerr := s.authenticate(r, t, form, g.platform != "web", now)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if !strings.EqualFold(ca.client.AppID, g.clientID) {
-		return tokenResponse{}, invalidGrant(70000, "The refresh token was issued to a different client.")
+		return nil, invalidGrant(70000, "The refresh token was issued to a different client.")
 	}
 	switch {
 	case g.revoked:
-		return tokenResponse{}, invalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
+		return nil, invalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
 	case now.After(g.expires) && g.platform == "spa":
-		return tokenResponse{}, invalidGrant(700084, "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page.")
+		return nil, invalidGrant(700084, "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1.00:00:00, which cannot be extended. It is now expired and a new sign in request must be sent by the SPA to the sign in page.")
 	case now.After(g.expires):
-		return tokenResponse{}, invalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for 90.00:00:00.", g.created.UTC().Format(time.RFC3339))
+		return nil, invalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for 90.00:00:00.", g.created.UTC().Format(time.RFC3339))
 	}
 	u := s.users[g.userID]
 	if u == nil || !u.AccountEnabled {
-		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
 	if claims := form.Get("claims"); claims != "" {
 		if _, fresh, ok := parseClaimsRequest(claims); !ok || fresh {
 			e := newAADError(400, "interaction_required", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", ca.client.AppID)
 			e.suberror = "basic_action"
 			e.claims = claims
-			return tokenResponse{}, e
+			return nil, e
 		}
 	}
 	sr, aerr := s.parseScopes(form.Get("scope"))
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(u.ID, ca.client.AppID)
 	}
 	ng := *g
 	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
@@ -338,20 +340,16 @@ func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now
 	if g.platform == "spa" {
 		s.refreshTokens[is.refresh].expires = g.expires // the SPA limit does not slide
 	}
-	resp, err := s.mint(now, is)
-	if err != nil {
-		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
-	}
-	return resp, nil
+	return s.mint(now, is), nil
 }
 
-func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	if t.multi {
-		return tokenResponse{}, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
+		return nil, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
 	}
 	ca, aerr := s.authenticate(r, t, form, false, now)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	var resourceScopes []string
 	for _, sc := range strings.Fields(form.Get("scope")) {
@@ -360,55 +358,51 @@ func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.V
 		}
 	}
 	if len(resourceScopes) != 1 || !strings.HasSuffix(resourceScopes[0], "/.default") {
-		return tokenResponse{}, invalidScope(1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", form.Get("scope"))
+		return nil, invalidScope(1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", form.Get("scope"))
 	}
 	sr, aerr := s.parseScopes(resourceScopes[0])
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
-	resp, err := s.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))})
-	if err != nil {
-		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
-	}
-	return resp, nil
+	return s.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))}), nil
 }
 
 // grantOBO is the on-behalf-of flow: a web API exchanges the access token it
 // received (aud = the API) for a token to a downstream resource.
-func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (tokenResponse, *aadError) {
+func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	if form.Get("requested_token_use") != "on_behalf_of" {
-		return tokenResponse{}, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
+		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
 	}
 	ca, aerr := s.authenticate(r, t, form, false, now)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	claims, aerr := s.verifyOwnToken(form.Get("assertion"), now)
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if _, isID := claims["nonce"]; isID || claims["aud"] == strings.ToLower(ca.client.AppID) && claims["azp"] == nil && claims["appid"] == nil {
-		return tokenResponse{}, invalidGrant(240002, "The assertion is an ID token; an access token for the API is required.")
+		return nil, invalidGrant(240002, "The assertion is an ID token; an access token for the API is required.")
 	}
 	aud, _ := claims["aud"].(string)
 	res := s.resourceByURI(aud)
 	if res == nil || res.appID != strings.ToLower(ca.client.AppID) {
-		return tokenResponse{}, invalidGrant(50013, "Assertion failed signature validation or its audience is not the calling application '%s'.", ca.client.AppID)
+		return nil, invalidGrant(50013, "Assertion failed signature validation or its audience is not the calling application '%s'.", ca.client.AppID)
 	}
 	oid, _ := claims["oid"].(string)
 	u := s.users[oid]
 	if u == nil || claims["idtyp"] == "app" {
-		return tokenResponse{}, invalidGrant(50013, "The assertion is not a delegated user token.")
+		return nil, invalidGrant(50013, "The assertion is not a delegated user token.")
 	}
 	if !u.AccountEnabled {
-		return tokenResponse{}, invalidGrant(50057, "The user account is disabled.")
+		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
 	sr, aerr := s.parseScopes(form.Get("scope"))
 	if aerr != nil {
-		return tokenResponse{}, aerr
+		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return tokenResponse{}, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(u.ID, ca.client.AppID)
 	}
 	sid, _ := claims["sid"].(string)
 	_, cp1 := claims["xms_cc"]
@@ -417,12 +411,8 @@ func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now tim
 	if sr.oidc["offline_access"] {
 		is.refresh = s.storeRefresh(g, now)
 	}
-	resp, err := s.mint(now, is)
-	if err != nil {
-		return tokenResponse{}, newAADError(500, "server_error", 90000, "token signing failed")
-	}
-	resp.IDToken = "" // OBO returns no ID token
-	return resp, nil
+	is.noIDToken = true // OBO returns no ID token
+	return s.mint(now, is), nil
 }
 
 func assertionSubject(jwt string) string {
