@@ -1,0 +1,450 @@
+package entra
+
+import (
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+// Claims are the claims of an Entra ID token or access token that entrakit
+// checks or hands to the application. Raw holds the whole payload (JSON) for
+// anything else.
+type Claims struct {
+	Issuer            string   // iss
+	Subject           string   // sub (pairwise per app)
+	Audience          []string // aud
+	Expiry            int64    // exp, Unix seconds
+	NotBefore         int64    // nbf
+	IssuedAt          int64    // iat
+	ObjectID          string   // oid: the user's (or service principal's) directory object id
+	TenantID          string   // tid
+	Version           string   // ver: "1.0" or "2.0"
+	Nonce             string   // nonce (ID tokens)
+	Name              string   // name
+	PreferredUsername string   // preferred_username (v2)
+	UPN               string   // upn (v1)
+	Email             string   // email
+	Scopes            string   // scp: space-separated delegated permissions
+	Roles             []string // roles: app roles of a user, or application permissions
+	Groups            []string // groups
+	GroupsOverage     bool     // _claim_names.groups: too many groups, read them from Graph
+	AuthorizedParty   string   // azp (v2) or appid (v1): the client the token was issued to
+	AppIDACR          string   // azpacr (v2) or appidacr (v1): 0 public, 1 secret, 2 certificate
+	IDType            string   // idtyp: "app" for app-only tokens, "user" in v1 delegated tokens
+	SessionID         string   // sid
+	TokenID           string   // uti: unique token id, safe to log
+	ClientCapability  []string // xms_cc
+
+	present uint32 // bit set of claims present, for required-claim checks
+	Raw     []byte // the payload JSON
+}
+
+const (
+	hasIss = 1 << iota
+	hasSub
+	hasAud
+	hasExp
+	hasNbf
+	hasIat
+	hasNonce
+	hasScp
+	hasRoles
+	hasAzp
+)
+
+// Map decodes Raw into a map, for the claims Claims does not name.
+func (c *Claims) Map() (map[string]any, error) {
+	var m map[string]any
+	err := json.Unmarshal(c.Raw, &m)
+	return m, err
+}
+
+var errClaimsJSON = errors.New("claims are not a valid JSON object")
+
+// maxClaimsDepth bounds nesting in values we skip (DoS).
+const maxClaimsDepth = 16
+
+// parseClaims reads a token payload with a small scanner that visits each
+// member once and decodes only the claims entrakit uses: several times
+// cheaper than encoding/json into a struct, which matters because a bearer
+// check is otherwise dominated by it, not by RSA. Duplicate members are
+// rejected (a parser differential is a security bug). It never panics.
+func parseClaims(p []byte) (*Claims, error) {
+	c := &Claims{Raw: p}
+	s := scanner{b: p}
+	s.ws()
+	if !s.eat('{') {
+		return nil, errClaimsJSON
+	}
+	s.ws()
+	if s.eat('}') {
+		return c, s.end()
+	}
+	var seen uint64 // duplicate check for the members we decode
+	for {
+		s.ws()
+		key, ok := s.str()
+		if !ok {
+			return nil, errClaimsJSON
+		}
+		s.ws()
+		if !s.eat(':') {
+			return nil, errClaimsJSON
+		}
+		s.ws()
+		bit, target := c.field(key)
+		if bit != 0 {
+			if seen&bit != 0 {
+				return nil, errors.New("duplicate claim " + strconv.Quote(key))
+			}
+			seen |= bit
+		}
+		if s.lit("null") {
+			target = nil // a null claim is an absent claim
+		} else if !s.value(target) {
+			return nil, errClaimsJSON
+		} else if target != nil {
+			c.present |= presence(key)
+		}
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		if s.eat('}') {
+			return c, s.end()
+		}
+		return nil, errClaimsJSON
+	}
+}
+
+// presence is the bit recording that a claim checked for presence was sent.
+func presence(key string) uint32 {
+	switch key {
+	case "iss":
+		return hasIss
+	case "sub":
+		return hasSub
+	case "aud":
+		return hasAud
+	case "exp":
+		return hasExp
+	case "nbf":
+		return hasNbf
+	case "iat":
+		return hasIat
+	case "nonce":
+		return hasNonce
+	case "scp":
+		return hasScp
+	case "roles":
+		return hasRoles
+	case "azp", "appid":
+		return hasAzp
+	}
+	return 0
+}
+
+// field maps a member name to its destination; bit 0 means "skip".
+func (c *Claims) field(key string) (uint64, any) {
+	switch key {
+	case "iss":
+		return 1 << 0, &c.Issuer
+	case "sub":
+		return 1 << 1, &c.Subject
+	case "aud":
+		return 1 << 2, &c.Audience
+	case "exp":
+		return 1 << 3, &c.Expiry
+	case "nbf":
+		return 1 << 4, &c.NotBefore
+	case "iat":
+		return 1 << 5, &c.IssuedAt
+	case "oid":
+		return 1 << 6, &c.ObjectID
+	case "tid":
+		return 1 << 7, &c.TenantID
+	case "ver":
+		return 1 << 8, &c.Version
+	case "nonce":
+		return 1 << 9, &c.Nonce
+	case "name":
+		return 1 << 10, &c.Name
+	case "preferred_username":
+		return 1 << 11, &c.PreferredUsername
+	case "upn":
+		return 1 << 12, &c.UPN
+	case "email":
+		return 1 << 13, &c.Email
+	case "scp":
+		return 1 << 14, &c.Scopes
+	case "roles":
+		return 1 << 15, &c.Roles
+	case "groups":
+		return 1 << 16, &c.Groups
+	case "azp", "appid":
+		return 1 << 17, &c.AuthorizedParty // azp and appid together is a duplicate
+	case "azpacr", "appidacr":
+		return 1 << 18, &c.AppIDACR
+	case "idtyp":
+		return 1 << 19, &c.IDType
+	case "sid":
+		return 1 << 20, &c.SessionID
+	case "uti":
+		return 1 << 21, &c.TokenID
+	case "xms_cc":
+		return 1 << 22, &c.ClientCapability
+	case "_claim_names":
+		return 1 << 23, &c.GroupsOverage
+	}
+	return 0, nil
+}
+
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *scanner) eat(c byte) bool {
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *scanner) end() error {
+	s.ws()
+	if s.i != len(s.b) {
+		return errClaimsJSON
+	}
+	return nil
+}
+
+// str reads a JSON string. The common case (no escapes) does not allocate
+// beyond the result; escapes take encoding/json's path.
+func (s *scanner) str() (string, bool) {
+	if !s.eat('"') {
+		return "", false
+	}
+	start := s.i
+	escaped := false
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			raw := s.b[start:s.i]
+			s.i++
+			if !escaped {
+				if !utf8.Valid(raw) {
+					return "", false
+				}
+				return string(raw), true
+			}
+			var out string
+			if json.Unmarshal(s.b[start-1:s.i], &out) != nil {
+				return "", false
+			}
+			return out, true
+		case c == '\\':
+			escaped = true
+			s.i += 2
+		case c < 0x20:
+			return "", false
+		default:
+			s.i++
+		}
+	}
+	return "", false
+}
+
+// value reads one value into target (nil: validate and skip).
+func (s *scanner) value(target any) bool {
+	switch t := target.(type) {
+	case *string:
+		v, ok := s.str()
+		*t = v
+		return ok
+	case *int64:
+		return s.number(t)
+	case *[]string:
+		if s.i < len(s.b) && s.b[s.i] == '"' { // aud may be a single string
+			v, ok := s.str()
+			*t = []string{v}
+			return ok
+		}
+		return s.strings(t)
+	case *bool: // _claim_names: true when it names "groups"
+		if !s.eat('{') {
+			return false
+		}
+		for {
+			s.ws()
+			if s.eat('}') {
+				return true
+			}
+			k, ok := s.str()
+			if !ok {
+				return false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return false
+			}
+			s.ws()
+			if k == "groups" {
+				*t = true
+			}
+			if !s.skip() {
+				return false
+			}
+			s.ws()
+			if !s.eat(',') {
+				s.ws()
+				return s.eat('}')
+			}
+		}
+	}
+	return s.skip()
+}
+
+func (s *scanner) number(t *int64) bool {
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			s.i++
+			continue
+		}
+		break
+	}
+	lit := string(s.b[start:s.i])
+	if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
+		*t = n
+		return true
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil || f != f || f > 1<<62 || f < -(1<<62) {
+		return false
+	}
+	*t = int64(f)
+	return true
+}
+
+func (s *scanner) strings(t *[]string) bool {
+	if !s.eat('[') {
+		return false
+	}
+	s.ws()
+	if s.eat(']') {
+		*t = []string{}
+		return true
+	}
+	for {
+		s.ws()
+		v, ok := s.str()
+		if !ok {
+			return false
+		}
+		*t = append(*t, v)
+		s.ws()
+		if s.eat(',') {
+			continue
+		}
+		return s.eat(']')
+	}
+}
+
+// skip validates and skips any JSON value, bounded in depth.
+func (s *scanner) skip() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '{' || c == '[':
+		s.depth++
+		if s.depth > maxClaimsDepth {
+			return false
+		}
+		defer func() { s.depth-- }()
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		s.i++
+		s.ws()
+		if s.eat(close) {
+			return true
+		}
+		for {
+			s.ws()
+			if close == '}' {
+				if _, ok := s.str(); !ok {
+					return false
+				}
+				s.ws()
+				if !s.eat(':') {
+					return false
+				}
+				s.ws()
+			}
+			if !s.skip() {
+				return false
+			}
+			s.ws()
+			if s.eat(',') {
+				continue
+			}
+			return s.eat(close)
+		}
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	default:
+		var n int64
+		return s.numberAny(&n)
+	}
+}
+
+func (s *scanner) numberAny(t *int64) bool {
+	start := s.i
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
+			s.i++
+			continue
+		}
+		break
+	}
+	if s.i == start {
+		return false
+	}
+	_, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
+	return err == nil
+}
+
+func (s *scanner) lit(word string) bool {
+	if len(s.b)-s.i >= len(word) && string(s.b[s.i:s.i+len(word)]) == word {
+		s.i += len(word)
+		return true
+	}
+	return false
+}

@@ -1,0 +1,248 @@
+package entra
+
+import (
+	"context"
+	"crypto/rsa"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// KeySet gives the RSA keys that may have signed a token. With a kid it
+// returns that key (refreshing its cache at most once per interval when the
+// kid is unknown); with an empty kid it returns every key.
+type KeySet interface {
+	VerificationKeys(ctx context.Context, kid string) ([]*rsa.PublicKey, error)
+}
+
+// RemoteKeySet fetches and caches an issuer's JWKS. It is safe for
+// concurrent use. Keys of other types than RSA are ignored; when the JWKS
+// endpoint is down, the cached keys keep serving.
+type RemoteKeySet struct {
+	// JWKSURL is the jwks_uri of the issuer's discovery document.
+	JWKSURL string
+	// HTTPClient fetches the JWKS; default http.DefaultClient.
+	HTTPClient *http.Client
+	// MinRefreshInterval limits refetches caused by unknown kids; default 5m.
+	MinRefreshInterval time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+
+	mu        sync.RWMutex
+	keys      map[string]*rsa.PublicKey
+	fetched   time.Time
+	inflight  *fetchCall
+	lastError error
+}
+
+type fetchCall struct {
+	done chan struct{}
+	err  error
+}
+
+// VerificationKeys implements KeySet.
+func (k *RemoteKeySet) VerificationKeys(ctx context.Context, kid string) ([]*rsa.PublicKey, error) {
+	k.mu.RLock()
+	if kid != "" {
+		if key := k.keys[kid]; key != nil {
+			k.mu.RUnlock()
+			return []*rsa.PublicKey{key}, nil
+		}
+	} else if len(k.keys) > 0 {
+		out := make([]*rsa.PublicKey, 0, len(k.keys))
+		for _, key := range k.keys {
+			out = append(out, key)
+		}
+		k.mu.RUnlock()
+		return out, nil
+	}
+	k.mu.RUnlock()
+
+	if err := k.refresh(ctx); err != nil {
+		return nil, err
+	}
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	if kid == "" {
+		out := make([]*rsa.PublicKey, 0, len(k.keys))
+		for _, key := range k.keys {
+			out = append(out, key)
+		}
+		return out, nil
+	}
+	if key := k.keys[kid]; key != nil {
+		return []*rsa.PublicKey{key}, nil
+	}
+	return nil, nil
+}
+
+// refresh fetches the JWKS once for all concurrent callers, and not more
+// often than MinRefreshInterval.
+func (k *RemoteKeySet) refresh(ctx context.Context) error {
+	now := k.now()
+	k.mu.Lock()
+	interval := k.MinRefreshInterval
+	if interval == 0 {
+		interval = 5 * time.Minute
+	}
+	if call := k.inflight; call != nil {
+		k.mu.Unlock()
+		select {
+		case <-call.done:
+			return call.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if !k.fetched.IsZero() && now.Sub(k.fetched) < interval {
+		k.mu.Unlock()
+		return nil // rate limited: answer from the cache
+	}
+	call := &fetchCall{done: make(chan struct{})}
+	k.inflight = call
+	k.mu.Unlock()
+
+	keys, err := k.fetch(ctx)
+
+	k.mu.Lock()
+	k.fetched = now
+	if err == nil {
+		k.keys = keys
+	} else if len(k.keys) > 0 {
+		err = nil // keep serving the cached keys
+	}
+	k.lastError = err
+	k.inflight = nil
+	call.err = err
+	k.mu.Unlock()
+	close(call.done)
+	return err
+}
+
+func (k *RemoteKeySet) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+func (k *RemoteKeySet) fetch(ctx context.Context) (map[string]*rsa.PublicKey, error) {
+	client := k.HTTPClient
+	if client == nil {
+		client = http.DefaultClient
+	}
+	body, err := getJSON(ctx, client, k.JWKSURL)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeySetUnavailable, err)
+	}
+	keys, err := parseJWKS(body)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrKeySetUnavailable, err)
+	}
+	return keys, nil
+}
+
+// parseJWKS keeps the RSA signing keys of a JWKS, by kid. Keys of other
+// types, or for encryption, are skipped, not errors.
+func parseJWKS(body []byte) (map[string]*rsa.PublicKey, error) {
+	var set struct {
+		Keys []struct {
+			Kty, Use, Kid, N, E, Alg string
+		} `json:"keys"`
+	}
+	if err := json.Unmarshal(body, &set); err != nil {
+		return nil, fmt.Errorf("jwks: %v", err)
+	}
+	keys := map[string]*rsa.PublicKey{}
+	for i, j := range set.Keys {
+		if j.Kty != "RSA" || (j.Use != "" && j.Use != "sig") || (j.Alg != "" && j.Alg != "RS256") {
+			continue
+		}
+		n, err1 := base64.RawURLEncoding.DecodeString(strings.TrimRight(j.N, "="))
+		e, err2 := base64.RawURLEncoding.DecodeString(strings.TrimRight(j.E, "="))
+		if err1 != nil || err2 != nil || len(e) == 0 || len(e) > 4 {
+			continue
+		}
+		pub := &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}
+		if pub.N.BitLen() < 2048 || pub.E < 3 || pub.E%2 == 0 {
+			continue // too weak to trust
+		}
+		kid := j.Kid
+		if kid == "" {
+			kid = fmt.Sprintf("#%d", i) // no kid: still usable by a token without one
+		}
+		keys[kid] = pub
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("jwks: no usable RSA signing key")
+	}
+	return keys, nil
+}
+
+// Metadata is the part of an OpenID Provider's discovery document entrakit uses.
+type Metadata struct {
+	Issuer                string `json:"issuer"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	JWKSURI               string `json:"jwks_uri"`
+	EndSessionEndpoint    string `json:"end_session_endpoint"`
+}
+
+// Discover reads {authority}/v2.0/.well-known/openid-configuration and
+// checks that its issuer belongs to the authority: the same scheme and host,
+// and the same tenant (or the {tenantid} template for common and
+// organizations). A mismatch is ErrDiscoveryMismatch: stop, do not guess.
+func Discover(ctx context.Context, client *http.Client, authority string) (*Metadata, error) {
+	if client == nil {
+		client = http.DefaultClient
+	}
+	authority = strings.TrimSuffix(authority, "/")
+	body, err := getJSON(ctx, client, authority+"/v2.0/.well-known/openid-configuration")
+	if err != nil {
+		return nil, fmt.Errorf("entra: discovery: %w", err)
+	}
+	var m Metadata
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("entra: discovery: %v", err)
+	}
+	if m.Issuer == "" || m.JWKSURI == "" || m.TokenEndpoint == "" {
+		return nil, fmt.Errorf("entra: discovery: document lacks issuer, jwks_uri or token_endpoint")
+	}
+	i := strings.LastIndexByte(authority, '/')
+	host, tenant := authority[:i], authority[i+1:]
+	want := host + "/" + tenant + "/v2.0"
+	if isMultiTenant(tenant) {
+		want = host + "/{tenantid}/v2.0"
+	}
+	if m.Issuer != want && !(IsGUID(strings.TrimSuffix(strings.TrimPrefix(m.Issuer, host+"/"), "/v2.0")) && !isMultiTenant(tenant) && !IsGUID(tenant)) {
+		return nil, fmt.Errorf("%w: issuer %q, expected %q", ErrDiscoveryMismatch, m.Issuer, want)
+	}
+	return &m, nil
+}
+
+func getJSON(ctx context.Context, client *http.Client, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return body, nil
+}
