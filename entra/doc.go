@@ -1,11 +1,42 @@
-// Package entra is entrakit's identity core for Microsoft Entra ID.
+// Package entra is entrakit's identity core for Microsoft Entra ID: the part
+// a Go developer imports on its own.
 //
 // Its one job is to describe an Entra application ([Config]: cloud, tenant,
 // client id, credential, redirect URI, allowed tenants) and to do the
 // security-critical half of the protocol that MSAL Go leaves to the
-// application: the authorization code + PKCE sign-in transaction, ID token and
-// access token validation against the issuer's JWKS, Entra (AADSTS) errors and
-// claims challenges.
+// application. MSAL Go's confidential AuthCodeURL has no state, nonce or PKCE,
+// and MSAL never checks an ID token's signature or nonce; entrakit does.
+//
+// # Sign-in (OIDC authorization code + PKCE)
+//
+//  1. [SignIn.Begin] makes state and nonce (256 bits from crypto/rand each) and
+//     a PKCE verifier with its S256 challenge, and returns MSAL's authorize URL
+//     with them added, plus a [Transaction] the caller keeps server-side,
+//     bound to the browser (a short-lived cookie holding the state).
+//  2. Entra sends the browser back with code and state (query or form_post).
+//  3. [SignIn.Complete] consumes the transaction (single use, expiring),
+//     compares the state in constant time, turns error= into an
+//     [*AADSTSError] (errors.Is [ErrUserCancelled], [ErrInteractionRequired],
+//     ...), redeems the code with the verifier through MSAL, and validates the
+//     ID token (RS256 signature against the issuer's JWKS, iss, aud, exp, nbf,
+//     iat, nonce, tid, ver) before returning the [Identity].
+//
+// # Web APIs
+//
+// [Validator.ValidateAccessToken] checks bearer tokens (v2, and v1 when
+// enabled) against an [AccessPolicy] (scopes, app roles, app-only, allowed
+// clients); [Bearer] is the net/http middleware answering per RFC 6750. The
+// claims path is a small purpose-built scanner ([Claims]), so validation
+// costs little more than the RSA verification itself.
+//
+// # Keys, errors, challenges
+//
+// [RemoteKeySet] caches the JWKS found by [Discover], refetches at most once
+// per interval on an unknown kid (single flight), and keeps serving cached
+// keys when the endpoint is down. [FromMSAL] and [ParseTokenError] turn
+// Entra's error responses into [*AADSTSError]. [ClaimsChallenge] reads a CAE
+// claims challenge from a resource's WWW-Authenticate header, and
+// [MergeClaims] adds client capabilities to it for the next sign-in.
 //
 // The package never imports gin or msgraph-sdk-go; internal/deptest enforces it.
 package entra
