@@ -1,0 +1,277 @@
+package tokencache
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+)
+
+// Cache is entrakit's token cache: MSAL's cache serialized, sealed with a
+// KeyRing and kept in a Store, one blob per partition (a user's home account
+// id, a tenant+client app key, or the hash of an OBO assertion).
+//
+// Every failure degrades to a cache miss: a blob that does not open is
+// removed and counted, a store that does not answer is logged and counted,
+// and the request carries on (a token refresh, or a new sign-in).
+type Cache struct {
+	Store Store
+	Keys  *KeyRing
+	// TTL of a partition in the store; default 90 days (Entra's refresh
+	// token inactivity limit).
+	TTL time.Duration
+	// Logger: open failures and store errors (partition keys are hashed in
+	// logs; never tokens). Default slog.Default().
+	Logger  *slog.Logger
+	Metrics *Metrics
+}
+
+var emptyCache = []byte("{}")
+
+func (c *Cache) log() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+func (c *Cache) metrics() *Metrics {
+	if c.Metrics == nil {
+		c.Metrics = &Metrics{}
+	}
+	return c.Metrics
+}
+
+func (c *Cache) ttl() time.Duration {
+	if c.TTL > 0 {
+		return c.TTL
+	}
+	return 90 * 24 * time.Hour
+}
+
+// Partition returns the cache accessor for one partition: give it to an MSAL
+// client that serves only that partition (see Clients). Its Replace decodes
+// only when the stored blob changed since this client last loaded it.
+func (c *Cache) Partition(key string) *Partition {
+	c.metrics()
+	return &Partition{c: c, key: key}
+}
+
+// Router returns an accessor for one MSAL client shared by all partitions,
+// for the calls that create a partition: redeeming an authorization code.
+// Every read starts from an empty cache (MSAL holds its write lock from that
+// read to the write), so one user's tokens can never be written into
+// another's partition; the write goes to the partition MSAL names
+// (ExportHints.PartitionKey), merged with what is stored there. A call
+// without a partition key is never stored: it is counted as dropped.
+// Do not use a Router client for silent acquisition: use Clients.
+func (c *Cache) Router() cache.ExportReplace {
+	c.metrics()
+	return router{c}
+}
+
+// Remove deletes a partition (sign-out).
+func (c *Cache) Remove(ctx context.Context, key string) error {
+	start := time.Now()
+	err := c.Store.Delete(ctx, key)
+	c.metrics().observe(start)
+	if err != nil {
+		c.metrics().StoreErrors.Add(1)
+	}
+	return err
+}
+
+// load reads and opens a partition. found is false on a miss, including a
+// blob that does not open (removed) and a store failure (logged).
+func (c *Cache) load(ctx context.Context, key string) (plain []byte, version uint64, found bool, storeErr error) {
+	m := c.metrics()
+	start := time.Now()
+	blob, v, err := c.Store.Get(ctx, key)
+	m.observe(start)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, 0, false, nil
+	case err != nil:
+		m.StoreErrors.Add(1)
+		c.log().WarnContext(ctx, "tokencache: store read failed; treating as a miss", "partition", hashKey(key), "err", err)
+		return nil, 0, false, err
+	}
+	pt, kid, err := c.Keys.Open(key, blob)
+	if err != nil {
+		m.OpenFailures.Add(1)
+		c.log().WarnContext(ctx, "tokencache: blob does not open; removing it", "partition", hashKey(key), "key_id", kid, "err", err)
+		_ = c.Store.Delete(ctx, key)
+		return nil, 0, false, nil
+	}
+	return pt, v, true, nil
+}
+
+// store writes plain to key if the stored version is still expected; on a
+// conflict it merges with the stored blob and retries. It returns the
+// version written and whether the result differs from plain (merged).
+func (c *Cache) store(ctx context.Context, key string, plain []byte, expected uint64) (version uint64, merged bool, err error) {
+	m := c.metrics()
+	for attempt := 0; attempt < 4; attempt++ {
+		sealed := c.Keys.Seal(key, plain)
+		start := time.Now()
+		v, err := c.Store.Put(ctx, key, sealed, expected, c.ttl())
+		m.observe(start)
+		switch {
+		case err == nil:
+			m.Writes.Add(1)
+			m.BytesWritten.Add(int64(len(sealed)))
+			return v, merged, nil
+		case !errors.Is(err, ErrConflict):
+			m.StoreErrors.Add(1)
+			c.log().WarnContext(ctx, "tokencache: store write failed; the token is used but not cached", "partition", hashKey(key), "err", err)
+			return 0, merged, err
+		}
+		m.Conflicts.Add(1)
+		theirs, tv, found, lerr := c.load(ctx, key)
+		if lerr != nil {
+			return 0, merged, lerr
+		}
+		expected = 0
+		if found {
+			expected = tv
+			if plain, err = mergeBlobs(theirs, plain); err != nil {
+				return 0, merged, err
+			}
+			merged = true
+		}
+	}
+	m.DroppedWrites.Add(1)
+	return 0, merged, ErrConflict
+}
+
+// Partition is the accessor of one partition (cache.ExportReplace).
+type Partition struct {
+	c   *Cache
+	key string
+
+	mu     sync.Mutex
+	loaded uint64 // version of the blob the MSAL client holds; 0: empty
+}
+
+var _ cache.ExportReplace = (*Partition)(nil)
+
+// Replace implements cache.ExportReplace.
+func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.ReplaceHints) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.c.Metrics
+	plain, v, found, err := p.peekOrLoad(ctx)
+	if err != nil {
+		return nil // store down: keep serving what the client holds
+	}
+	if !found {
+		m.Misses.Add(1)
+		if p.loaded != 0 {
+			p.loaded = 0
+			return u.Unmarshal(emptyCache) // signed out elsewhere: forget
+		}
+		return nil
+	}
+	m.Hits.Add(1)
+	if v == p.loaded {
+		return nil
+	}
+	if err := u.Unmarshal(plain); err != nil {
+		m.OpenFailures.Add(1)
+		p.loaded = 0
+		_ = p.c.Store.Delete(ctx, p.key)
+		return u.Unmarshal(emptyCache)
+	}
+	m.Decodes.Add(1)
+	p.loaded = v
+	return nil
+}
+
+// peekOrLoad returns the stored version, and the opened blob only when that
+// version differs from the loaded one (so an unchanged blob is not opened).
+func (p *Partition) peekOrLoad(ctx context.Context) ([]byte, uint64, bool, error) {
+	m := p.c.Metrics
+	start := time.Now()
+	blob, v, err := p.c.Store.Get(ctx, p.key)
+	m.observe(start)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return nil, 0, false, nil
+	case err != nil:
+		m.StoreErrors.Add(1)
+		p.c.log().WarnContext(ctx, "tokencache: store read failed; serving what is in memory", "partition", hashKey(p.key), "err", err)
+		return nil, 0, false, err
+	}
+	if v == p.loaded {
+		return nil, v, true, nil
+	}
+	pt, kid, err := p.c.Keys.Open(p.key, blob)
+	if err != nil {
+		m.OpenFailures.Add(1)
+		p.c.log().WarnContext(ctx, "tokencache: blob does not open; removing it", "partition", hashKey(p.key), "key_id", kid, "err", err)
+		_ = p.c.Store.Delete(ctx, p.key)
+		return nil, 0, false, nil
+	}
+	return pt, v, true, nil
+}
+
+// Export implements cache.ExportReplace.
+func (p *Partition) Export(ctx context.Context, mr cache.Marshaler, _ cache.ExportHints) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	plain, err := mr.Marshal()
+	if err != nil {
+		return err
+	}
+	v, merged, err := p.c.store(ctx, p.key, plain, p.loaded)
+	if err != nil {
+		return nil // the token is returned to the caller; only caching failed
+	}
+	if merged {
+		p.loaded = 0 // the client lacks the other writer's entries: decode next time
+	} else {
+		p.loaded = v
+	}
+	return nil
+}
+
+type router struct{ c *Cache }
+
+func (r router) Replace(ctx context.Context, u cache.Unmarshaler, hints cache.ReplaceHints) error {
+	if hints.PartitionKey == "" {
+		return u.Unmarshal(emptyCache)
+	}
+	plain, _, found, _ := r.c.load(ctx, hints.PartitionKey)
+	if !found {
+		return u.Unmarshal(emptyCache)
+	}
+	if err := u.Unmarshal(plain); err != nil {
+		return u.Unmarshal(emptyCache)
+	}
+	return nil
+}
+
+func (r router) Export(ctx context.Context, mr cache.Marshaler, hints cache.ExportHints) error {
+	if hints.PartitionKey == "" {
+		r.c.Metrics.DroppedWrites.Add(1)
+		return nil
+	}
+	plain, err := mr.Marshal()
+	if err != nil {
+		return err
+	}
+	theirs, v, found, lerr := r.c.load(ctx, hints.PartitionKey)
+	if lerr != nil {
+		return nil
+	}
+	if found {
+		if plain, err = mergeBlobs(theirs, plain); err != nil {
+			return err
+		}
+	}
+	_, _, _ = r.c.store(ctx, hints.PartitionKey, plain, v)
+	return nil
+}
