@@ -216,9 +216,7 @@ func (s *Server) SigningKeyID() string {
 
 // AdvanceClock moves the tenant's clock forward by d (or back, if negative).
 func (s *Server) AdvanceClock(d time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.clockOffset += d
+	s.clockOffset.Add(int64(d))
 }
 
 // AddClientCertificate registers cert for private_key_jwt client assertions.

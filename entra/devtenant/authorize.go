@@ -59,7 +59,6 @@ type authCode struct {
 	xmsCC       bool
 	expires     time.Time
 	redeemed    bool
-	refresh     []string // refresh tokens issued from it, revoked on replay
 }
 
 type ssoSession struct {
@@ -157,6 +156,7 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		}
 		req.xmsCC, req.freshAuth = cc, fresh
 	}
+	s.sweep(now)
 	s.pending[req.id] = req
 
 	sess := s.sessionFromCookie(r, now)
@@ -300,12 +300,15 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u := s.userByUPN(username)
 	switch {
 	case u == nil:
+		s.logErr(r, newAADError(400, "invalid_grant", 50034, "unknown user"))
 		s.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+s.domain+" directory. To sign into this application, the account must be added to the directory.", 50034)
 		return
 	case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("password")), []byte(u.password)) != 1:
+		s.logErr(r, newAADError(400, "invalid_grant", 50126, "wrong password"))
 		s.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
 		return
 	case !u.AccountEnabled:
+		s.logErr(r, newAADError(400, "invalid_grant", 50057, "user disabled"))
 		s.renderLogin(w, req, nil, "AADSTS50057: The user account is disabled. The account has been disabled by an administrator.", 50057)
 		return
 	}
@@ -420,7 +423,7 @@ func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, req *auth
 	s.logErr(r, e)
 	v := url.Values{
 		"error":             {e.err},
-		"error_description": {e.Error() + "\r\nTrace ID: " + newGUID() + "\r\nCorrelation ID: " + correlationID(r) + "\r\nTimestamp: " + s.opts.Now().UTC().Format("2006-01-02 15:04:05Z")},
+		"error_description": {e.Error() + "\r\nTrace ID: " + newGUID() + "\r\nCorrelation ID: " + correlationID(r) + "\r\nTimestamp: " + s.now().UTC().Format("2006-01-02 15:04:05Z")},
 		"state":             optional(req.state),
 	}
 	for i := 0; i+1 < len(extra); i += 2 {

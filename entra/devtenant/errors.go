@@ -40,8 +40,8 @@ func invalidScope(code int, format string, args ...any) *aadError {
 	return newAADError(http.StatusBadRequest, "invalid_scope", code, format, args...)
 }
 
-func consentRequired(userID, clientID string) *aadError {
-	e := invalidGrant(65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", clientID, clientID)
+func consentRequired(client *app) *aadError {
+	e := invalidGrant(65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", client.AppID, client.DisplayName)
 	e.suberror = "consent_required"
 	return e
 }

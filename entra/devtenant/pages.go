@@ -38,7 +38,7 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, e
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, status, "error", map[string]any{
 		"Title": "Sign-in error", "Code": e.code, "Message": e.Error(), "TraceID": newGUID(), "CorrelationID": correlationID(r),
-		"Timestamp": s.opts.Now().UTC().Format("2006-01-02 15:04:05Z"),
+		"Timestamp": s.now().UTC().Format("2006-01-02 15:04:05Z"),
 	}, pageCSP)
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,8 +55,10 @@ type Server struct {
 	httpSrv *http.Server
 	url     string
 
+	clockOffset atomic.Int64 // nanoseconds added to Options.Now (AdvanceClock)
+	lastSweep   time.Time    // guarded by mu
+
 	mu            sync.Mutex
-	clockOffset   time.Duration
 	keys          keyRing
 	users         map[string]*User
 	groups        map[string]*Group
@@ -257,10 +260,37 @@ func (s *Server) Applications() []Application {
 }
 
 func (s *Server) now() time.Time {
-	s.mu.Lock()
-	off := s.clockOffset
-	s.mu.Unlock()
-	return s.opts.Now().Add(off)
+	return s.opts.Now().Add(time.Duration(s.clockOffset.Load()))
+}
+
+// sweep drops expired authorize requests, codes, sessions and refresh
+// tokens, at most once a minute, so state cannot grow without bound (the
+// authorize endpoint takes anonymous requests). Caller holds s.mu.
+func (s *Server) sweep(now time.Time) {
+	if now.Sub(s.lastSweep) < time.Minute && now.After(s.lastSweep) {
+		return
+	}
+	s.lastSweep = now
+	for k, p := range s.pending {
+		if now.After(p.expires) {
+			delete(s.pending, k)
+		}
+	}
+	for k, c := range s.codes {
+		if now.After(c.expires.Add(codeLifetime)) { // kept a while to detect replays
+			delete(s.codes, k)
+		}
+	}
+	for k, sess := range s.sessions {
+		if now.After(sess.expires) {
+			delete(s.sessions, k)
+		}
+	}
+	for k, g := range s.refreshTokens {
+		if now.After(g.expires) {
+			delete(s.refreshTokens, k)
+		}
+	}
 }
 
 func (s *Server) routes() http.Handler {

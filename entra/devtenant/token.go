@@ -19,6 +19,7 @@ const (
 // Entra does not invalidate a refresh token when it issues a new one; it
 // expires, or is revoked with the user's sessions.
 type refreshGrant struct {
+	code     string // the authorization code it descends from, if any
 	clientID string
 	userID   string
 	platform string
@@ -37,6 +38,7 @@ type clientAuth struct {
 }
 
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	setCORS(w, r) // before anything else: a browser app must see every answer
 	if f := s.takeFault("token"); f != nil {
 		if f.Latency > 0 {
 			select {
@@ -57,7 +59,6 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	setCORS(w, r)
 	t, aerr := s.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
 		s.writeTokenError(w, r, aerr)
@@ -212,9 +213,10 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 		return nil, invalidGrant(70000, "The provided authorization code was issued to a different client.")
 	}
 	if code.redeemed {
-		// A replayed code revokes what it produced (RFC 6749 §4.1.2).
-		for _, rt := range code.refresh {
-			if g := s.refreshTokens[rt]; g != nil {
+		// A replayed code revokes what it produced, refreshed descendants
+		// included (RFC 6749 §4.1.2).
+		for _, g := range s.refreshTokens {
+			if g.code == codeValue {
 				g.revoked = true
 			}
 		}
@@ -241,15 +243,14 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(ca.client)
 	}
-	g := &refreshGrant{clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
+	g := &refreshGrant{code: codeValue, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
 		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
 	is := issue{client: ca.client, user: u, sr: sr, nonce: code.nonce, authTime: code.authTime, sid: code.sid,
 		xmsCC: g.xmsCC, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
 		is.refresh = s.storeRefresh(g, now)
-		code.refresh = append(code.refresh, is.refresh)
 	}
 	return s.mint(now, is), nil
 }
@@ -330,7 +331,7 @@ func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now
 		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(ca.client)
 	}
 	ng := *g
 	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
@@ -402,7 +403,7 @@ func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now tim
 		return nil, aerr
 	}
 	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(u.ID, ca.client.AppID)
+		return nil, consentRequired(ca.client)
 	}
 	sid, _ := claims["sid"].(string)
 	_, cp1 := claims["xms_cc"]
