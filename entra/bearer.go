@@ -71,8 +71,13 @@ func BearerToken(h http.Header) (string, error) {
 		return "", nil // another scheme: not ours to judge
 	}
 	token = strings.TrimLeft(token, " ")
-	if token == "" || strings.Count(token, ".") != 2 {
+	if token == "" || strings.IndexByte(token, ' ') >= 0 {
 		return "", ErrBadAuthorizationHeader
+	}
+	if strings.Count(token, ".") != 2 {
+		// A well-formed request with a token that is not a JWS: RFC 6750
+		// §3.1 says invalid_token (401), not invalid_request.
+		return "", refuse(ErrMalformedToken, "not a compact JWS")
 	}
 	for i := 0; i < len(token); i++ {
 		c := token[i]

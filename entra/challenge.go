@@ -11,8 +11,9 @@ import (
 
 // Challenge is one challenge of a WWW-Authenticate header (RFC 9110 §11.6.1).
 type Challenge struct {
-	Scheme string
-	Params map[string]string // lower-case names
+	Scheme  string
+	Token68 string            // a bare value instead of parameters (Negotiate, Basic)
+	Params  map[string]string // lower-case names
 }
 
 const maxChallengeHeader = 16 << 10
@@ -34,79 +35,149 @@ func ParseWWWAuthenticate(h http.Header) ([]Challenge, error) {
 	return out, nil
 }
 
+// parseChallenges follows RFC 9110 §11.6.1:
+//
+//	challenge  = auth-scheme [ 1*SP ( token68 / #auth-param ) ]
+//	auth-param = token BWS "=" BWS ( token / quoted-string )
+//
+// with empty list elements allowed (§5.6.1.2).
 func parseChallenges(v string) ([]Challenge, error) {
+	p := &challengeParser{v: v}
 	var out []Challenge
-	i := 0
-	skipWS := func() {
-		for i < len(v) && (v[i] == ' ' || v[i] == '\t') {
-			i++
-		}
-	}
-	token := func() string {
-		start := i
-		for i < len(v) && isTokenChar(v[i]) {
-			i++
-		}
-		return v[start:i]
-	}
 	for {
-		skipWS()
-		for i < len(v) && v[i] == ',' {
-			i++
-			skipWS()
-		}
-		if i >= len(v) {
+		p.skipListSeparators()
+		if p.i >= len(v) {
 			return out, nil
 		}
-		scheme := token()
+		scheme := p.token()
 		if scheme == "" {
-			return nil, fmt.Errorf("entra: WWW-Authenticate: expected a scheme at %d", i)
+			return nil, fmt.Errorf("entra: WWW-Authenticate: expected a scheme at %d", p.i)
 		}
 		c := Challenge{Scheme: scheme, Params: map[string]string{}}
-		for {
-			skipWS()
-			start := i
-			name := token()
-			skipWS()
-			if name == "" || i >= len(v) || v[i] != '=' {
-				i = start // not a parameter: the next challenge starts here
-				break
+		p.ows()
+		if t68, ok := p.token68(); ok {
+			c.Token68 = t68
+			out = append(out, c)
+			continue
+		}
+		for p.atParam() {
+			name := strings.ToLower(p.token())
+			p.ows()
+			p.i++ // '='
+			p.ows()
+			val, err := p.value()
+			if err != nil {
+				return nil, err
 			}
-			i++
-			skipWS()
-			var val string
-			if i < len(v) && v[i] == '"' {
-				i++
-				var b strings.Builder
-				for i < len(v) && v[i] != '"' {
-					if v[i] == '\\' && i+1 < len(v) {
-						i++
-					}
-					b.WriteByte(v[i])
-					i++
-				}
-				if i >= len(v) {
-					return nil, errors.New("entra: WWW-Authenticate: unterminated quoted string")
-				}
-				i++
-				val = b.String()
-			} else {
-				val = token()
-			}
-			c.Params[strings.ToLower(name)] = val
-			skipWS()
-			if i < len(v) && v[i] == ',' {
-				i++
-				continue
-			}
-			break
+			c.Params[name] = val
+			p.skipListSeparators()
 		}
 		out = append(out, c)
-		skipWS()
-		if i < len(v) && v[i] != ',' && !isTokenChar(v[i]) {
-			return nil, fmt.Errorf("entra: WWW-Authenticate: unexpected %q at %d", v[i], i)
-		}
 	}
+}
+
+type challengeParser struct {
+	v string
+	i int
+}
+
+func (p *challengeParser) ows() {
+	for p.i < len(p.v) && (p.v[p.i] == ' ' || p.v[p.i] == '\t') {
+		p.i++
+	}
+}
+
+func (p *challengeParser) skipListSeparators() {
+	for {
+		p.ows()
+		if p.i < len(p.v) && p.v[p.i] == ',' {
+			p.i++
+			continue
+		}
+		return
+	}
+}
+
+func (p *challengeParser) token() string {
+	start := p.i
+	for p.i < len(p.v) && isTokenChar(p.v[p.i]) {
+		p.i++
+	}
+	return p.v[start:p.i]
+}
+
+// atParam reports whether an auth-param (token BWS "=" not followed by
+// another "=") starts here; the position is unchanged.
+func (p *challengeParser) atParam() bool {
+	j := p.i
+	for j < len(p.v) && isTokenChar(p.v[j]) {
+		j++
+	}
+	if j == p.i {
+		return false
+	}
+	for j < len(p.v) && (p.v[j] == ' ' || p.v[j] == '\t') {
+		j++
+	}
+	if j >= len(p.v) || p.v[j] != '=' {
+		return false
+	}
+	j++
+	for j < len(p.v) && (p.v[j] == ' ' || p.v[j] == '\t') {
+		j++
+	}
+	return j < len(p.v) && p.v[j] != '=' && p.v[j] != ','
+}
+
+// token68 reads a token68 when one (and no auth-param) follows the scheme.
+func (p *challengeParser) token68() (string, bool) {
+	if p.atParam() {
+		return "", false
+	}
+	j := p.i
+	for j < len(p.v) && isToken68Char(p.v[j]) {
+		j++
+	}
+	if j == p.i {
+		return "", false
+	}
+	for j < len(p.v) && p.v[j] == '=' {
+		j++
+	}
+	k := j
+	for k < len(p.v) && (p.v[k] == ' ' || p.v[k] == '\t') {
+		k++
+	}
+	if k < len(p.v) && p.v[k] != ',' {
+		return "", false // not a token68: the next challenge's scheme
+	}
+	t := p.v[p.i:j]
+	p.i = j
+	return t, true
+}
+
+func (p *challengeParser) value() (string, error) {
+	if p.i < len(p.v) && p.v[p.i] == '"' {
+		p.i++
+		var b strings.Builder
+		for p.i < len(p.v) && p.v[p.i] != '"' {
+			if p.v[p.i] == '\\' && p.i+1 < len(p.v) {
+				p.i++
+			}
+			b.WriteByte(p.v[p.i])
+			p.i++
+		}
+		if p.i >= len(p.v) {
+			return "", errors.New("entra: WWW-Authenticate: unterminated quoted string")
+		}
+		p.i++
+		return b.String(), nil
+	}
+	return p.token(), nil
+}
+
+func isToken68Char(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0
 }
 
 func isTokenChar(c byte) bool {

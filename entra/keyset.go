@@ -101,8 +101,9 @@ func (k *RemoteKeySet) refresh(ctx context.Context) error {
 		}
 	}
 	if !k.fetched.IsZero() && now.Sub(k.fetched) < interval {
-		k.mu.Unlock()
-		return nil // rate limited: answer from the cache
+		err := k.lastError // rate limited: answer from the cache, or with the
+		k.mu.Unlock()      // last failure when there is nothing cached
+		return err
 	}
 	call := &fetchCall{done: make(chan struct{})}
 	k.inflight = call
@@ -111,13 +112,17 @@ func (k *RemoteKeySet) refresh(ctx context.Context) error {
 	keys, err := k.fetch(ctx)
 
 	k.mu.Lock()
-	k.fetched = now
+	if ctx.Err() == nil { // a caller that gave up says nothing about the endpoint
+		k.fetched = now
+	}
 	if err == nil {
 		k.keys = keys
 	} else if len(k.keys) > 0 {
 		err = nil // keep serving the cached keys
 	}
-	k.lastError = err
+	if ctx.Err() == nil {
+		k.lastError = err
+	}
 	k.inflight = nil
 	call.err = err
 	k.mu.Unlock()
@@ -216,12 +221,21 @@ func Discover(ctx context.Context, client *http.Client, authority string) (*Meta
 	}
 	i := strings.LastIndexByte(authority, '/')
 	host, tenant := authority[:i], authority[i+1:]
-	want := host + "/" + tenant + "/v2.0"
-	if isMultiTenant(tenant) {
-		want = host + "/{tenantid}/v2.0"
+	got, ok := strings.CutPrefix(m.Issuer, host+"/")
+	if ok {
+		got, ok = strings.CutSuffix(got, "/v2.0")
 	}
-	if m.Issuer != want && !(IsGUID(strings.TrimSuffix(strings.TrimPrefix(m.Issuer, host+"/"), "/v2.0")) && !isMultiTenant(tenant) && !IsGUID(tenant)) {
-		return nil, fmt.Errorf("%w: issuer %q, expected %q", ErrDiscoveryMismatch, m.Issuer, want)
+	switch {
+	case !ok:
+	case isMultiTenant(tenant):
+		ok = got == "{tenantid}"
+	case IsGUID(tenant):
+		ok = strings.EqualFold(got, tenant)
+	default: // a domain: the issuer names the tenant by id
+		ok = IsGUID(got)
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: issuer %q for authority %q", ErrDiscoveryMismatch, m.Issuer, authority)
 	}
 	return &m, nil
 }

@@ -39,7 +39,7 @@ type SignIn struct {
 // BeginOptions are the optional parts of an authorize request.
 type BeginOptions struct {
 	// Scopes to consent to and get a token for; openid, profile and
-	// offline_access are always requested (MSAL adds them).
+	// offline_access are always requested too.
 	Scopes []string
 	// ReturnTo is where to send the user afterwards; only a local path is
 	// accepted (SafeReturnPath), anything else becomes "/".
@@ -141,7 +141,11 @@ func (s *SignIn) Begin(ctx context.Context, o BeginOptions) (string, *Transactio
 	if o.Claims != "" {
 		opts = append(opts, confidential.WithClaims(o.Claims))
 	}
-	authURL, err := s.Client.AuthCodeURL(ctx, s.Config.ClientID, s.Config.RedirectURI, txn.Scopes, opts...)
+	// MSAL's AuthCodeURL does not add the OIDC scopes (only the code
+	// redemption does): without openid this would not be an OpenID Connect
+	// request, and the nonce would bind nothing.
+	scopes := append(append([]string(nil), txn.Scopes...), "openid", "profile", "offline_access")
+	authURL, err := s.Client.AuthCodeURL(ctx, s.Config.ClientID, s.Config.RedirectURI, scopes, opts...)
 	if err != nil {
 		return "", nil, fmt.Errorf("entra: sign-in: %w", err)
 	}

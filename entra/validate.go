@@ -3,6 +3,7 @@ package entra
 import (
 	"context"
 	"crypto/subtle"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -37,12 +38,35 @@ type Validator struct {
 
 // NewValidator builds the validator for cfg's ID tokens (aud = client id)
 // over keys. For a web API, set Audiences (and V1Issuer) on the result.
+// Tokens name their tenant by id, so a TenantID given as a domain cannot
+// give the issuer: use DiscoverValidator (NewValidator then refuses every
+// token rather than guess).
 func NewValidator(cfg Config, keys KeySet) *Validator {
-	iss := cfg.Cloud.Authority(cfg.TenantID) + "/v2.0"
-	if cfg.MultiTenant() {
+	iss := ""
+	switch {
+	case cfg.MultiTenant():
 		iss = cfg.Cloud.Authority("{tenantid}") + "/v2.0"
+	case IsGUID(cfg.TenantID):
+		iss = cfg.Cloud.Authority(strings.ToLower(cfg.TenantID)) + "/v2.0"
 	}
 	return &Validator{Keys: keys, Issuer: iss, Audiences: []string{cfg.ClientID}, TenantAllowed: cfg.TenantAllowed}
+}
+
+// DiscoverValidator reads the authority's discovery document (Discover) and
+// returns a validator for cfg's ID tokens with the issuer it names and a
+// RemoteKeySet over its JWKS, fetched with client.
+func DiscoverValidator(ctx context.Context, cfg Config, client *http.Client) (*Validator, *Metadata, error) {
+	md, err := Discover(ctx, client, cfg.Authority())
+	if err != nil {
+		return nil, nil, err
+	}
+	v := NewValidator(cfg, &RemoteKeySet{JWKSURL: md.JWKSURI, HTTPClient: client})
+	v.Issuer = md.Issuer
+	if !cfg.MultiTenant() {
+		tid := strings.TrimSuffix(strings.TrimPrefix(md.Issuer, strings.TrimSuffix(cfg.Cloud.orDefault().AuthorityHost, "/")+"/"), "/v2.0")
+		v.TenantAllowed = func(t string) bool { return strings.EqualFold(t, tid) }
+	}
+	return v, md, nil
 }
 
 // AccessPolicy is what a web API requires of an access token on top of
