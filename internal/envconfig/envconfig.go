@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/tokencache"
 )
 
 // Variable documents one environment variable. Variables is the list the README
@@ -35,6 +36,8 @@ var Variables = []Variable{
 	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID is unset; `off`: never (production)."},
+	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
+	{"ENTRAKIT_TOKEN_CACHE_KEYS", "", "Comma-separated base64 keys (>= 32 random bytes each) sealing the token cache; the first seals, all open. Required outside dev mode."},
 }
 
 // Settings is what the binaries read from the environment.
@@ -49,6 +52,11 @@ type Settings struct {
 	RootCAs *x509.CertPool
 	// CAFile is ENTRAKIT_CA_FILE as given.
 	CAFile string
+	// TokenCacheURL names the token cache store (tokencache.OpenStore).
+	TokenCacheURL string
+	// TokenCacheKeys is the key ring (validated). Empty only in dev mode,
+	// where a per-process key is generated. Never logged.
+	TokenCacheKeys string
 }
 
 // FromOS loads the settings from the process environment.
@@ -123,6 +131,21 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		}
 	}
 	s.Entra = c
+
+	s.TokenCacheURL = get("ENTRAKIT_TOKEN_CACHE_URL")
+	switch u := s.TokenCacheURL; {
+	case u == "", u == "memory:", strings.HasPrefix(u, "file:///"), strings.HasPrefix(u, "redis://"), strings.HasPrefix(u, "rediss://"):
+	default:
+		bad("ENTRAKIT_TOKEN_CACHE_URL", "want memory:, file:///absolute/dir or redis://host:port/db")
+	}
+	s.TokenCacheKeys = get("ENTRAKIT_TOKEN_CACHE_KEYS")
+	if s.TokenCacheKeys != "" {
+		if _, err := tokencache.ParseKeyRing(s.TokenCacheKeys); err != nil {
+			bad("ENTRAKIT_TOKEN_CACHE_KEYS", "%s", strings.TrimPrefix(err.Error(), "tokencache: "))
+		}
+	} else if !s.DevTenant {
+		bad("ENTRAKIT_TOKEN_CACHE_KEYS", "required outside dev mode (generate one: openssl rand -base64 32)")
+	}
 
 	if s.CAFile = get("ENTRAKIT_CA_FILE"); s.CAFile != "" {
 		pool, err := loadCAFile(s.CAFile)

@@ -16,6 +16,9 @@ import (
 	"time"
 )
 
+// testKey is 32 bytes of base64 (a test key, not a secret of anything).
+const testKey = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
 const (
 	tenant = "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d"
 	client = "5c3a1e7b-2d4f-4e6a-9b8c-1d2e3f4a5b6c"
@@ -58,7 +61,8 @@ func TestLoad(t *testing.T) {
 		{
 			name: "real tenant with secret",
 			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", "x~y",
-				"ENTRAKIT_LISTEN", ":9000", "ENTRAKIT_DEV_TENANT", "off"),
+				"ENTRAKIT_LISTEN", ":9000", "ENTRAKIT_DEV_TENANT", "off", "ENTRAKIT_TOKEN_CACHE_KEYS", testKey,
+				"ENTRAKIT_TOKEN_CACHE_URL", "redis://cache:6379/0"),
 			check: func(t *testing.T, s Settings) {
 				if s.DevTenant || s.Entra.ClientID != client || s.Entra.Credential.Kind() != "secret" || s.Listen != ":9000" {
 					t.Errorf("got %+v", s)
@@ -70,7 +74,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "custom authority host and graph",
-			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client,
+			env: env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_TOKEN_CACHE_KEYS", testKey,
 				"AZURE_AUTHORITY_HOST", "https://localhost:8443/", "ENTRAKIT_GRAPH_URL", "https://localhost:8444/"),
 			check: func(t *testing.T, s Settings) {
 				if s.Entra.Cloud.IsMicrosoftHost() || s.Entra.Cloud.GraphEndpoint != "https://localhost:8444" {
@@ -80,7 +84,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "china cloud",
-			env:  env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_CLOUD", "china"),
+			env:  env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_CLOUD", "china", "ENTRAKIT_TOKEN_CACHE_KEYS", testKey),
 			check: func(t *testing.T, s Settings) {
 				if s.Entra.Cloud.Name != "china" {
 					t.Errorf("cloud = %+v", s.Entra.Cloud)
@@ -89,7 +93,7 @@ func TestLoad(t *testing.T) {
 		},
 		{
 			name: "managed identity and allowed tenants",
-			env: env("AZURE_TENANT_ID", "organizations", "AZURE_CLIENT_ID", client,
+			env: env("AZURE_TENANT_ID", "organizations", "AZURE_CLIENT_ID", client, "ENTRAKIT_TOKEN_CACHE_KEYS", testKey,
 				"ENTRAKIT_MANAGED_IDENTITY", "system", "ENTRAKIT_ALLOWED_TENANTS", tenant+", "+tenant),
 			check: func(t *testing.T, s Settings) {
 				if s.Entra.Credential.ManagedIdentity == nil || len(s.Entra.AllowedTenants) != 2 {
@@ -117,6 +121,16 @@ func TestLoad(t *testing.T) {
 			name:    "bad cloud and allowed tenants",
 			env:     env("AZURE_TENANT_ID", "common", "AZURE_CLIENT_ID", client, "ENTRAKIT_CLOUD", "mars", "ENTRAKIT_ALLOWED_TENANTS", "contoso.com"),
 			wantErr: []string{"ENTRAKIT_CLOUD: unknown cloud", "ENTRAKIT_ALLOWED_TENANTS: not a tenant id"},
+		},
+		{
+			name:    "token cache keys required outside dev mode",
+			env:     env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", "s"),
+			wantErr: []string{"ENTRAKIT_TOKEN_CACHE_KEYS: required outside dev mode"},
+		},
+		{
+			name:    "short token cache key",
+			env:     env("ENTRAKIT_TOKEN_CACHE_KEYS", "c2hvcnQ=", "ENTRAKIT_TOKEN_CACHE_URL", "mysql://x"),
+			wantErr: []string{"ENTRAKIT_TOKEN_CACHE_KEYS: key 1: key is 5 bytes; need at least 32", "ENTRAKIT_TOKEN_CACHE_URL: want memory:"},
 		},
 		{
 			name:    "missing CA file",
