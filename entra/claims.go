@@ -290,11 +290,12 @@ func (s *scanner) value(target any) bool {
 		if !s.eat('{') {
 			return false
 		}
+		s.ws()
+		if s.eat('}') {
+			return true
+		}
 		for {
 			s.ws()
-			if s.eat('}') {
-				return true
-			}
 			k, ok := s.str()
 			if !ok {
 				return false
@@ -321,26 +322,54 @@ func (s *scanner) value(target any) bool {
 }
 
 func (s *scanner) number(t *int64) bool {
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-			s.i++
-			continue
-		}
-		break
+	lit, ok := s.jsonNumber()
+	if !ok {
+		return false
 	}
-	lit := string(s.b[start:s.i])
 	if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
 		*t = n
 		return true
 	}
 	f, err := strconv.ParseFloat(lit, 64)
-	if err != nil || f != f || f > 1<<62 || f < -(1<<62) {
+	if err != nil || f > 1<<62 || f < -(1<<62) {
 		return false
 	}
 	*t = int64(f)
 	return true
+}
+
+// jsonNumber reads a number exactly as RFC 8259 §6 defines it:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? — no "+1", "01", ".5", "1.".
+func (s *scanner) jsonNumber() (string, bool) {
+	start := s.i
+	digits := func() int {
+		n := 0
+		for s.i < len(s.b) && '0' <= s.b[s.i] && s.b[s.i] <= '9' {
+			s.i++
+			n++
+		}
+		return n
+	}
+	s.eat('-')
+	switch {
+	case s.eat('0'):
+	case s.i < len(s.b) && '1' <= s.b[s.i] && s.b[s.i] <= '9':
+		digits()
+	default:
+		return "", false
+	}
+	if s.eat('.') && digits() == 0 {
+		return "", false
+	}
+	if s.eat('e') || s.eat('E') {
+		if !s.eat('+') {
+			s.eat('-')
+		}
+		if digits() == 0 {
+			return "", false
+		}
+	}
+	return string(s.b[start:s.i]), true
 }
 
 func (s *scanner) strings(t *[]string) bool {
@@ -425,20 +454,8 @@ func (s *scanner) skip() bool {
 }
 
 func (s *scanner) numberAny(t *int64) bool {
-	start := s.i
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E' {
-			s.i++
-			continue
-		}
-		break
-	}
-	if s.i == start {
-		return false
-	}
-	_, err := strconv.ParseFloat(string(s.b[start:s.i]), 64)
-	return err == nil
+	_, ok := s.jsonNumber()
+	return ok
 }
 
 func (s *scanner) lit(word string) bool {

@@ -31,6 +31,9 @@ type RemoteKeySet struct {
 	HTTPClient *http.Client
 	// MinRefreshInterval limits refetches caused by unknown kids; default 5m.
 	MinRefreshInterval time.Duration
+	// MaxAge refetches keys older than this, so a key the issuer withdrew
+	// stops being trusted; default 24h. A failed refetch keeps the old keys.
+	MaxAge time.Duration
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
@@ -48,6 +51,16 @@ type fetchCall struct {
 
 // VerificationKeys implements KeySet.
 func (k *RemoteKeySet) VerificationKeys(ctx context.Context, kid string) ([]*rsa.PublicKey, error) {
+	maxAge := k.MaxAge
+	if maxAge <= 0 {
+		maxAge = 24 * time.Hour
+	}
+	k.mu.RLock()
+	stale := len(k.keys) > 0 && k.now().Sub(k.fetched) > maxAge
+	k.mu.RUnlock()
+	if stale {
+		_ = k.refresh(ctx) // on failure the cached keys keep serving
+	}
 	k.mu.RLock()
 	if kid != "" {
 		if key := k.keys[kid]; key != nil {

@@ -28,7 +28,8 @@ type Validator struct {
 	// TenantAllowed decides, for templated issuers, whether tid may sign in
 	// (Config.TenantAllowed). Nil accepts any tenant.
 	TenantAllowed func(tid string) bool
-	// Skew is the clock skew allowed on exp, nbf and iat; default 2 minutes.
+	// Skew is the clock skew allowed on exp, nbf and iat; default 2 minutes,
+	// at most 5.
 	Skew time.Duration
 	// MaxTokenBytes bounds the token size; default DefaultMaxTokenBytes.
 	MaxTokenBytes int
@@ -241,8 +242,11 @@ func (v *Validator) checkTime(c *Claims) error {
 		now = v.Now
 	}
 	skew := v.Skew
-	if skew == 0 {
+	switch {
+	case skew <= 0:
 		skew = 2 * time.Minute
+	case skew > maxSkew:
+		skew = maxSkew // bounded leeway: a typo must not accept week-old tokens
 	}
 	t := now().Unix()
 	s := int64(skew / time.Second)
@@ -260,6 +264,8 @@ func (v *Validator) checkTime(c *Claims) error {
 	}
 	return nil
 }
+
+const maxSkew = 5 * time.Minute
 
 func anyIn(want, have []string) bool {
 	for _, h := range have {
