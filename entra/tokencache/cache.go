@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -25,8 +26,11 @@ type Cache struct {
 	TTL time.Duration
 	// Logger: open failures and store errors (partition keys are hashed in
 	// logs; never tokens). Default slog.Default().
-	Logger  *slog.Logger
+	Logger *slog.Logger
+	// Metrics receives the counts; nil: the Cache makes its own on first use.
 	Metrics *Metrics
+
+	metricsOnce sync.Once
 }
 
 var emptyCache = []byte("{}")
@@ -39,9 +43,11 @@ func (c *Cache) log() *slog.Logger {
 }
 
 func (c *Cache) metrics() *Metrics {
-	if c.Metrics == nil {
-		c.Metrics = &Metrics{}
-	}
+	c.metricsOnce.Do(func() {
+		if c.Metrics == nil {
+			c.Metrics = &Metrics{}
+		}
+	})
 	return c.Metrics
 }
 
@@ -114,7 +120,16 @@ func (c *Cache) load(ctx context.Context, key string) (plain []byte, version uin
 // version written and whether the result differs from plain (merged).
 func (c *Cache) store(ctx context.Context, key string, plain []byte, expected uint64) (version uint64, merged bool, err error) {
 	m := c.metrics()
-	for attempt := 0; attempt < 4; attempt++ {
+	for attempt := 0; attempt < 8; attempt++ {
+		if attempt > 1 {
+			// Writers that keep colliding take turns: a random pause of up
+			// to (attempt-1) ms breaks the tie.
+			select {
+			case <-time.After(time.Duration(rand.Int64N(int64(attempt-1) * int64(time.Millisecond)))):
+			case <-ctx.Done():
+				return 0, merged, ctx.Err()
+			}
+		}
 		sealed := c.Keys.Seal(key, plain)
 		start := time.Now()
 		v, err := c.Store.Put(ctx, key, sealed, expected, c.ttl())
@@ -154,6 +169,11 @@ type Partition struct {
 
 	mu     sync.Mutex
 	loaded uint64 // version of the blob the MSAL client holds; 0: empty
+	// pending is what the client holds that could not be stored (store
+	// down, or conflicts past the retries): Replace merges it into whatever
+	// it loads, and stores the merge, so an unsaved refresh token is never
+	// replaced by an older blob.
+	pending []byte
 }
 
 var _ cache.ExportReplace = (*Partition)(nil)
@@ -169,6 +189,9 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	}
 	if !found {
 		m.Misses.Add(1)
+		if p.pending != nil {
+			return nil // ours is the only copy: keep it, store it next time
+		}
 		if p.loaded != 0 {
 			p.loaded = 0
 			return u.Unmarshal(emptyCache) // signed out elsewhere: forget
@@ -178,6 +201,18 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	m.Hits.Add(1)
 	if v == p.loaded {
 		return nil
+	}
+	if p.pending != nil {
+		merged, err := mergeBlobs(plain, p.pending)
+		if err != nil {
+			return nil
+		}
+		if nv, _, serr := p.c.store(ctx, p.key, merged, v); serr == nil {
+			p.pending, v = nil, nv
+		} else {
+			p.pending, v = merged, 0
+		}
+		plain = merged
 	}
 	if err := u.Unmarshal(plain); err != nil {
 		m.OpenFailures.Add(1)
@@ -226,10 +261,19 @@ func (p *Partition) Export(ctx context.Context, mr cache.Marshaler, _ cache.Expo
 	if err != nil {
 		return err
 	}
+	if p.pending != nil {
+		if plain, err = mergeBlobs(p.pending, plain); err != nil {
+			return err
+		}
+	}
 	v, merged, err := p.c.store(ctx, p.key, plain, p.loaded)
 	if err != nil {
-		return nil // the token is returned to the caller; only caching failed
+		// The token is returned to the caller; keep what could not be
+		// stored so no later Replace loses it.
+		p.pending = plain
+		return nil
 	}
+	p.pending = nil
 	if merged {
 		p.loaded = 0 // the client lacks the other writer's entries: decode next time
 	} else {

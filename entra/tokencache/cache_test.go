@@ -145,6 +145,8 @@ func openStored(t testing.TB, store tokencache.Store, ring *tokencache.KeyRing, 
 	return m
 }
 
+func (m cacheSections) String() string { b, _ := json.Marshal(m); return string(b) }
+
 func (m cacheSections) has(section, key string) bool { _, ok := m[section][key]; return ok }
 
 func wantGone(t testing.TB, store tokencache.Store, key string) {
@@ -979,6 +981,80 @@ func TestReplicasOverRedisLoseNothing(t *testing.T) {
 	t.Logf("%d conflicts merged", conflicts)
 }
 
+// interferingStore lets another writer write just before each of the next
+// n Puts, so those Puts conflict: a deterministic "the other replica keeps
+// winning the race".
+type interferingStore struct {
+	tokencache.Store
+	n         atomic.Int64
+	interfere func()
+}
+
+func (s *interferingStore) Put(ctx context.Context, key string, blob []byte, expected uint64, ttl time.Duration) (uint64, error) {
+	if s.n.Add(-1) >= 0 {
+		s.interfere()
+	}
+	return s.Store.Put(ctx, key, blob, expected, ttl)
+}
+
+// TestRepeatedConflictsLoseNoToken: replica A gets a new refresh token
+// while replica B writes the same partition four times in a row, so A's
+// compare-and-set loop gives up (DroppedWrites). A's client still holds the
+// token; the next request on A (Replace, then Export) must not lose it.
+func TestRepeatedConflictsLoseNoToken(t *testing.T) {
+	ctx := context.Background()
+	ring := sealRing(t, 1)
+	mem := tokencache.NewMemoryStore(tokencache.MemoryOptions{})
+	cb := tcCache(mem, ring) // replica B writes straight to the store
+	pb, fb := cb.Partition(userA), newFakeMSAL("")
+	writesByB := 0
+	store := &interferingStore{Store: mem, interfere: func() {
+		writesByB++
+		if err := pb.Replace(ctx, fb, noReplace); err != nil {
+			t.Error(err)
+		}
+		fb.addEntry(t, "AccessToken", fmt.Sprintf("b-%d", writesByB), `{"expires_on":"1"}`)
+		if err := pb.Export(ctx, fb, noExport); err != nil {
+			t.Error(err)
+		}
+	}}
+	ca := tcCache(store, ring)
+	pa, fa := ca.Partition(userA), newFakeMSAL("")
+	if err := pa.Export(ctx, newFakeMSAL(`{"Account":{"acct":{}}}`), noExport); err != nil {
+		t.Fatal(err)
+	}
+	if err := pa.Replace(ctx, fa, noReplace); err != nil {
+		t.Fatal(err)
+	}
+
+	fa.addEntry(t, "RefreshToken", "rt-a", `{"secret":"refreshed-on-A"}`)
+	store.n.Store(4)
+	if err := pa.Export(ctx, fa, noExport); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("conflicts %d, dropped writes %d", ca.Metrics.Conflicts.Load(), ca.Metrics.DroppedWrites.Load())
+
+	// The next request on replica A.
+	if err := pa.Replace(ctx, fa, noReplace); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(fa.get(), "refreshed-on-A") {
+		t.Errorf("after a dropped write, Replace overwrote the client's unsaved refresh token: client holds %s", fa.get())
+	}
+	if err := pa.Export(ctx, fa, noExport); err != nil {
+		t.Fatal(err)
+	}
+	m := openStored(t, mem, ring, userA)
+	if !m.has("RefreshToken", "rt-a") {
+		t.Errorf("the refresh token obtained on A was lost (stored: %v)", m)
+	}
+	for i := 1; i <= writesByB; i++ {
+		if !m.has("AccessToken", fmt.Sprintf("b-%d", i)) {
+			t.Errorf("B's write b-%d was lost", i)
+		}
+	}
+}
+
 // ---------------------------------------------------------------------------
 // Layered over Redis: outage, recovery, and no stale overwrite
 
@@ -1208,8 +1284,72 @@ func TestRedisSlowIsBounded(t *testing.T) {
 	if d := time.Since(start); d > 6*time.Second {
 		t.Fatalf("two calls to a hanging Redis took %v", d)
 	}
-	if errs.count("put") != 1 || errs.count("get") != 1 {
+	// The copy written while L2 was down is served from L1 without asking
+	// L2 again (it is newer than anything L2 holds for this writer).
+	if errs.count("put") != 1 || errs.count("get") != 0 {
 		t.Fatalf("OnL2Error calls %v", errs.ops)
+	}
+}
+
+// TestRedisUnreachableIsBounded: a Redis whose host does not answer at all
+// (connection attempts hang: a network partition, a dead node) must also
+// cost a bounded, short time per call. RedisOptions promises a 1s dial
+// timeout and one retry, so a call should take about 2s at most; the test
+// allows 3s.
+func TestRedisUnreachableIsBounded(t *testing.T) {
+	// A listening socket with a backlog of 0, its queue filled and never
+	// accepted: further SYNs are dropped, as by an unreachable host.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	hangs := false
+	for i := 0; i < 4 && !hangs; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			hangs = true
+		} else {
+			t.Cleanup(func() { c.Close() })
+		}
+	}
+	if !hangs {
+		t.Skip("cannot simulate an unreachable host here (connections to a full backlog succeed)")
+	}
+
+	opts, err := tokencache.RedisOptions("redis://" + addr + "/0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { client.Close() })
+	s := tokencache.NewRedisStore(client, "unreachable:")
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		_, _, err := s.Get(context.Background(), "k")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Get from an unreachable Redis succeeded")
+		}
+		t.Logf("Get failed after %v: %v", time.Since(start), err)
+	case <-time.After(3 * time.Second):
+		t.Fatalf("Get from an unreachable Redis still blocked after 3s (RedisOptions: dial timeout %v, MaxRetries %d, DialerRetries %d): every cache read and write would hold a request this long",
+			opts.DialTimeout, opts.MaxRetries, opts.DialerRetries)
 	}
 }
 

@@ -84,7 +84,9 @@ func (l *Layered) Get(ctx context.Context, key string) ([]byte, uint64, error) {
 	l.mu.Lock()
 	e, ok := l.l1.Get(key)
 	l.mu.Unlock()
-	if ok && now.Sub(e.fetched) < l.fresh() {
+	// A copy written while L2 was down is newer than anything L2 holds for
+	// this writer: serve it until the next Put merges it into L2.
+	if ok && (now.Sub(e.fetched) < l.fresh() || e.version&localVersion != 0) {
 		return e.blob, e.version, nil
 	}
 	blob, v, err := l.L2.Get(ctx, key)

@@ -2,6 +2,7 @@ package tokencache
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -65,6 +66,9 @@ func (s *MemoryStore) Get(_ context.Context, key string) ([]byte, uint64, error)
 
 // Put implements Store.
 func (s *MemoryStore) Put(_ context.Context, key string, blob []byte, expected uint64, ttl time.Duration) (uint64, error) {
+	if len(blob) > s.maxBytes {
+		return 0, fmt.Errorf("tokencache: memory store: a %d-byte blob exceeds the %d-byte bound", len(blob), s.maxBytes)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur, ok := s.lru.Peek(key)

@@ -37,9 +37,14 @@ func RedisOptions(url string) (*redis.Options, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokencache: redis URL: %w", err)
 	}
-	if o.DialTimeout == 0 || o.DialTimeout > time.Second {
-		o.DialTimeout = time.Second
+	if o.DialTimeout == 0 || o.DialTimeout > 500*time.Millisecond {
+		o.DialTimeout = 500 * time.Millisecond
 	}
+	o.DialerRetries = 1 // go-redis would otherwise dial 5 times per attempt
+	if o.PoolTimeout == 0 || o.PoolTimeout > time.Second {
+		o.PoolTimeout = time.Second
+	}
+	o.ContextTimeoutEnabled = true
 	if o.ReadTimeout <= 0 || o.ReadTimeout > 500*time.Millisecond {
 		o.ReadTimeout = 500 * time.Millisecond
 	}

@@ -62,6 +62,10 @@ func TestSealRoundTrip(t *testing.T) {
 		if kid != r.PrimaryID() {
 			t.Fatalf("key id %q, want the primary %q", kid, r.PrimaryID())
 		}
+		// format, key id length, key id, 96-bit nonce, ciphertext, 128-bit tag
+		if blob[0] != 1 || int(blob[1]) != len(kid) || string(blob[2:2+len(kid)]) != kid || len(blob) != 2+len(kid)+12+len(pt)+16 {
+			t.Fatalf("envelope of %d bytes for %d-byte plaintext does not match the documented layout", len(blob), len(pt))
+		}
 		if len(pt) > 8 && bytes.Contains(blob, pt[:8]) {
 			t.Fatal("the sealed blob contains the plaintext")
 		}
