@@ -107,12 +107,24 @@ func (c *Cache) load(ctx context.Context, key string) (plain []byte, version uin
 	}
 	pt, kid, err := c.Keys.Open(key, blob)
 	if err != nil {
-		m.OpenFailures.Add(1)
-		c.log().WarnContext(ctx, "tokencache: blob does not open; removing it", "partition", hashKey(key), "key_id", kid, "err", err)
-		_ = c.Store.Delete(ctx, key)
+		c.unopenable(ctx, key, kid, err)
 		return nil, 0, false, nil
 	}
 	return pt, v, true, nil
+}
+
+// unopenable handles a blob that does not open: counted and logged; removed
+// when it is corrupt or of an unknown format, kept when sealed with a key
+// this process does not hold (during a rolling key rotation another replica
+// may hold it).
+func (c *Cache) unopenable(ctx context.Context, key, kid string, err error) {
+	c.metrics().OpenFailures.Add(1)
+	if errors.Is(err, ErrUnknownKey) {
+		c.log().WarnContext(ctx, "tokencache: blob sealed with a key not in this key ring; treating as a miss", "partition", hashKey(key), "key_id", kid, "err", err)
+		return
+	}
+	c.log().WarnContext(ctx, "tokencache: blob does not open; removing it", "partition", hashKey(key), "key_id", kid, "err", err)
+	_ = c.Store.Delete(ctx, key)
 }
 
 // store writes plain to key if the stored version is still expected; on a
@@ -145,13 +157,25 @@ func (c *Cache) store(ctx context.Context, key string, plain []byte, expected ui
 			return 0, merged, err
 		}
 		m.Conflicts.Add(1)
-		theirs, tv, found, lerr := c.load(ctx, key)
-		if lerr != nil {
-			return 0, merged, lerr
-		}
-		expected = 0
-		if found {
+		blob, tv, gerr := c.Store.Get(ctx, key)
+		switch {
+		case errors.Is(gerr, ErrNotFound):
+			expected = 0
+		case gerr != nil:
+			m.StoreErrors.Add(1)
+			return 0, merged, gerr
+		default:
 			expected = tv
+			theirs, kid, oerr := c.Keys.Open(key, blob)
+			if oerr != nil {
+				// Unreadable here: ours replaces it (a replica holding that
+				// key also holds ours during a rotation).
+				c.unopenable(ctx, key, kid, oerr)
+				if !errors.Is(oerr, ErrUnknownKey) {
+					expected = 0 // unopenable() removed it
+				}
+				continue
+			}
 			if plain, err = mergeBlobs(theirs, plain); err != nil {
 				return 0, merged, err
 			}
@@ -245,9 +269,7 @@ func (p *Partition) peekOrLoad(ctx context.Context) ([]byte, uint64, bool, error
 	}
 	pt, kid, err := p.c.Keys.Open(p.key, blob)
 	if err != nil {
-		m.OpenFailures.Add(1)
-		p.c.log().WarnContext(ctx, "tokencache: blob does not open; removing it", "partition", hashKey(p.key), "key_id", kid, "err", err)
-		_ = p.c.Store.Delete(ctx, p.key)
+		p.c.unopenable(ctx, p.key, kid, err)
 		return nil, 0, false, nil
 	}
 	return pt, v, true, nil
