@@ -16,9 +16,6 @@ type app struct {
 	certs   []*x509.Certificate // certificates accepted for client assertions
 }
 
-// confidential reports whether the app can hold a credential at all.
-func (a *app) hasCredential() bool { return len(a.secrets) > 0 || len(a.certs) > 0 }
-
 func (a *app) checkSecret(secret string) bool {
 	h := sha256.Sum256([]byte(secret))
 	ok := 0

@@ -111,7 +111,7 @@ func (b *Browser) Authorize(ctx context.Context, authorizeURL string) (*AuthResp
 			if decision == "" {
 				decision = "accept"
 			}
-			if next.buttons["accept"] == false && decision == "accept" {
+			if !next.buttons["accept"] && decision == "accept" {
 				decision = "decline" // "Need admin approval" offers only a way back
 			}
 			next.fields.Set("decision", decision)

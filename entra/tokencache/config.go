@@ -53,7 +53,7 @@ func OpenStore(rawURL string, logger *slog.Logger) (Store, func() error, error) 
 		l.OnL2Error = onErr
 		return l, client.Close, nil
 	}
-	return nil, nil, fmt.Errorf("tokencache: store URL %q: scheme must be memory:, file: or redis:", redactURL(rawURL))
+	return nil, nil, fmt.Errorf("tokencache: store URL %q: the scheme must be memory, file or redis", redactURL(rawURL))
 }
 
 // KeyRingFromConfig parses configured keys (ParseKeyRing). With none

@@ -25,7 +25,7 @@ func TestOpenStore(t *testing.T) {
 		{"file://" + dir, ""},
 		{srv.URL(), ""},
 		{"file://host/dir", "file:///absolute/dir"},
-		{"ftp://user:hunter2@example.com/x", "scheme must be"},
+		{"ftp://user:hunter2@example.com/x", "the scheme must be"},
 		{"redis://:bad port/0", "store URL"},
 		{"redis://localhost:6379/notadb", "redis URL"},
 	} {
