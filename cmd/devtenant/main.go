@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	envFile := fs.String("env-file", "", "write KEY=value lines pointing clients at the dev tenant to `file` (default STATE-DIR/env)")
 	manifestPath := fs.String("manifest", "", "app-registration manifest `file` (default: the embedded infra/app-registration.json)")
 	verbose := fs.Bool("v", false, "log every request")
+	users := fs.Int("users", 0, "also generate `N` synthetic users (scale tests of Graph paging and delta)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,6 +60,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	srv, err := devtenant.New(devtenant.Options{Manifest: manifest, Addr: *listen, StateDir: *stateDir, Logger: logger})
 	if err != nil {
+		return err
+	}
+	if err := srv.GenerateDirectory(*users); err != nil {
 		return err
 	}
 	if err := srv.Start(); err != nil {
@@ -118,6 +122,7 @@ func writeFiles(srv *devtenant.Server, stateDir, envFile string) (writtenFiles, 
 		"AZURE_TENANT_ID=" + srv.TenantID(),
 		"AZURE_CLIENT_ID=" + app.AppID,
 		"AZURE_CLIENT_SECRET=" + srv.ClientSecret(app.AppID),
+		"ENTRAKIT_GRAPH_URL=" + srv.GraphURL(),
 		"ENTRAKIT_CA_FILE=" + f.ca,
 		"SSL_CERT_FILE=" + f.ca,
 		"NODE_EXTRA_CA_CERTS=" + f.ca,
@@ -135,16 +140,17 @@ func printBanner(w io.Writer, srv *devtenant.Server, f writtenFiles) {
 	fmt.Fprintf(w, `entrakit dev tenant — a local Entra ID emulator, for development only
 
   authority   %s
+  graph       %s/v1.0
   issuer      %s
   domain      %s
   admin API   %s/admin  (Authorization: Bearer $ENTRAKIT_DEVTENANT_ADMIN_KEY)
 
 Trust its CA (%s):
-  export SSL_CERT_FILE=%[5]s NODE_EXTRA_CA_CERTS=%[5]s ENTRAKIT_CA_FILE=%[5]s
+  export SSL_CERT_FILE=%[6]s NODE_EXTRA_CA_CERTS=%[6]s ENTRAKIT_CA_FILE=%[6]s
   or load everything:  set -a; . %s; set +a
 
 Personas (passwords change on every start; also in %s):
-`, srv.Authority(), srv.Issuer(), srv.Domain(), srv.URL(), f.ca, f.env, f.personas)
+`, srv.Authority(), srv.GraphURL(), srv.Issuer(), srv.Domain(), srv.URL(), f.ca, f.env, f.personas)
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range srv.Personas() {
 		note := strings.Join(p.Roles, ",")

@@ -27,7 +27,7 @@ func TestRunWritesEnvFile(t *testing.T) {
 		done <- run([]string{"-listen", "127.0.0.1:0", "-state-dir", dir, "-env-file", env}, &stdout, &stderr)
 	}()
 	vars := waitForEnv(t, env)
-	for _, k := range []string{"AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET",
+	for _, k := range []string{"AZURE_AUTHORITY_HOST", "AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "ENTRAKIT_GRAPH_URL",
 		"ENTRAKIT_CA_FILE", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "ENTRAKIT_DEVTENANT_ADMIN_URL",
 		"ENTRAKIT_DEVTENANT_ADMIN_KEY", "ENTRAKIT_DEVTENANT_PERSONAS"} {
 		if vars[k] == "" {

@@ -13,7 +13,8 @@ import (
 	"time"
 )
 
-// Fault is an injected failure of one endpoint ("token").
+// Fault is an injected failure of one endpoint: "token" (the token
+// endpoint) or "graph" (every Graph request).
 type Fault struct {
 	Endpoint   string        `json:"endpoint"`
 	Status     int           `json:"status,omitempty"`     // e.g. 429 or 503; 0 = latency only
@@ -130,6 +131,12 @@ func (s *Server) AddUser(u User, password string) (User, error) {
 	u.password = password
 	nu := u
 	s.users[u.ID] = &nu
+	s.upn[strings.ToLower(u.UserPrincipalName)] = u.ID
+	if s.graph != nil {
+		s.graph.userOrder = append(s.graph.userOrder, u.ID)
+		s.graph.created[u.ID] = s.now()
+		s.graph.changed('u', u.ID)
+	}
 	return u, nil
 }
 
@@ -143,12 +150,16 @@ func (s *Server) SetUserEnabled(id string, enabled bool) error {
 		return fmt.Errorf("devtenant: no user %s", id)
 	}
 	u.AccountEnabled = enabled
+	s.graph.changed('u', u.ID)
 	return nil
 }
 
 // RevokeUser revokes the user's refresh tokens and SSO sessions, as
-// revokeSignInSessions does: the next refresh fails with AADSTS50173.
+// revokeSignInSessions does: the next refresh fails with AADSTS50173, and
+// Graph challenges the access tokens of CAE-capable (CP1) clients at once
+// (401 insufficient_claims) instead of waiting for them to expire.
 func (s *Server) RevokeUser(id string) error {
+	now := s.now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id = strings.ToLower(id)
@@ -164,6 +175,9 @@ func (s *Server) RevokeUser(id string) error {
 		if sess.userID == id {
 			delete(s.sessions, k)
 		}
+	}
+	if s.graph != nil {
+		s.graph.revokedAt[id] = now
 	}
 	return nil
 }
@@ -348,14 +362,26 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			return fmt.Errorf("body: %w", err)
 		}
-		if in.Endpoint != "token" {
-			return fmt.Errorf("endpoint: want \"token\", got %q", in.Endpoint)
+		if in.Endpoint != "token" && in.Endpoint != "graph" {
+			return fmt.Errorf("endpoint: want \"token\" or \"graph\", got %q", in.Endpoint)
 		}
 		if in.Status != 0 && (in.Status < 400 || in.Status > 599) {
 			return fmt.Errorf("status: want 4xx or 5xx, got %d", in.Status)
 		}
 		s.InjectFault(Fault{Endpoint: in.Endpoint, Status: in.Status, Count: in.Count,
 			RetryAfter: time.Duration(in.RetryAfterSeconds) * time.Second, Latency: time.Duration(in.LatencyMS) * time.Millisecond})
+		return ok(w)
+	})
+	h("POST /admin/directory", func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Users int `json:"users"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		if err := s.GenerateDirectory(in.Users); err != nil {
+			return err
+		}
 		return ok(w)
 	})
 	h("DELETE /admin/faults", func(w http.ResponseWriter, r *http.Request) error {

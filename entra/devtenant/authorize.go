@@ -328,13 +328,9 @@ func (s *Server) pendingRequest(id string, now time.Time) *authRequest {
 	return req
 }
 
+// userByUPN finds a user by UPN, case-insensitively. Caller holds s.mu.
 func (s *Server) userByUPN(upn string) *User {
-	for _, u := range s.users {
-		if strings.EqualFold(u.UserPrincipalName, upn) {
-			return u
-		}
-	}
-	return nil
+	return s.users[s.upn[strings.ToLower(upn)]]
 }
 
 // afterSignIn checks consent, then issues the code. Caller holds s.mu.

@@ -40,6 +40,11 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		issuer = base + "/{tenantid}/v2.0"
 	}
 	u, _ := url.Parse(base)
+	graphBase := s.GraphURL()
+	graphHostName := strings.TrimPrefix(graphBase, "https://")
+	if graphBase == "" {
+		graphBase, graphHostName = graphHost, "graph.microsoft.com"
+	}
 	doc := map[string]any{
 		"token_endpoint":                        ep + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -51,7 +56,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
 		"issuer":                                issuer,
 		"request_uri_parameter_supported":       false,
-		"userinfo_endpoint":                     "https://graph.microsoft.com/oidc/userinfo",
+		"userinfo_endpoint":                     graphBase + "/oidc/userinfo",
 		"authorization_endpoint":                ep + "/oauth2/v2.0/authorize",
 		"device_authorization_endpoint":         ep + "/oauth2/v2.0/devicecode",
 		"http_logout_supported":                 true,
@@ -64,7 +69,7 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"tenant_region_scope":   "NA",
 		"cloud_instance_name":   u.Host,
 		"cloud_graph_host_name": "graph.windows.net",
-		"msgraph_host":          "graph.microsoft.com",
+		"msgraph_host":          graphHostName,
 		"rbac_url":              "https://pas.windows.net",
 	}
 	if t.multi {

@@ -26,6 +26,13 @@ type Options struct {
 	Manifest []byte
 	// Addr is the listen address; default "127.0.0.1:0" (a free loopback port).
 	Addr string
+	// GraphAddr is the Microsoft Graph emulator's listen address; default
+	// "127.0.0.1:0".
+	GraphAddr string
+	// GraphBudget is each app's Graph request budget per GraphBudgetWindow
+	// (429 with Retry-After beyond it); default 10,000 per 10 s.
+	GraphBudget       int
+	GraphBudgetWindow time.Duration
 	// StateDir keeps the CA across starts, so a browser trusts it once.
 	// Empty: a fresh CA per start.
 	StateDir string
@@ -50,9 +57,13 @@ type Server struct {
 	adminKey string
 	handler  http.Handler
 
-	ln      net.Listener
-	httpSrv *http.Server
-	url     string
+	ln           net.Listener
+	httpSrv      *http.Server
+	url          string
+	graphSrv     *http.Server
+	graphURL     string
+	graphHandler http.Handler
+	graph        *graphState // guarded by mu
 
 	clockOffset atomic.Int64 // nanoseconds added to Options.Now (AdvanceClock)
 	lastSweep   time.Time    // guarded by mu
@@ -60,6 +71,7 @@ type Server struct {
 	mu            sync.Mutex
 	keys          keyRing
 	users         map[string]*User
+	upn           map[string]string // lower-case UPN -> user id
 	groups        map[string]*Group
 	apps          map[string]*app // by lower-case appId
 	grants        map[grantKey]map[string]bool
@@ -84,6 +96,15 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.Addr == "" {
 		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.GraphAddr == "" {
+		opts.GraphAddr = "127.0.0.1:0"
+	}
+	if opts.GraphBudget == 0 {
+		opts.GraphBudget = 10_000
+	}
+	if opts.GraphBudgetWindow == 0 {
+		opts.GraphBudgetWindow = 10 * time.Second
 	}
 	if opts.TenantID == "" {
 		opts.TenantID = DefaultTenantID
@@ -138,6 +159,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.keys = keyRing{current: cur, next: next, grace: opts.KeyGrace}
 	s.users, s.groups = newDirectory(s.domain, func() string { return randomPassword() })
+	s.upn = map[string]string{}
+	for id, u := range s.users {
+		s.upn[strings.ToLower(u.UserPrincipalName)] = id
+	}
 	for _, a := range m.Applications {
 		s.addApp(a)
 		for _, r := range a.AppRoles {
@@ -147,7 +172,9 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.grantManifestConsent(m)
+	s.graph = newGraphState(s, now)
 	s.handler = s.routes()
+	s.graphHandler = s.graphRoutes()
 	return s, nil
 }
 
@@ -176,8 +203,38 @@ func (s *Server) Start() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.httpSrv.ServeTLS(ln, "", "") }()
+
+	gln, err := net.Listen("tcp", s.opts.GraphAddr)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("devtenant: graph listen: %w", err)
+	}
+	s.mu.Lock()
+	s.graphURL = fmt.Sprintf("https://localhost:%d", gln.Addr().(*net.TCPAddr).Port)
+	s.mu.Unlock()
+	s.graphSrv = &http.Server{
+		Handler:           s.logRequests(s.graphHandler),
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	go func() { _ = s.graphSrv.ServeTLS(gln, "", "") }()
 	return nil
 }
+
+// GraphURL is the Microsoft Graph emulator's root, e.g.
+// https://localhost:41235; the API is under /v1.0. Set by Start.
+func (s *Server) GraphURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.graphURL
+}
+
+// GraphHandler is the Graph emulator's handler (in-process use, benchmarks).
+func (s *Server) GraphHandler() http.Handler { return s.graphHandler }
 
 // Close stops the server.
 func (s *Server) Close() error {
@@ -186,6 +243,9 @@ func (s *Server) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if s.graphSrv != nil {
+		_ = s.graphSrv.Shutdown(ctx)
+	}
 	return s.httpSrv.Shutdown(ctx)
 }
 

@@ -1,0 +1,284 @@
+package devtenant
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// graphHost is Graph's public host: tokens name it in aud, responses in
+// @odata.context.
+const graphHost = "https://graph.microsoft.com"
+
+// graphState is the directory as Graph sees it: creation order (for stable
+// paging), a change log (for delta), CAE revocations and request budgets.
+// Guarded by Server.mu.
+type graphState struct {
+	userOrder  []string // user ids in creation order; "" marks a deleted user
+	groupOrder []string
+	changes    []graphChange // append-only, seq increasing
+	seq        uint64
+	revokedAt  map[string]time.Time
+	budgets    map[string]*graphBudget
+	created    map[string]time.Time
+	sorted     map[string][]int // property -> userOrder positions sorted by it; nil when stale
+}
+
+type graphChange struct {
+	seq  uint64
+	kind byte // 'u' user, 'g' group
+	id   string
+}
+
+type graphBudget struct {
+	start time.Time
+	used  int
+}
+
+func newGraphState(s *Server, now time.Time) *graphState {
+	g := &graphState{revokedAt: map[string]time.Time{}, budgets: map[string]*graphBudget{}, created: map[string]time.Time{}}
+	for _, u := range s.Users() {
+		g.userOrder = append(g.userOrder, u.ID)
+		g.created[u.ID] = now
+	}
+	for _, grp := range s.Groups() {
+		g.groupOrder = append(g.groupOrder, grp.ID)
+		g.created[grp.ID] = now
+	}
+	return g
+}
+
+// changed records a mutation for delta queries. Caller holds s.mu.
+func (g *graphState) changed(kind byte, id string) {
+	g.seq++
+	g.changes = append(g.changes, graphChange{seq: g.seq, kind: kind, id: id})
+	if kind == 'u' {
+		g.sorted = nil
+	}
+}
+
+// graphCaller is who a request's token says is calling.
+type graphCaller struct {
+	appID     string
+	userID    string // "" for app-only
+	scopes    map[string]bool
+	roles     map[string]bool
+	cp1       bool
+	issuedAt  time.Time
+	requestID string
+}
+
+// can reports whether the caller holds one of the delegated permissions
+// (user tokens) or one of the application permissions (app-only tokens).
+func (c *graphCaller) can(delegated, application []string) bool {
+	list, have := delegated, c.scopes
+	if c.userID == "" {
+		list, have = application, c.roles
+	}
+	for _, p := range list {
+		if have[strings.ToLower(p)] {
+			return true
+		}
+	}
+	return false
+}
+
+type graphHandler func(w http.ResponseWriter, r *http.Request, c *graphCaller)
+
+func (s *Server) graphRoutes() http.Handler {
+	mux := http.NewServeMux()
+	h := func(pattern string, f graphHandler) { mux.Handle(pattern, s.graphAuth(f)) }
+	h("GET /v1.0/me", s.graphMe)
+	h("GET /v1.0/me/photo", s.graphPhotoMeta)
+	h("GET /v1.0/me/photo/$value", s.graphPhotoValue)
+	h("GET /v1.0/me/memberOf", s.graphMemberOf)
+	h("GET /v1.0/users", s.graphListUsers)
+	h("GET /v1.0/users/$count", s.graphCountUsers)
+	h("POST /v1.0/users", s.graphCreateUser)
+	h("GET /v1.0/users/delta", s.graphUsersDelta)
+	h("GET /v1.0/users/{id}", s.graphGetUser)
+	h("PATCH /v1.0/users/{id}", s.graphUpdateUser)
+	h("DELETE /v1.0/users/{id}", s.graphDeleteUser)
+	h("GET /v1.0/users/{id}/photo", s.graphPhotoMeta)
+	h("GET /v1.0/users/{id}/photo/$value", s.graphPhotoValue)
+	h("GET /v1.0/users/{id}/memberOf", s.graphMemberOf)
+	h("GET /v1.0/groups", s.graphListGroups)
+	h("GET /v1.0/groups/delta", s.graphGroupsDelta)
+	h("GET /v1.0/groups/{id}", s.graphGetGroup)
+	h("GET /v1.0/groups/{id}/members", s.graphMembers)
+	h("GET /v1.0/groups/{id}/transitiveMembers", s.graphMembers)
+	h("GET /v1.0/applications", s.graphApplications)
+	h("GET /v1.0/servicePrincipals", s.graphServicePrincipals)
+	h("GET /v1.0/organization", s.graphOrganization)
+	h("POST /v1.0/$batch", s.graphBatch)
+	h("GET /oidc/userinfo", s.graphUserInfo)
+	h("POST /oidc/userinfo", s.graphUserInfo)
+	mux.Handle("/", s.graphAuth(func(w http.ResponseWriter, r *http.Request, _ *graphCaller) {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(r.URL.Path)+"'.")
+	}))
+	return mux
+}
+
+func lastSegment(p string) string {
+	if i := strings.LastIndexByte(strings.TrimSuffix(p, "/"), '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+type graphCallerKey struct{}
+
+// graphAuth validates the bearer token as Graph does (signature by this
+// tenant, aud Graph, lifetime), then applies faults, the app's request
+// budget and CAE revocation, then calls f.
+func (s *Server) graphAuth(f graphHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reqID := newGUID()
+		w.Header().Set("request-id", reqID)
+		if cid := r.Header.Get("client-request-id"); cid != "" {
+			w.Header().Set("client-request-id", cid)
+		} else {
+			w.Header().Set("client-request-id", reqID)
+		}
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+		w.Header().Set("x-ms-ags-diagnostic", `{"ServerInfo":{"DataCenter":"devtenant","Slice":"E","Ring":"1","ScaleUnit":"000","RoleInstance":"devtenant"}}`)
+		if c, ok := r.Context().Value(graphCallerKey{}).(*graphCaller); ok { // a $batch sub-request
+			f(w, r, c)
+			return
+		}
+		if fault := s.takeFault("graph"); fault != nil {
+			if fault.Latency > 0 {
+				select {
+				case <-time.After(fault.Latency):
+				case <-r.Context().Done():
+					return
+				}
+			}
+			if fault.Status != 0 {
+				if fault.RetryAfter > 0 {
+					w.Header().Set("Retry-After", strconv.Itoa(int(fault.RetryAfter/time.Second)))
+				}
+				code := map[int]string{429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}[fault.Status]
+				if code == "" {
+					code = "UnknownError"
+				}
+				graphError(w, r, fault.Status, code, "Fault injected by the dev tenant.")
+				return
+			}
+		}
+		c, status, code, msg := s.graphAuthenticate(r)
+		if c == nil {
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000"`)
+			}
+			graphError(w, r, status, code, msg)
+			return
+		}
+		now := s.now()
+		s.mu.Lock()
+		b := s.graph.budgets[c.appID]
+		if b == nil || now.Sub(b.start) >= s.opts.GraphBudgetWindow {
+			b = &graphBudget{start: now}
+			s.graph.budgets[c.appID] = b
+		}
+		b.used++
+		over, retry := b.used > s.opts.GraphBudget, b.start.Add(s.opts.GraphBudgetWindow).Sub(now)
+		revoked, wasRevoked := s.graph.revokedAt[c.userID]
+		u := s.users[c.userID]
+		s.mu.Unlock()
+		if over {
+			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
+			graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests are being made for this application. Please retry after the time in the Retry-After header.")
+			return
+		}
+		if c.userID != "" && c.cp1 && ((wasRevoked && !c.issuedAt.After(revoked)) || (u != nil && !u.AccountEnabled)) {
+			// Continuous access evaluation: a CAE-capable client learns at
+			// once that its token no longer stands.
+			claims := `{"access_token":{"nbf":{"essential":true,"value":"` + strconv.FormatInt(max(revoked.Unix(), c.issuedAt.Unix()+1), 10) + `"}}}`
+			w.Header().Set("WWW-Authenticate", `Bearer realm="", authorization_uri="https://login.microsoftonline.com/common/oauth2/authorize", client_id="00000003-0000-0000-c000-000000000000", error="insufficient_claims", claims="`+base64.StdEncoding.EncodeToString([]byte(claims))+`"`)
+			graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "Continuous access evaluation resulted in challenge with result: InteractionRequired and code: TokenIssuedBeforeRevocationTimestamp")
+			return
+		}
+		c.requestID = reqID
+		f(w, r.WithContext(context.WithValue(r.Context(), graphCallerKey{}, c)), c)
+	})
+}
+
+func (s *Server) graphAuthenticate(r *http.Request) (*graphCaller, int, string, string) {
+	raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || raw == "" {
+		return nil, 401, "InvalidAuthenticationToken", "Access token is empty."
+	}
+	now := s.now()
+	s.mu.Lock()
+	claims, aerr := s.verifyOwnToken(raw, now)
+	s.mu.Unlock()
+	if aerr != nil {
+		if aerr.code == 500133 {
+			return nil, 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
+		}
+		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid signature or malformed token."
+	}
+	aud, _ := claims["aud"].(string)
+	if aud != graphHost && aud != graphHost+"/" && aud != GraphAppID {
+		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
+	}
+	c := &graphCaller{scopes: map[string]bool{}, roles: map[string]bool{}}
+	c.appID, _ = claims["appid"].(string)
+	if iat, ok := claims["iat"].(float64); ok {
+		c.issuedAt = time.Unix(int64(iat), 0)
+	}
+	if scp, _ := claims["scp"].(string); scp != "" {
+		c.userID, _ = claims["oid"].(string)
+		for _, sc := range strings.Fields(scp) {
+			c.scopes[strings.ToLower(sc)] = true
+		}
+	}
+	if roles, ok := claims["roles"].([]any); ok && c.userID == "" {
+		for _, r := range roles {
+			if v, ok := r.(string); ok {
+				c.roles[strings.ToLower(v)] = true
+			}
+		}
+	}
+	if cc, ok := claims["xms_cc"].([]any); ok {
+		for _, v := range cc {
+			if s, _ := v.(string); strings.EqualFold(s, "cp1") {
+				c.cp1 = true
+			}
+		}
+	}
+	return c, 0, "", ""
+}
+
+// graphError writes Graph's error JSON. message is always set: the SDK
+// panics on an error without one.
+func graphError(w http.ResponseWriter, r *http.Request, status int, code, message string) {
+	body := map[string]any{"error": map[string]any{
+		"code": code, "message": message,
+		"innerError": map[string]string{
+			"date":              time.Now().UTC().Format("2006-01-02T15:04:05"),
+			"request-id":        w.Header().Get("request-id"),
+			"client-request-id": w.Header().Get("client-request-id"),
+		},
+	}}
+	graphJSON(w, status, body)
+}
+
+const graphContentType = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+
+func graphJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", graphContentType)
+	w.Header().Set("OData-Version", "4.0")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func forbidden(w http.ResponseWriter, r *http.Request) {
+	graphError(w, r, http.StatusForbidden, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+}

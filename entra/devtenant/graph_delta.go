@@ -1,0 +1,189 @@
+package devtenant
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// deltaToken is a position in a delta round: kind ('u' or 'g'), the index
+// of the next item, and the change sequence the round starts after (from;
+// 0 = a full enumeration) and reaches (to). Opaque to clients.
+// fullRound marks a delta round that enumerates everything.
+const fullRound = ^uint64(0) >> 1
+
+type deltaToken struct {
+	kind     byte
+	pos      int
+	from, to uint64
+}
+
+func (t deltaToken) encode() string {
+	return base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf("d%c:%d:%d:%d", t.kind, t.pos, t.from, t.to)))
+}
+
+func decodeDeltaToken(s string, kind byte) (deltaToken, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 3 || b[0] != 'd' || b[1] != kind || b[2] != ':' {
+		return deltaToken{}, false
+	}
+	parts := strings.Split(string(b[3:]), ":")
+	if len(parts) != 3 {
+		return deltaToken{}, false
+	}
+	pos, e1 := strconv.Atoi(parts[0])
+	from, e2 := strconv.ParseUint(parts[1], 10, 64)
+	to, e3 := strconv.ParseUint(parts[2], 10, 64)
+	if e1 != nil || e2 != nil || e3 != nil || pos < 0 || (from > to && from != fullRound) {
+		return deltaToken{}, false
+	}
+	return deltaToken{kind, pos, from, to}, true
+}
+
+func (s *Server) graphUsersDelta(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readUsersDelegated, readUsersApp) {
+		forbidden(w, r)
+		return
+	}
+	s.delta(w, r, 'u', userShape, "users", userDefaultProps)
+}
+
+func (s *Server) graphGroupsDelta(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readGroupsDelegated, readGroupsApp) {
+		forbidden(w, r)
+		return
+	}
+	s.delta(w, r, 'g', groupShape, "groups", groupDefaultProps)
+}
+
+// delta answers a delta query: a first round enumerates everything, then
+// each round returns what changed since the previous deltaLink — updated
+// objects in full, deleted ones as {"id", "@removed": {"reason":
+// "deleted"}} — in pages linked by @odata.nextLink, ending with
+// @odata.deltaLink. A page costs its own size: changes are read from the
+// change log by position, never by scanning the directory.
+func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res resourceShape, set string, defaults []string) {
+	v, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid query string.")
+		return
+	}
+	var sel []string
+	for k, vals := range v {
+		switch k {
+		case "$select":
+			q, qerr := parseODataQuery("$select="+url.QueryEscape(vals[0]), false, res)
+			if qerr != nil {
+				graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+				return
+			}
+			sel = q.selectProps
+		case "$deltatoken", "$skiptoken":
+		default:
+			graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query option '"+k+"' on a delta query: only $select, $deltatoken and $skiptoken.")
+			return
+		}
+	}
+	pageSize := 100
+	if p := r.Header.Get("Prefer"); strings.Contains(p, "odata.maxpagesize=") {
+		n, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(strings.SplitN(p, "odata.maxpagesize=", 2)[1], ",", 2)[0]))
+		if err == nil && n > 0 {
+			pageSize = min(n, 999)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var tok deltaToken
+	switch {
+	case v.Get("$skiptoken") != "":
+		t, ok := decodeDeltaToken(v.Get("$skiptoken"), kind)
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		tok = t
+	case v.Get("$deltatoken") != "":
+		t, ok := decodeDeltaToken(v.Get("$deltatoken"), kind)
+		if !ok || t.to > s.graph.seq {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $deltatoken: start a new delta round.")
+			return
+		}
+		tok = deltaToken{kind: kind, from: t.to, to: s.graph.seq}
+	default:
+		tok = deltaToken{kind: kind, from: fullRound, to: s.graph.seq}
+	}
+
+	var items []string
+	full := tok.from == fullRound
+	if full {
+		items = s.graph.userOrder
+		if kind == 'g' {
+			items = s.graph.groupOrder
+		}
+	} else {
+		seen := map[string]bool{}
+		lo, hi := int(min(tok.from, uint64(len(s.graph.changes)))), int(min(tok.to, uint64(len(s.graph.changes))))
+		for _, ch := range s.graph.changes[lo:hi] {
+			if ch.kind == kind && !seen[ch.id] {
+				seen[ch.id] = true
+				items = append(items, ch.id)
+			}
+		}
+	}
+	page := make([]map[string]any, 0, min(pageSize, len(items)))
+	i := tok.pos
+	for ; i < len(items) && len(page) < pageSize; i++ {
+		id := items[i]
+		if id == "" {
+			continue
+		}
+		if o := s.deltaObject(kind, id, sel, defaults, full); o != nil {
+			page = append(page, o)
+		}
+	}
+	out := map[string]any{"@odata.context": contextURL(set, sel), "value": page}
+	base := s.graphURL + r.URL.Path + "?"
+	keep := url.Values{}
+	if len(sel) > 0 {
+		keep.Set("$select", strings.Join(sel, ","))
+	}
+	if i < len(items) {
+		next := tok
+		next.pos = i
+		keep.Set("$skiptoken", next.encode())
+		out["@odata.nextLink"] = base + strings.ReplaceAll(keep.Encode(), "%24", "$")
+	} else {
+		keep.Set("$deltatoken", deltaToken{kind: kind, to: tok.to}.encode())
+		out["@odata.deltaLink"] = base + strings.ReplaceAll(keep.Encode(), "%24", "$")
+	}
+	graphJSON(w, http.StatusOK, out)
+}
+
+// deltaObject is one delta entry; nil to skip (absent in a full round).
+// Caller holds s.mu.
+func (s *Server) deltaObject(kind byte, id string, sel, defaults []string, full bool) map[string]any {
+	if kind == 'u' {
+		if u := s.users[id]; u != nil {
+			return project(s.userObject(u), sel, defaults)
+		}
+	} else if g := s.groups[id]; g != nil {
+		o := project(s.groupObject(g), sel, defaults)
+		members := make([]map[string]any, 0, len(g.Members))
+		for _, m := range g.Members {
+			t := "#microsoft.graph.user"
+			if s.groups[m] != nil {
+				t = "#microsoft.graph.group"
+			}
+			members = append(members, map[string]any{"@odata.type": t, "id": m})
+		}
+		o["members@delta"] = members
+		return o
+	}
+	if full {
+		return nil
+	}
+	return map[string]any{"id": id, "@removed": map[string]string{"reason": "deleted"}}
+}

@@ -1,0 +1,365 @@
+package devtenant
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+)
+
+var groupShape = shape("group", 100, 999,
+	[]string{"id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "securityEnabled", "groupTypes", "createdDateTime"},
+	[]string{"id", "displayName", "mail", "mailEnabled", "mailNickname", "securityEnabled"},
+	[]string{"displayName"})
+
+var groupDefaultProps = []string{"id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "securityEnabled", "groupTypes", "createdDateTime"}
+
+var (
+	readGroupsDelegated = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
+	readGroupsApp       = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
+)
+
+func (s *Server) groupObject(g *Group) map[string]any {
+	nick := strings.ReplaceAll(g.DisplayName, " ", "")
+	o := map[string]any{"id": g.ID, "displayName": g.DisplayName, "description": nilIfEmpty(g.Description), "mail": nil,
+		"mailEnabled": false, "mailNickname": nick, "securityEnabled": true, "groupTypes": []string{}}
+	if t, ok := s.graph.created[g.ID]; ok {
+		o["createdDateTime"] = t.UTC().Format(time.RFC3339)
+	}
+	return o
+}
+
+func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readGroupsDelegated, readGroupsApp) {
+		forbidden(w, r)
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", groupShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	start := 0
+	if q.skipToken != "" {
+		p, _, ok := decodeSkipToken(q.skipToken, "g")
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		start = p
+	}
+	s.mu.Lock()
+	var objs []map[string]any
+	for _, id := range s.graph.groupOrder {
+		if g := s.groups[id]; g != nil {
+			objs = append(objs, s.groupObject(g))
+		}
+	}
+	base := s.graphURL
+	s.mu.Unlock()
+	s.writePage(w, r, q, objs, start, "g", "groups", groupDefaultProps, base)
+}
+
+// writePage pages a small collection already in memory (groups, members,
+// applications): filter, search, order, count, $top and an opaque nextLink.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, q *odataQuery, objs []map[string]any, start int, kind, set string, defaults []string, base string) {
+	var matched []map[string]any
+	for _, o := range objs {
+		if (q.filter == nil || q.filter.eval(o)) && matchSearch(q.search, o) {
+			matched = append(matched, o)
+		}
+	}
+	if q.orderBy != "" {
+		sort.SliceStable(matched, func(i, j int) bool {
+			a, _ := matched[i][q.orderBy].(string)
+			b, _ := matched[j][q.orderBy].(string)
+			if q.desc {
+				return strings.ToLower(a) > strings.ToLower(b)
+			}
+			return strings.ToLower(a) < strings.ToLower(b)
+		})
+	}
+	page := []map[string]any{}
+	for i := start; i < len(matched) && len(page) < q.top; i++ {
+		p := project(matched[i], q.selectProps, defaults)
+		if t, ok := matched[i]["@odata.type"]; ok {
+			p["@odata.type"] = t
+		}
+		page = append(page, p)
+	}
+	out := map[string]any{"@odata.context": contextURL(set, q.selectProps), "value": page}
+	if q.count && q.skipToken == "" {
+		out["@odata.count"] = len(matched)
+	}
+	if start+q.top < len(matched) {
+		out["@odata.nextLink"] = nextLink(base, r, encodeSkipToken(kind, start+q.top, 0))
+	}
+	graphJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readGroupsDelegated, readGroupsApp) {
+		forbidden(w, r)
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, false, groupShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	s.mu.Lock()
+	g := s.groups[strings.ToLower(r.PathValue("id"))]
+	var obj map[string]any
+	if g != nil {
+		obj = s.groupObject(g)
+	}
+	s.mu.Unlock()
+	if g == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	out := project(obj, q.selectProps, groupDefaultProps)
+	out["@odata.context"] = contextURL("groups", q.selectProps) + "/$entity"
+	graphJSON(w, http.StatusOK, out)
+}
+
+// graphMembers lists a group's members, or its transitive members: members
+// of member groups too (each once).
+func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readGroupsDelegated, readGroupsApp) {
+		forbidden(w, r)
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	start := 0
+	if q.skipToken != "" {
+		p, _, ok := decodeSkipToken(q.skipToken, "m")
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		start = p
+	}
+	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMembers")
+	s.mu.Lock()
+	g := s.groups[strings.ToLower(r.PathValue("id"))]
+	var objs []map[string]any
+	if g != nil {
+		seen := map[string]bool{}
+		var visit func(g *Group)
+		visit = func(g *Group) {
+			for _, m := range g.Members {
+				if seen[m] {
+					continue
+				}
+				seen[m] = true
+				if u := s.users[m]; u != nil {
+					o := s.userObject(u)
+					o["@odata.type"] = "#microsoft.graph.user"
+					objs = append(objs, o)
+				} else if sub := s.groups[m]; sub != nil {
+					o := s.groupObject(sub)
+					o["@odata.type"] = "#microsoft.graph.group"
+					objs = append(objs, o)
+					if transitive {
+						visit(sub)
+					}
+				}
+			}
+		}
+		visit(g)
+	}
+	base := s.graphURL
+	s.mu.Unlock()
+	if g == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	s.writePage(w, r, q, objs, start, "m", "directoryObjects", []string{"id", "displayName", "userPrincipalName", "mail"}, base)
+}
+
+func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	id := r.PathValue("id")
+	if id == "" {
+		if c.userID == "" {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+			return
+		}
+		id = c.userID
+	}
+	s.mu.Lock()
+	u := s.lookupUser(id)
+	s.mu.Unlock()
+	self := u != nil && u.ID == c.userID
+	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(append(readGroupsDelegated, "User.Read.All"), append(readGroupsApp, "User.Read.All")) {
+		forbidden(w, r)
+		return
+	}
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", groupShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	s.mu.Lock()
+	var objs []map[string]any
+	for _, gid := range s.graph.groupOrder {
+		g := s.groups[gid]
+		if g == nil {
+			continue
+		}
+		for _, m := range g.Members {
+			if m == u.ID {
+				o := s.groupObject(g)
+				o["@odata.type"] = "#microsoft.graph.group"
+				objs = append(objs, o)
+				break
+			}
+		}
+	}
+	base := s.graphURL
+	s.mu.Unlock()
+	s.writePage(w, r, q, objs, 0, "mo", "directoryObjects", groupDefaultProps, base)
+}
+
+var appShape = shape("application", 100, 999,
+	[]string{"id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials", "createdDateTime", "appOwnerOrganizationId", "servicePrincipalType"},
+	[]string{"id", "appId", "displayName"}, []string{"displayName"})
+
+var (
+	readAppsDelegated = []string{"Application.Read.All", "Directory.Read.All"}
+	readAppsApp       = []string{"Application.Read.All", "Directory.Read.All"}
+)
+
+func (s *Server) appCredentials(a *app) (pw, keys []map[string]any) {
+	pw, keys = []map[string]any{}, []map[string]any{}
+	for i, p := range a.PasswordCredentials {
+		pw = append(pw, map[string]any{"displayName": p.DisplayName, "endDateTime": p.EndDateTime,
+			"keyId": deterministicID("secret:" + a.AppID + ":" + string(rune('0'+i))), "hint": "Dev", "startDateTime": "2025-11-25T00:00:00Z"})
+	}
+	for i, k := range a.KeyCredentials {
+		keys = append(keys, map[string]any{"displayName": k.DisplayName, "endDateTime": k.EndDateTime, "type": k.Type, "usage": k.Usage,
+			"keyId": deterministicID("cert:" + a.AppID + ":" + string(rune('0'+i))), "startDateTime": "2025-11-25T00:00:00Z"})
+	}
+	return pw, keys
+}
+
+func (s *Server) sortedApps() []*app {
+	apps := make([]*app, 0, len(s.apps))
+	for _, a := range s.apps {
+		apps = append(apps, a)
+	}
+	sort.Slice(apps, func(i, j int) bool { return apps[i].AppID < apps[j].AppID })
+	return apps
+}
+
+func (s *Server) graphApplications(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	s.listApps(w, r, c, false)
+}
+
+func (s *Server) graphServicePrincipals(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	s.listApps(w, r, c, true)
+}
+
+func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller, sps bool) {
+	if !c.can(readAppsDelegated, readAppsApp) {
+		forbidden(w, r)
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", appShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	kind, set := "a", "applications"
+	if sps {
+		kind, set = "sp", "servicePrincipals"
+	}
+	start := 0
+	if q.skipToken != "" {
+		p, _, ok := decodeSkipToken(q.skipToken, kind)
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		start = p
+	}
+	s.mu.Lock()
+	var objs []map[string]any
+	for _, a := range s.sortedApps() {
+		pw, keys := s.appCredentials(a)
+		o := map[string]any{"id": deterministicID("app:" + strings.ToLower(a.AppID)), "appId": a.AppID, "displayName": a.DisplayName,
+			"signInAudience": a.SignInAudience, "passwordCredentials": pw, "keyCredentials": keys, "createdDateTime": "2025-11-25T00:00:00Z"}
+		if sps {
+			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.spID, s.tenantID, "Application"
+			delete(o, "signInAudience")
+		}
+		objs = append(objs, o)
+	}
+	base := s.graphURL
+	s.mu.Unlock()
+	s.writePage(w, r, q, objs, start, kind, set, []string{"id", "appId", "displayName", "passwordCredentials", "keyCredentials", "createdDateTime"}, base)
+}
+
+func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can([]string{"User.Read", "Organization.Read.All", "Directory.Read.All"}, []string{"Organization.Read.All", "Directory.Read.All", "User.Read.All"}) {
+		forbidden(w, r)
+		return
+	}
+	graphJSON(w, http.StatusOK, map[string]any{
+		"@odata.context": graphHost + "/v1.0/$metadata#organization",
+		"value": []map[string]any{{
+			"id": s.tenantID, "displayName": "Contoso (entrakit dev tenant)", "tenantType": "AAD",
+			"verifiedDomains": []map[string]any{{"name": s.domain, "isDefault": true, "isInitial": true, "type": "Managed"}},
+		}},
+	})
+}
+
+func sha1hex(b []byte) string {
+	h := sha1.Sum(b) // an ETag, not a security use
+	return hex.EncodeToString(h[:8])
+}
+
+const maxGraphBody = 4 << 20
+
+// graphBody reads a request body (at most 4 MiB), undoing gzip as Graph
+// does: the SDK compresses POST bodies.
+func graphBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, errors.New("empty body")
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxGraphBody+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxGraphBody {
+		return nil, errors.New("body too large")
+	}
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		body, err = io.ReadAll(io.LimitReader(zr, maxGraphBody+1))
+		if err != nil {
+			return nil, err
+		}
+		if len(body) > maxGraphBody {
+			return nil, errors.New("body too large")
+		}
+	}
+	return body, nil
+}

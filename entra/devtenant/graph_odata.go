@@ -1,0 +1,206 @@
+package devtenant
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// odataQuery is a parsed OData query, limited to what Graph supports for the
+// resources emulated; anything else is Graph's 400, never silence.
+type odataQuery struct {
+	selectProps []string
+	top         int
+	filter      filterExpr
+	count       bool
+	search      []searchTerm
+	orderBy     string
+	desc        bool
+	skipToken   string
+	eventual    bool // ConsistencyLevel: eventual (advanced queries)
+}
+
+type queryError struct{ code, msg string }
+
+func (e *queryError) Error() string { return e.msg }
+
+func badQuery(format string, args ...any) *queryError {
+	return &queryError{"Request_BadRequest", fmt.Sprintf(format, args...)}
+}
+
+// parseODataQuery reads $select, $top, $filter, $count, $search, $orderby
+// and $skiptoken for a resource with the given properties; filterable
+// properties are those Graph filters without advanced query parameters.
+func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery, *queryError) {
+	q := &odataQuery{top: res.defaultTop, eventual: eventual}
+	values, err := url.ParseQuery(raw)
+	if err != nil {
+		return nil, badQuery("Invalid query string.")
+	}
+	for k, v := range values {
+		if len(v) > 1 {
+			return nil, badQuery("Query option '%s' was specified more than once, but it must be specified at most once.", k)
+		}
+		val := v[0]
+		switch strings.ToLower(k) {
+		case "$select":
+			for _, p := range strings.Split(val, ",") {
+				p = strings.TrimSpace(p)
+				if p == "" {
+					continue
+				}
+				canon, ok := res.props[strings.ToLower(p)]
+				if !ok {
+					return nil, badQuery("Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, res.odataType)
+				}
+				q.selectProps = append(q.selectProps, canon)
+			}
+		case "$top":
+			n, err := strconv.Atoi(val)
+			if err != nil || n < 1 || n > res.maxTop {
+				return nil, badQuery("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", val, res.maxTop)
+			}
+			q.top = n
+		case "$filter":
+			f, err := parseFilter(val, res)
+			if err != nil {
+				return nil, err
+			}
+			q.filter = f
+		case "$count":
+			switch val {
+			case "true":
+				q.count = true
+			case "false":
+			default:
+				return nil, badQuery("Invalid value '%s' for $count: true or false.", val)
+			}
+		case "$search":
+			terms, err := parseSearch(val, res)
+			if err != nil {
+				return nil, err
+			}
+			q.search = terms
+		case "$orderby":
+			f := strings.Fields(val)
+			if len(f) == 0 || len(f) > 2 || (len(f) == 2 && f[1] != "asc" && f[1] != "desc") {
+				return nil, badQuery("Invalid $orderby expression '%s'.", val)
+			}
+			canon, ok := res.props[strings.ToLower(f[0])]
+			if !ok || !res.sortable[canon] {
+				return nil, &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Sorting not supported for '%s'.", f[0])}
+			}
+			q.orderBy, q.desc = canon, len(f) == 2 && f[1] == "desc"
+		case "$skiptoken":
+			q.skipToken = val
+		case "$deltatoken":
+		case "$expand", "$skip", "$format", "$apply", "$compute":
+			return nil, &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Query option '%s' is not supported by the dev tenant for this resource.", k)}
+		default:
+			if strings.HasPrefix(k, "$") {
+				return nil, badQuery("Unrecognized query option '%s'.", k)
+			}
+		}
+	}
+	// Advanced queries need ConsistencyLevel: eventual (and $count=true for
+	// some), as Graph's directory objects do.
+	advanced := q.count || len(q.search) > 0 || (q.orderBy != "" && q.filter != nil) || (q.filter != nil && q.filter.advanced())
+	if advanced && !eventual {
+		return nil, badQuery("This query requires the ConsistencyLevel header set to 'eventual' (advanced query capabilities): $count, $search, $orderby with $filter, ne, not and endsWith.")
+	}
+	return q, nil
+}
+
+// resourceShape says what a collection's objects look like to OData.
+type resourceShape struct {
+	odataType  string
+	props      map[string]string // lower -> canonical
+	filterable map[string]bool   // canonical
+	sortable   map[string]bool
+	defaultTop int
+	maxTop     int
+}
+
+func shape(odataType string, defaultTop, maxTop int, props []string, filterable, sortable []string) resourceShape {
+	r := resourceShape{odataType: odataType, props: map[string]string{}, filterable: map[string]bool{}, sortable: map[string]bool{},
+		defaultTop: defaultTop, maxTop: maxTop}
+	for _, p := range props {
+		r.props[strings.ToLower(p)] = p
+	}
+	for _, p := range filterable {
+		r.filterable[p] = true
+	}
+	for _, p := range sortable {
+		r.sortable[p] = true
+	}
+	return r
+}
+
+// skip tokens are opaque to clients: base64url of "kind:position:seq".
+func encodeSkipToken(kind string, pos int, seq uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + strconv.Itoa(pos) + ":" + strconv.FormatUint(seq, 10)))
+}
+
+func decodeSkipToken(tok, kind string) (pos int, seq uint64, ok bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil {
+		return 0, 0, false
+	}
+	parts := strings.Split(string(b), ":")
+	if len(parts) != 3 || parts[0] != kind {
+		return 0, 0, false
+	}
+	p, err1 := strconv.Atoi(parts[1])
+	q, err2 := strconv.ParseUint(parts[2], 10, 64)
+	if err1 != nil || err2 != nil || p < 0 {
+		return 0, 0, false
+	}
+	return p, q, true
+}
+
+type searchTerm struct{ prop, value string }
+
+// parseSearch reads $search="prop:value" [AND|OR "prop:value"] (OR-joined
+// here: Graph tokenizes; substring matching is close enough for tests).
+func parseSearch(v string, res resourceShape) ([]searchTerm, *queryError) {
+	var out []searchTerm
+	for _, part := range strings.Split(v, "\"") {
+		part = strings.TrimSpace(part)
+		if part == "" || part == "AND" || part == "OR" {
+			continue
+		}
+		prop, val, ok := strings.Cut(part, ":")
+		canon, known := res.props[strings.ToLower(prop)]
+		if !ok || !known {
+			return nil, badQuery("Syntax error: invalid $search clause '%s'; use \"property:value\".", part)
+		}
+		out = append(out, searchTerm{canon, strings.ToLower(val)})
+	}
+	if len(out) == 0 {
+		return nil, badQuery("Invalid $search expression.")
+	}
+	return out, nil
+}
+
+func matchSearch(terms []searchTerm, obj map[string]any) bool {
+	for _, t := range terms {
+		if s, ok := obj[t.prop].(string); ok && strings.Contains(strings.ToLower(s), t.value) {
+			return true
+		}
+	}
+	return len(terms) == 0
+}
+
+// sortPositions orders positions by prop (stable, case-insensitive).
+func sortPositions(pos []int, key func(int) string, desc bool) {
+	sort.SliceStable(pos, func(i, j int) bool {
+		a, b := strings.ToLower(key(pos[i])), strings.ToLower(key(pos[j]))
+		if desc {
+			return a > b
+		}
+		return a < b
+	})
+}

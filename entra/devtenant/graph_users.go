@@ -1,0 +1,521 @@
+package devtenant
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var userShape = shape("user", 100, 999,
+	[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
+		"officeLocation", "accountEnabled", "userType", "businessPhones", "mobilePhone", "preferredLanguage",
+		"createdDateTime", "mailNickname", "companyName", "city"},
+	[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
+		"officeLocation", "accountEnabled", "userType", "mailNickname", "companyName", "city"},
+	[]string{"displayName", "userPrincipalName"})
+
+// Graph's default properties for users (v1.0).
+var userDefaultProps = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
+	"officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
+
+var (
+	readUsersDelegated = []string{"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
+	readUsersApp       = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
+	writeUsers         = []string{"User.ReadWrite.All"}
+)
+
+func (s *Server) userObject(u *User) map[string]any {
+	nick, _, _ := strings.Cut(u.UserPrincipalName, "@")
+	o := map[string]any{
+		"id": u.ID, "displayName": u.DisplayName, "givenName": nilIfEmpty(u.GivenName), "surname": nilIfEmpty(u.Surname),
+		"mail": nilIfEmpty(u.Mail), "userPrincipalName": u.UserPrincipalName, "jobTitle": nilIfEmpty(u.JobTitle),
+		"department": nilIfEmpty(u.Department), "officeLocation": nilIfEmpty(u.OfficeLocation), "accountEnabled": u.AccountEnabled,
+		"userType": u.UserType, "businessPhones": []string{}, "mobilePhone": nil, "preferredLanguage": "en-US",
+		"mailNickname": nick, "companyName": "Contoso", "city": nilIfEmpty(u.OfficeLocation),
+	}
+	if t, ok := s.graph.created[u.ID]; ok {
+		o["createdDateTime"] = t.UTC().Format(time.RFC3339)
+	}
+	return o
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// project keeps the selected properties (or the defaults) of obj.
+func project(obj map[string]any, sel, defaults []string) map[string]any {
+	if len(sel) == 0 {
+		sel = defaults
+	}
+	out := make(map[string]any, len(sel)+1)
+	for _, p := range sel {
+		out[p] = obj[p]
+	}
+	return out
+}
+
+func contextURL(entitySet string, sel []string) string {
+	u := graphHost + "/v1.0/$metadata#" + entitySet
+	if len(sel) > 0 {
+		u += "(" + strings.Join(sel, ",") + ")"
+	}
+	return u
+}
+
+func (s *Server) graphMe(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if c.userID == "" {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+		return
+	}
+	s.getUser(w, r, c, c.userID)
+}
+
+func (s *Server) graphGetUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	s.getUser(w, r, c, r.PathValue("id"))
+}
+
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller, idOrUPN string) {
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	s.mu.Lock()
+	u := s.lookupUser(idOrUPN)
+	var obj map[string]any
+	if u != nil {
+		obj = s.userObject(u)
+	}
+	s.mu.Unlock()
+	self := u != nil && u.ID == c.userID && c.can([]string{"User.Read"}, nil)
+	if !self && !c.can(append(readUsersDelegated, "User.Read"), readUsersApp) {
+		forbidden(w, r)
+		return
+	}
+	if !self && c.userID != "" && !c.can(readUsersDelegated, nil) {
+		forbidden(w, r)
+		return
+	}
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+idOrUPN+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	out := project(obj, q.selectProps, userDefaultProps)
+	out["@odata.context"] = contextURL("users", q.selectProps) + "/$entity"
+	graphJSON(w, http.StatusOK, out)
+}
+
+// lookupUser finds a user by object id or UPN. Caller holds s.mu.
+func (s *Server) lookupUser(idOrUPN string) *User {
+	if u := s.users[strings.ToLower(idOrUPN)]; u != nil {
+		return u
+	}
+	if strings.Contains(idOrUPN, "@") {
+		return s.userByUPN(idOrUPN)
+	}
+	return nil
+}
+
+func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readUsersDelegated, readUsersApp) {
+		forbidden(w, r)
+		return
+	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
+	s.listDirectory(w, r, q, "users", userDefaultProps)
+}
+
+// listDirectory pages through users (creation order, or a sorted index) with
+// the query's filter and search, emitting one page and an opaque nextLink.
+// A page costs what it scans, not the size of the directory.
+func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQuery, set string, defaults []string) {
+	kind := "u"
+	if q.orderBy != "" {
+		kind = "u." + q.orderBy
+		if q.desc {
+			kind += ".desc"
+		}
+	}
+	start := 0
+	if q.skipToken != "" {
+		p, _, ok := decodeSkipToken(q.skipToken, kind)
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+			return
+		}
+		start = p
+	}
+	s.mu.Lock()
+	order := s.graph.userOrder
+	positions := []int(nil)
+	if q.orderBy != "" {
+		positions = s.sortedUsers(q.orderBy, q.desc)
+	}
+	n := len(order)
+	if positions != nil {
+		n = len(positions)
+	}
+	at := func(i int) *User {
+		if positions != nil {
+			i = positions[i]
+		}
+		return s.users[order[i]]
+	}
+	page := make([]map[string]any, 0, min(q.top, 128))
+	next := -1
+	i := start
+	for ; i < n; i++ {
+		u := at(i)
+		if u == nil {
+			continue
+		}
+		obj := s.userObject(u)
+		if (q.filter != nil && !q.filter.eval(obj)) || !matchSearch(q.search, obj) {
+			continue
+		}
+		if len(page) == q.top {
+			next = i
+			break
+		}
+		page = append(page, project(obj, q.selectProps, defaults))
+	}
+	count := -1
+	if q.count && q.skipToken == "" {
+		count = 0
+		for j := 0; j < n; j++ {
+			u := at(j)
+			if u == nil {
+				continue
+			}
+			obj := s.userObject(u)
+			if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
+				count++
+			}
+		}
+	}
+	base := s.graphURL
+	s.mu.Unlock()
+	out := map[string]any{"@odata.context": contextURL(set, q.selectProps), "value": page}
+	if count >= 0 {
+		out["@odata.count"] = count
+	}
+	if next >= 0 {
+		out["@odata.nextLink"] = nextLink(base, r, encodeSkipToken(kind, next, 0))
+	}
+	graphJSON(w, http.StatusOK, out)
+}
+
+// nextLink is the request's own URL on this host with $skiptoken replaced.
+func nextLink(base string, r *http.Request, skip string) string {
+	v, _ := url.ParseQuery(r.URL.RawQuery)
+	v.Del("$skiptoken")
+	v.Set("$skiptoken", skip)
+	return base + r.URL.Path + "?" + strings.ReplaceAll(v.Encode(), "%24", "$")
+}
+
+// sortedUsers returns userOrder positions sorted by prop, cached until the
+// next change. Caller holds s.mu.
+func (s *Server) sortedUsers(prop string, desc bool) []int {
+	key := prop
+	if desc {
+		key += " desc"
+	}
+	if s.graph.sorted == nil {
+		s.graph.sorted = map[string][]int{}
+	}
+	if p, ok := s.graph.sorted[key]; ok {
+		return p
+	}
+	var pos []int
+	for i, id := range s.graph.userOrder {
+		if id != "" {
+			pos = append(pos, i)
+		}
+	}
+	val := func(i int) string {
+		u := s.users[s.graph.userOrder[i]]
+		if prop == "userPrincipalName" {
+			return u.UserPrincipalName
+		}
+		return u.DisplayName
+	}
+	sortPositions(pos, val, desc)
+	s.graph.sorted[key] = pos
+	return pos
+}
+
+func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(readUsersDelegated, readUsersApp) {
+		forbidden(w, r)
+		return
+	}
+	if r.Header.Get("ConsistencyLevel") != "eventual" {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Count is only supported with the ConsistencyLevel header set to 'eventual'.")
+		return
+	}
+	s.mu.Lock()
+	n := len(s.users)
+	s.mu.Unlock()
+	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
+	w.Header().Set("OData-Version", "4.0")
+	_, _ = io.WriteString(w, strconv.Itoa(n))
+}
+
+func (s *Server) graphCreateUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(writeUsers, writeUsers) {
+		forbidden(w, r)
+		return
+	}
+	var in struct {
+		AccountEnabled    *bool  `json:"accountEnabled"`
+		DisplayName       string `json:"displayName"`
+		MailNickname      string `json:"mailNickname"`
+		UserPrincipalName string `json:"userPrincipalName"`
+		GivenName         string `json:"givenName"`
+		Surname           string `json:"surname"`
+		JobTitle          string `json:"jobTitle"`
+		Department        string `json:"department"`
+		PasswordProfile   *struct {
+			Password string `json:"password"`
+		} `json:"passwordProfile"`
+	}
+	if err := decodeGraphBody(r, &in); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: "+err.Error())
+		return
+	}
+	var missing []string
+	if in.AccountEnabled == nil {
+		missing = append(missing, "accountEnabled")
+	}
+	for name, v := range map[string]string{"displayName": in.DisplayName, "mailNickname": in.MailNickname, "userPrincipalName": in.UserPrincipalName} {
+		if v == "" {
+			missing = append(missing, name)
+		}
+	}
+	if in.PasswordProfile == nil || in.PasswordProfile.Password == "" {
+		missing = append(missing, "passwordProfile")
+	}
+	if len(missing) > 0 {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property '"+missing[0]+"' of resource 'User'.")
+		return
+	}
+	_, domain, _ := strings.Cut(in.UserPrincipalName, "@")
+	if !strings.EqualFold(domain, s.domain) {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
+		return
+	}
+	u, err := s.AddUser(User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, GivenName: in.GivenName,
+		Surname: in.Surname, JobTitle: in.JobTitle, Department: in.Department, AccountEnabled: *in.AccountEnabled,
+		Mail: in.UserPrincipalName}, in.PasswordProfile.Password)
+	if err != nil {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
+		return
+	}
+	s.mu.Lock()
+	obj := s.userObject(s.users[u.ID])
+	s.mu.Unlock()
+	out := project(obj, nil, userDefaultProps)
+	out["@odata.context"] = contextURL("users", nil) + "/$entity"
+	w.Header().Set("Location", s.GraphURL()+"/v1.0/users/"+u.ID)
+	graphJSON(w, http.StatusCreated, out)
+}
+
+func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(writeUsers, writeUsers) {
+		forbidden(w, r)
+		return
+	}
+	var in map[string]json.RawMessage
+	if err := decodeGraphBody(r, &in); err != nil {
+		graphError(w, r, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: "+err.Error())
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.lookupUser(r.PathValue("id"))
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	nu := *u
+	for k, raw := range in {
+		var err error
+		switch k {
+		case "displayName":
+			err = json.Unmarshal(raw, &nu.DisplayName)
+		case "givenName":
+			err = json.Unmarshal(raw, &nu.GivenName)
+		case "surname":
+			err = json.Unmarshal(raw, &nu.Surname)
+		case "jobTitle":
+			err = json.Unmarshal(raw, &nu.JobTitle)
+		case "department":
+			err = json.Unmarshal(raw, &nu.Department)
+		case "officeLocation":
+			err = json.Unmarshal(raw, &nu.OfficeLocation)
+		case "accountEnabled":
+			err = json.Unmarshal(raw, &nu.AccountEnabled)
+		default:
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Property '"+k+"' cannot be updated by the dev tenant.")
+			return
+		}
+		if err != nil {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property '"+k+"' of resource 'User'.")
+			return
+		}
+	}
+	*u = nu
+	s.graph.changed('u', u.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if !c.can(writeUsers, writeUsers) {
+		forbidden(w, r)
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.lookupUser(r.PathValue("id"))
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	s.deleteUserLocked(u.ID)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// deleteUserLocked removes a user everywhere. Caller holds s.mu.
+func (s *Server) deleteUserLocked(id string) {
+	if u := s.users[id]; u != nil {
+		delete(s.upn, strings.ToLower(u.UserPrincipalName))
+	}
+	delete(s.users, id)
+	for i, uid := range s.graph.userOrder {
+		if uid == id {
+			s.graph.userOrder[i] = "" // a tombstone keeps skip tokens valid
+		}
+	}
+	for _, g := range s.groups {
+		for i, m := range g.Members {
+			if m == id {
+				g.Members = append(g.Members[:i:i], g.Members[i+1:]...)
+				s.graph.changed('g', g.ID)
+				break
+			}
+		}
+	}
+	for k, g := range s.refreshTokens {
+		if g.userID == id {
+			delete(s.refreshTokens, k)
+		}
+	}
+	s.graph.changed('u', id)
+}
+
+// decodeGraphBody reads a JSON body of at most 1 MiB; gzip was undone by
+// the caller ($batch) or by graphBodyReader.
+func decodeGraphBody(r *http.Request, v any) error {
+	body, err := graphBody(r)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(body, v)
+}
+
+func (s *Server) graphPhotoMeta(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	u, ok := s.photoOwner(w, r, c)
+	if !ok {
+		return
+	}
+	graphJSON(w, http.StatusOK, map[string]any{
+		"@odata.context":          graphHost + "/v1.0/$metadata#users('" + u.ID + "')/photo/$entity",
+		"@odata.mediaContentType": "image/png", "@odata.mediaEtag": `W/"` + sha1hex(u.Photo) + `"`,
+		"id": "96X96", "height": 96, "width": 96,
+	})
+}
+
+func (s *Server) graphPhotoValue(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	u, ok := s.photoOwner(w, r, c)
+	if !ok {
+		return
+	}
+	w.Header().Set("Content-Type", "image/png")
+	w.Header().Set("Content-Length", strconv.Itoa(len(u.Photo)))
+	w.Header().Set("ETag", `W/"`+sha1hex(u.Photo)+`"`)
+	_, _ = w.Write(u.Photo)
+}
+
+// photoOwner resolves /me or /users/{id} for a photo request and answers
+// 404 ImageNotFound, as Graph does, for a user without one.
+func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCaller) (User, bool) {
+	id := r.PathValue("id")
+	if id == "" {
+		if c.userID == "" {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
+			return User{}, false
+		}
+		id = c.userID
+	}
+	s.mu.Lock()
+	u := s.lookupUser(id)
+	var cp User
+	if u != nil {
+		cp = *u
+	}
+	s.mu.Unlock()
+	self := u != nil && u.ID == c.userID
+	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(readUsersDelegated, readUsersApp) {
+		forbidden(w, r)
+		return User{}, false
+	}
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+		return User{}, false
+	}
+	if len(cp.Photo) == 0 {
+		graphError(w, r, http.StatusNotFound, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
+		return User{}, false
+	}
+	return cp, true
+}
+
+func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	if c.userID == "" || !c.scopes["openid"] {
+		w.Header().Set("WWW-Authenticate", `Bearer error="insufficient_scope", error_description="the openid scope is required"`)
+		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "The UserInfo endpoint needs a delegated token with the openid scope.")
+		return
+	}
+	s.mu.Lock()
+	u := s.users[c.userID]
+	var out map[string]any
+	if u != nil {
+		out = map[string]any{"sub": pairwiseSub(u.ID, c.appID)}
+		if c.scopes["profile"] {
+			out["name"], out["family_name"], out["given_name"] = u.DisplayName, u.Surname, u.GivenName
+			out["picture"] = graphHost + "/v1.0/me/photo/$value"
+		}
+		if c.scopes["email"] && u.Mail != "" {
+			out["email"] = u.Mail
+		}
+	}
+	s.mu.Unlock()
+	if u == nil {
+		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "The user no longer exists.")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	_ = json.NewEncoder(w).Encode(out)
+}
