@@ -4,6 +4,7 @@ import (
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"strings"
 	"time"
@@ -72,6 +73,28 @@ const (
 	groupsOverage    = 200 // JWT groups claim limit
 )
 
+// aioFor makes the aio claim, which Entra documents as opaque internal data:
+// the dev tenant keeps the issue time in nanoseconds there, so the Graph
+// emulator can tell a token issued just before a revocation from one issued
+// just after it in the same second (iat has second precision).
+func aioFor(now time.Time, random string) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(now.UnixNano()))
+	return base64.RawURLEncoding.EncodeToString(b[:]) + random
+}
+
+// issuedAtFromAIO reads aioFor's time; ok is false for any other aio.
+func issuedAtFromAIO(aio string) (time.Time, bool) {
+	if len(aio) < 11 {
+		return time.Time{}, false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(aio[:11])
+	if err != nil || len(b) != 8 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, int64(binary.BigEndian.Uint64(b))), true
+}
+
 // accessClaims are an access token's claims, v1 or v2, in the order Entra
 // sends them. A struct, not a map: encoding it is several times cheaper.
 type accessClaims struct {
@@ -134,7 +157,7 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 	rnd := randomString(48) // one read for aio, rh and uti
 	at := accessClaims{
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: exp,
-		Aio: rnd[:24], Rh: "0." + rnd[24:48] + ".", Tid: s.tenantID, Uti: rnd[48:],
+		Aio: aioFor(now, rnd[:12]), Rh: "0." + rnd[24:48] + ".", Tid: s.tenantID, Uti: rnd[48:],
 	}
 	if is.xmsCC {
 		at.XmsCC = []string{"CP1"}

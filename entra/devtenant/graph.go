@@ -100,6 +100,7 @@ func (s *Server) graphRoutes() http.Handler {
 	h("GET /v1.0/users/$count", s.graphCountUsers)
 	h("POST /v1.0/users", s.graphCreateUser)
 	h("GET /v1.0/users/delta", s.graphUsersDelta)
+	h("GET /v1.0/users/delta()", s.graphUsersDelta) // as msgraph-sdk-go spells it
 	h("GET /v1.0/users/{id}", s.graphGetUser)
 	h("PATCH /v1.0/users/{id}", s.graphUpdateUser)
 	h("DELETE /v1.0/users/{id}", s.graphDeleteUser)
@@ -108,6 +109,7 @@ func (s *Server) graphRoutes() http.Handler {
 	h("GET /v1.0/users/{id}/memberOf", s.graphMemberOf)
 	h("GET /v1.0/groups", s.graphListGroups)
 	h("GET /v1.0/groups/delta", s.graphGroupsDelta)
+	h("GET /v1.0/groups/delta()", s.graphGroupsDelta)
 	h("GET /v1.0/groups/{id}", s.graphGetGroup)
 	h("GET /v1.0/groups/{id}/members", s.graphMembers)
 	h("GET /v1.0/groups/{id}/transitiveMembers", s.graphMembers)
@@ -195,7 +197,7 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 			graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests are being made for this application. Please retry after the time in the Retry-After header.")
 			return
 		}
-		if c.userID != "" && c.cp1 && ((wasRevoked && !c.issuedAt.After(revoked)) || (u != nil && !u.AccountEnabled)) {
+		if c.userID != "" && c.cp1 && ((wasRevoked && c.issuedAt.Before(revoked)) || (u != nil && !u.AccountEnabled)) {
 			// Continuous access evaluation: a CAE-capable client learns at
 			// once that its token no longer stands.
 			claims := `{"access_token":{"nbf":{"essential":true,"value":"` + strconv.FormatInt(max(revoked.Unix(), c.issuedAt.Unix()+1), 10) + `"}}}`
@@ -231,6 +233,11 @@ func (s *Server) graphAuthenticate(r *http.Request) (*graphCaller, int, string, 
 	c.appID, _ = claims["appid"].(string)
 	if iat, ok := claims["iat"].(float64); ok {
 		c.issuedAt = time.Unix(int64(iat), 0)
+	}
+	if aio, _ := claims["aio"].(string); aio != "" {
+		if t, ok := issuedAtFromAIO(aio); ok && t.Unix() == c.issuedAt.Unix() {
+			c.issuedAt = t // the precise time, when the tenant recorded one
+		}
 	}
 	if scp, _ := claims["scp"].(string); scp != "" {
 		c.userID, _ = claims["oid"].(string)

@@ -124,7 +124,12 @@ func (s *Server) runBatchRequest(ctx context.Context, c *graphCaller, rq *batchR
 	if method == "" {
 		method = http.MethodGet
 	}
-	sub := httptest.NewRequest(method, "/v1.0"+path, body).WithContext(context.WithValue(ctx, graphCallerKey{}, c))
+	sub, err := http.NewRequestWithContext(context.WithValue(ctx, graphCallerKey{}, c), method, "/v1.0"+path, body)
+	if err != nil || strings.ContainsAny(path, " \t\r\n") || strings.Contains(path, "://") || strings.HasPrefix(path, "//") {
+		return batchResponse{ID: rq.ID, Status: http.StatusBadRequest, Headers: map[string]string{"Content-Type": "application/json"},
+			Body: map[string]any{"error": map[string]string{"code": "BadRequest", "message": "Invalid request URL or method in the batch: URLs are relative to the version, e.g. /me."}}}
+	}
+	sub.RequestURI = sub.URL.RequestURI()
 	for k, v := range rq.Headers {
 		sub.Header.Set(k, v)
 	}

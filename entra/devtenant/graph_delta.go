@@ -72,8 +72,21 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 		return
 	}
 	var sel []string
+	var only map[string]bool // $filter=id eq '...' [or id eq '...']
 	for k, vals := range v {
 		switch k {
+		case "$filter":
+			f, qerr := parseFilter(vals[0], res)
+			if qerr != nil {
+				graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+				return
+			}
+			ids, ok := idEquality(f)
+			if !ok {
+				graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query filter on a delta query: only id eq '...' (optionally or-ed).")
+				return
+			}
+			only = ids
 		case "$select":
 			q, qerr := parseODataQuery("$select="+url.QueryEscape(vals[0]), false, res)
 			if qerr != nil {
@@ -137,7 +150,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 	i := tok.pos
 	for ; i < len(items) && len(page) < pageSize; i++ {
 		id := items[i]
-		if id == "" {
+		if id == "" || (only != nil && !only[id]) {
 			continue
 		}
 		if o := s.deltaObject(kind, id, sel, defaults, full); o != nil {
@@ -149,6 +162,9 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 	keep := url.Values{}
 	if len(sel) > 0 {
 		keep.Set("$select", strings.Join(sel, ","))
+	}
+	if f := v.Get("$filter"); f != "" {
+		keep.Set("$filter", f)
 	}
 	if i < len(items) {
 		next := tok
@@ -186,4 +202,34 @@ func (s *Server) deltaObject(kind byte, id string, sel, defaults []string, full 
 		return nil
 	}
 	return map[string]any{"id": id, "@removed": map[string]string{"reason": "deleted"}}
+}
+
+// idEquality reads a filter made only of id eq '...' joined by or.
+func idEquality(f filterExpr) (map[string]bool, bool) {
+	switch e := f.(type) {
+	case cmpExpr:
+		if e.prop != "id" || (e.op != "eq" && e.op != "in") {
+			return nil, false
+		}
+		out := map[string]bool{}
+		for _, v := range e.vals {
+			s, ok := v.(string)
+			if !ok {
+				return nil, false
+			}
+			out[strings.ToLower(s)] = true
+		}
+		return out, true
+	case orExpr:
+		l, ok1 := idEquality(e.l)
+		r, ok2 := idEquality(e.r)
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		for k := range r {
+			l[k] = true
+		}
+		return l, true
+	}
+	return nil, false
 }

@@ -108,7 +108,9 @@ func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery,
 	// Advanced queries need ConsistencyLevel: eventual (and $count=true for
 	// some), as Graph's directory objects do.
 	advanced := q.count || len(q.search) > 0 || (q.orderBy != "" && q.filter != nil) || (q.filter != nil && q.filter.advanced())
-	if advanced && !eventual {
+	// Later pages: the SDK's page iterator follows @odata.nextLink without
+	// the ConsistencyLevel header; the first page already required it.
+	if advanced && !eventual && q.skipToken == "" {
 		return nil, badQuery("This query requires the ConsistencyLevel header set to 'eventual' (advanced query capabilities): $count, $search, $orderby with $filter, ne, not and endsWith.")
 	}
 	return q, nil

@@ -1607,6 +1607,8 @@ func TestGraphThrottling(t *testing.T) {
 // challenged as soon as the user is revoked; other tokens live on until
 // they expire, as on Graph. The tenant's clock is frozen half-way through a
 // second and moved by hand, so the order of issue and revocation is exact.
+// iat has whole seconds: the tokens to challenge are issued a second before
+// the revocation, and the fresh one in the revocation's own second, after it.
 func TestGraphCAE(t *testing.T) {
 	base := time.Now().Truncate(time.Second).Add(500 * time.Millisecond)
 	srv := startTenant(t, func(o *devtenant.Options) { o.Now = func() time.Time { return base } })
@@ -1624,11 +1626,11 @@ func TestGraphCAE(t *testing.T) {
 		g.get(t, tok, "/me").ok(t)
 	}
 
-	srv.AdvanceClock(100 * time.Millisecond)
+	srv.AdvanceClock(time.Second + 100*time.Millisecond) // x+1.6 s
 	if err := srv.RevokeUser(alex.OID); err != nil {
 		t.Fatal(err)
 	}
-	srv.AdvanceClock(100 * time.Millisecond)
+	srv.AdvanceClock(100 * time.Millisecond) // x+1.7 s
 
 	t.Run("cp1 token challenged", func(t *testing.T) {
 		r := g.get(t, cae, "/me")
@@ -1639,7 +1641,7 @@ func TestGraphCAE(t *testing.T) {
 		g.get(t, plain, "/me").ok(t)
 	})
 	t.Run("token issued after the revocation", func(t *testing.T) {
-		// Signed in again after RevokeUser (within the same second, as a
+		// Signed in again after RevokeUser, within the same second (as a
 		// test or a quick user does): the new token must work.
 		fresh, _ := graphUserToken(t, srv, "AlexW", "cp1")
 		if iat := claimsOf(t, fresh)["iat"]; iat == nil {

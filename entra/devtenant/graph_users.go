@@ -265,8 +265,23 @@ func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Count is only supported with the ConsistencyLevel header set to 'eventual'.")
 		return
 	}
+	q, qerr := parseODataQuery(r.URL.RawQuery, true, userShape)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return
+	}
 	s.mu.Lock()
-	n := len(s.users)
+	n := 0
+	for _, u := range s.users {
+		if q.filter == nil && len(q.search) == 0 {
+			n++
+			continue
+		}
+		obj := s.userObject(u)
+		if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
+			n++
+		}
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
 	w.Header().Set("OData-Version", "4.0")
