@@ -204,6 +204,38 @@ func (s *Server) GrantConsent(client, resourceAppID, userID string, scopes ...st
 	return nil
 }
 
+// GrantAppRole grants an application permission (app role) of resource (an
+// app id, GraphAppID for Microsoft Graph) to client, as admin consent does.
+func (s *Server) GrantAppRole(client, resourceAppID, role string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.app(client) == nil {
+		return fmt.Errorf("devtenant: no app %s", client)
+	}
+	res := s.resourceByAppID(resourceAppID)
+	if res == nil {
+		return fmt.Errorf("devtenant: no resource %s", resourceAppID)
+	}
+	v, ok := res.roles[strings.ToLower(role)]
+	if !ok {
+		return fmt.Errorf("devtenant: %s has no application permission %q", res.name, role)
+	}
+	s.addAppRole(client, res.appID, v)
+	return nil
+}
+
+// DeleteUser removes a user from the directory (Graph delta reports it
+// removed).
+func (s *Server) DeleteUser(id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.users[strings.ToLower(id)] == nil {
+		return fmt.Errorf("devtenant: no user %s", id)
+	}
+	s.deleteUserLocked(strings.ToLower(id))
+	return nil
+}
+
 // RevokeConsent removes the consent of userID ("" = tenant-wide) for client
 // on resource.
 func (s *Server) RevokeConsent(client, resourceAppID, userID string) {

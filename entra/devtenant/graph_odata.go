@@ -40,10 +40,12 @@ func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery,
 	if err != nil {
 		return nil, badQuery("Invalid query string.")
 	}
+	seenOpt := map[string]bool{}
 	for k, v := range values {
-		if len(v) > 1 {
+		if len(v) > 1 || seenOpt[strings.ToLower(k)] {
 			return nil, badQuery("Query option '%s' was specified more than once, but it must be specified at most once.", k)
 		}
+		seenOpt[strings.ToLower(k)] = true
 		val := v[0]
 		switch strings.ToLower(k) {
 		case "$select":

@@ -1700,3 +1700,96 @@ func checkClaimsChallenge(t *testing.T, h string, tokenClaims map[string]any) {
 		t.Errorf("claims = %s, token iat %v", raw, iat)
 	}
 }
+
+// TestGraphWriteAndDeltaAfterDelete: with User.ReadWrite.All granted, users
+// are created, updated and deleted through Graph, and the delta round after
+// that returns exactly the three changes, the deleted user as @removed.
+func TestGraphWriteAndDeltaAfterDelete(t *testing.T) {
+	srv := startTenant(t)
+	if err := srv.GrantAppRole(daemonAppID, devtenant.GraphAppID, "User.ReadWrite.All"); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.GrantAppRole(daemonAppID, devtenant.GraphAppID, "Nope.All"); err == nil {
+		t.Fatal("GrantAppRole accepted an unknown permission")
+	}
+	ctx := context.Background()
+	tok := writeToken(t, srv)
+	do := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequestWithContext(ctx, method, srv.GraphURL()+"/v1.0"+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	// First delta round, to its end.
+	link := "/users/delta"
+	for {
+		st, page := do("GET", link, "")
+		if st != 200 {
+			t.Fatalf("delta: %d %v", st, page)
+		}
+		if dl, ok := page["@odata.deltaLink"].(string); ok {
+			link = strings.TrimPrefix(dl, srv.GraphURL()+"/v1.0")
+			break
+		}
+		link = strings.TrimPrefix(page["@odata.nextLink"].(string), srv.GraphURL()+"/v1.0")
+	}
+	st, created := do("POST", "/users", `{"accountEnabled":true,"displayName":"New Hire","mailNickname":"newhire","userPrincipalName":"newhire@`+srv.Domain()+`","passwordProfile":{"password":"Xy!12345678"}}`)
+	if st != 201 || created["id"] == nil {
+		t.Fatalf("create: %d %v", st, created)
+	}
+	if st, out := do("POST", "/users", `{"accountEnabled":true,"displayName":"Dup","mailNickname":"newhire","userPrincipalName":"newhire@`+srv.Domain()+`","passwordProfile":{"password":"x"}}`); st != 400 {
+		t.Fatalf("duplicate UPN: %d %v", st, out)
+	}
+	adele, _ := srv.Persona("AdeleV")
+	if st, out := do("PATCH", "/users/"+adele.OID, `{"jobTitle":"Head of Retail"}`); st != 204 {
+		t.Fatalf("update: %d %v", st, out)
+	}
+	alex, _ := srv.Persona("AlexW")
+	if st, out := do("DELETE", "/users/"+alex.OID, ""); st != 204 {
+		t.Fatalf("delete: %d %v", st, out)
+	}
+	if st, _ := do("GET", "/users/"+alex.OID, ""); st != 404 {
+		t.Fatalf("deleted user: %d, want 404", st)
+	}
+	st, page := do("GET", link, "")
+	if st != 200 {
+		t.Fatalf("delta round 2: %d %v", st, page)
+	}
+	got := map[string]string{}
+	for _, v := range page["value"].([]any) {
+		o := v.(map[string]any)
+		state := "changed"
+		if _, removed := o["@removed"]; removed {
+			state = "removed"
+		}
+		got[o["id"].(string)] = state
+	}
+	want := map[string]string{created["id"].(string): "changed", adele.OID: "changed", alex.OID: "removed"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("delta after create, update, delete = %v, want %v", got, want)
+	}
+}
+
+func writeToken(t *testing.T, srv *devtenant.Server) string {
+	t.Helper()
+	cred, err := azidentity.NewClientSecretCredential(srv.TenantID(), daemonAppID, srv.ClientSecret(daemonAppID),
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: srv.Client(),
+			Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"}}, DisableInstanceDiscovery: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok.Token
+}

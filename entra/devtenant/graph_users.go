@@ -220,7 +220,11 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 // nextLink is the request's own URL on this host with $skiptoken replaced.
 func nextLink(base string, r *http.Request, skip string) string {
 	v, _ := url.ParseQuery(r.URL.RawQuery)
-	v.Del("$skiptoken")
+	for k := range v {
+		if strings.EqualFold(k, "$skiptoken") {
+			v.Del(k)
+		}
+	}
 	v.Set("$skiptoken", skip)
 	return base + r.URL.Path + "?" + strings.ReplaceAll(v.Encode(), "%24", "$")
 }

@@ -178,4 +178,6 @@ var graphPermissions = []graphPermission{
 	{"5b567255-7703-4780-807c-7be8301ae99b", "Group.Read.All", false, true},
 	{"9a5d68dd-52b0-4cc2-bd40-abcf44ac3a30", "Application.Read.All", false, true},
 	{"7ab1d382-f21e-4acd-a863-ba3e13f7da61", "Directory.Read.All", false, true},
+	{"204e0828-b5ca-4ad8-b9f3-f32a958e7cc4", "User.ReadWrite.All", true, true},
+	{"741f803b-c850-494e-b5df-cde7c675a1ca", "User.ReadWrite.All", false, true},
 }
