@@ -1,0 +1,108 @@
+package graphapi
+
+import (
+	"cmp"
+	"context"
+	"iter"
+	"slices"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
+)
+
+// ExpiringCredential is a client secret or certificate of an application or
+// service principal that expires soon or has expired.
+type ExpiringCredential struct {
+	ObjectType  string // "application" or "servicePrincipal"
+	ObjectID    string
+	AppID       string
+	AppName     string // the object's displayName
+	Kind        string // "password" (client secret) or "key" (certificate)
+	KeyID       string
+	Name        string // the credential's displayName
+	EndDateTime time.Time
+	Expired     bool
+}
+
+// credentialProps are the only properties ExpiringCredentials reads.
+var credentialProps = []string{"id", "appId", "displayName", "passwordCredentials", "keyCredentials"}
+
+// ExpiringCredentials lists the password and key credentials of every
+// application and service principal whose endDateTime is within the window
+// from now, or past, soonest first. It needs Application.Read.All.
+func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) ([]ExpiringCredential, error) {
+	now := c.now()
+	limit := now.Add(within)
+	var out []ExpiringCredential
+	collect := func(typ, id, appID, name string, pw []models.PasswordCredentialable, keys []models.KeyCredentialable) {
+		add := func(kind string, keyID *uuid.UUID, credName *string, end *time.Time) {
+			if end == nil || end.After(limit) {
+				return
+			}
+			ec := ExpiringCredential{
+				ObjectType: typ, ObjectID: id, AppID: appID, AppName: name,
+				Kind: kind, Name: deref(credName), EndDateTime: *end, Expired: !end.After(now),
+			}
+			if keyID != nil {
+				ec.KeyID = keyID.String()
+			}
+			out = append(out, ec)
+		}
+		for _, p := range pw {
+			add("password", p.GetKeyId(), p.GetDisplayName(), p.GetEndDateTime())
+		}
+		for _, k := range keys {
+			add("key", k.GetKeyId(), k.GetDisplayName(), k.GetEndDateTime())
+		}
+	}
+
+	apps := pages(c,
+		func() (models.ApplicationCollectionResponseable, error) {
+			return c.graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Select: credentialProps},
+			})
+		},
+		func(next string) (models.ApplicationCollectionResponseable, error) {
+			return c.graph.Applications().WithUrl(next).Get(ctx, nil)
+		})
+	if err := each(apps, func(a models.Applicationable) {
+		collect("application", deref(a.GetId()), deref(a.GetAppId()), deref(a.GetDisplayName()),
+			a.GetPasswordCredentials(), a.GetKeyCredentials())
+	}); err != nil {
+		return nil, err
+	}
+
+	sps := pages(c,
+		func() (models.ServicePrincipalCollectionResponseable, error) {
+			return c.graph.ServicePrincipals().Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
+				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Select: credentialProps},
+			})
+		},
+		func(next string) (models.ServicePrincipalCollectionResponseable, error) {
+			return c.graph.ServicePrincipals().WithUrl(next).Get(ctx, nil)
+		})
+	if err := each(sps, func(sp models.ServicePrincipalable) {
+		collect("servicePrincipal", deref(sp.GetId()), deref(sp.GetAppId()), deref(sp.GetDisplayName()),
+			sp.GetPasswordCredentials(), sp.GetKeyCredentials())
+	}); err != nil {
+		return nil, err
+	}
+
+	slices.SortStableFunc(out, func(a, b ExpiringCredential) int {
+		return cmp.Or(a.EndDateTime.Compare(b.EndDateTime), cmp.Compare(a.ObjectID, b.ObjectID), cmp.Compare(a.KeyID, b.KeyID))
+	})
+	return out, nil
+}
+
+func each[T any](seq iter.Seq2[T, error], f func(T)) error {
+	for v, err := range seq {
+		if err != nil {
+			return err
+		}
+		f(v)
+	}
+	return nil
+}

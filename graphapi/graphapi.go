@@ -1,0 +1,279 @@
+package graphapi
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	abs "github.com/microsoft/kiota-abstractions-go"
+	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+	msauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+)
+
+// DefaultBaseURL is Microsoft Graph in the global cloud.
+const DefaultBaseURL = "https://graph.microsoft.com"
+
+// DefaultUserAgent is sent when Options.UserAgent is empty; kiota appends its
+// own product token ("kiota-go/x.y.z").
+const DefaultUserAgent = "entrakit-graphapi"
+
+// Options configure a Client. The zero value talks to global Microsoft Graph.
+type Options struct {
+	// BaseURL is the Graph host without the version, e.g.
+	// https://graph.microsoft.us or the dev tenant's GraphURL(). Default
+	// DefaultBaseURL. The Authorization header is sent to this host only.
+	BaseURL string
+	// Scopes requested from the credential. Default: BaseURL + "/.default".
+	// The dev tenant issues Graph tokens for https://graph.microsoft.com:
+	// set Scopes to []string{"https://graph.microsoft.com/.default"} (or the
+	// delegated scopes) when BaseURL is its GraphURL().
+	Scopes []string
+	// HTTPClient supplies the transport (TLS roots, proxy) and the overall
+	// Timeout under kiota's middleware; its CheckRedirect and Jar are not
+	// used (kiota follows redirects itself and drops Authorization on a host
+	// change). Default: a clone of http.DefaultTransport and no Timeout
+	// (bound calls with their context: a retry may wait up to 180 s).
+	HTTPClient *http.Client
+	// UserAgent precedes kiota's product token in User-Agent. Default
+	// DefaultUserAgent.
+	UserAgent string
+	// MaxRetries bounds kiota's retries of 429, 503 and 504 (Retry-After
+	// honoured, else exponential backoff from 3 s; 180 s in total at most).
+	// 0 means kiota's default, 3; negative disables retries; at most 10.
+	MaxRetries int
+	// Now is the clock for ExpiringCredentials and Retry-After dates;
+	// default time.Now.
+	Now func() time.Time
+}
+
+// FieldError is one problem Validate found.
+type FieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *FieldError) Error() string { return "graphapi: " + e.Field + ": " + e.Msg }
+
+// ErrInvalidOptions is matched (errors.Is) by every error Validate returns.
+var ErrInvalidOptions = errors.New("graphapi: invalid options")
+
+func (e *FieldError) Is(target error) bool { return target == ErrInvalidOptions }
+
+// Validate reports every problem at once, each a *FieldError.
+func (o Options) Validate() error {
+	var errs []error
+	add := func(field, format string, args ...any) {
+		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+	}
+	if o.BaseURL != "" {
+		u, err := url.Parse(o.BaseURL)
+		switch {
+		case err != nil:
+			add("BaseURL", "not a URL: %q", o.BaseURL)
+		case u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())):
+			// Kiota's token provider refuses plain http except on loopback.
+			add("BaseURL", "must be https (http only on loopback): %q", o.BaseURL)
+		case u.Host == "":
+			add("BaseURL", "has no host: %q", o.BaseURL)
+		case u.User != nil || u.RawQuery != "" || u.Fragment != "":
+			add("BaseURL", "must not carry user info, a query or a fragment: %q", o.BaseURL)
+		case strings.TrimSuffix(u.Path, "/") != "":
+			add("BaseURL", "is the host only, without /v1.0 or another path: %q", o.BaseURL)
+		}
+	}
+	for i, s := range o.Scopes {
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\r\n") {
+			add(fmt.Sprintf("Scopes[%d]", i), "not a single scope: %q", s)
+		}
+	}
+	if o.MaxRetries > 10 {
+		add("MaxRetries", "kiota retries at most 10 times, not %d", o.MaxRetries)
+	}
+	if strings.ContainsAny(o.UserAgent, "\r\n") {
+		add("UserAgent", "contains a line break")
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
+}
+
+// Client is a Microsoft Graph v1.0 client: the SDK's GraphServiceClient,
+// wired to one Graph host, plus typed helpers. It is safe for concurrent use.
+type Client struct {
+	graph *msgraphsdk.GraphServiceClient
+	base  *url.URL // scheme and host of Graph, no path
+	now   func() time.Time
+}
+
+// New builds a Client that authenticates every request with cred.
+//
+// The SDK's NewGraphServiceClientWithCredentials allows only Microsoft's
+// Graph hosts and sends requests to any other host (a sovereign cloud not in
+// its list, a proxy, the dev tenant) without an Authorization header and
+// without an error. New allows exactly the host of Options.BaseURL instead,
+// and points the adapter at BaseURL + "/v1.0".
+func New(cred azcore.TokenCredential, o Options) (*Client, error) {
+	if cred == nil {
+		return nil, errors.New("graphapi: nil credential")
+	}
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	base := strings.TrimSuffix(o.BaseURL, "/")
+	if base == "" {
+		base = DefaultBaseURL
+	}
+	u, _ := url.Parse(base) // validated
+	scopes := o.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{base + "/.default"}
+	}
+	// The validator compares url.Hostname(): no port.
+	auth, err := msauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, scopes, []string{u.Hostname()})
+	if err != nil {
+		return nil, fmt.Errorf("graphapi: %w", err)
+	}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		auth, nil, nil, httpClient(o))
+	if err != nil {
+		return nil, fmt.Errorf("graphapi: %w", err)
+	}
+	adapter.SetBaseUrl(base + "/v1.0")
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &Client{graph: newGraphServiceClient(adapter), base: u, now: now}, nil
+}
+
+// sdkGlobals runs the SDK's process-wide set-up once. NewGraphServiceClient
+// registers the default serializers (under a lock) and assigns
+// store.BackingStoreFactoryInstance, a global that every model constructor
+// reads without a lock: a second call while another client's requests are
+// in flight is a data race.
+var sdkGlobals = sync.OnceFunc(func() {
+	adapter, err := msgraphsdk.NewGraphRequestAdapter(&absauth.AnonymousAuthenticationProvider{})
+	if err != nil {
+		panic("graphapi: " + err.Error()) // only fails for a nil provider
+	}
+	msgraphsdk.NewGraphServiceClient(adapter)
+})
+
+// newGraphServiceClient is NewGraphServiceClient without the global write:
+// the same request builder, base URL and backing store.
+func newGraphServiceClient(adapter *msgraphsdk.GraphRequestAdapter) *msgraphsdk.GraphServiceClient {
+	sdkGlobals()
+	rb := abs.NewBaseRequestBuilder(adapter, "{+baseurl}", map[string]string{"baseurl": adapter.GetBaseUrl()})
+	adapter.EnableBackingStore(nil) // this adapter's factories only
+	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: msgraphsdk.GraphBaseServiceClient{BaseRequestBuilder: *rb}}
+}
+
+// Graph returns the SDK client for the requests the helpers do not cover.
+// Its errors are the SDK's; pass them through MapError.
+func (c *Client) Graph() *msgraphsdk.GraphServiceClient { return c.graph }
+
+// httpClient puts kiota's middleware, in a fixed order, in front of the
+// caller's transport. (kiota-http-go builds its default list from a map, so
+// its order changes from one client to the next.)
+func httpClient(o Options) *http.Client {
+	var rt http.RoundTripper
+	var timeout time.Duration
+	if o.HTTPClient != nil {
+		rt, timeout = o.HTTPClient.Transport, o.HTTPClient.Timeout
+	}
+	if rt == nil {
+		rt = khttp.GetDefaultTransport()
+	}
+	ua := o.UserAgent
+	if ua == "" {
+		ua = DefaultUserAgent
+	}
+	clientOptions := msgraphsdk.GetDefaultClientOptions()
+	retry := khttp.RetryHandlerOptions{
+		MaxRetries: o.MaxRetries,
+		ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool {
+			return o.MaxRetries >= 0
+		},
+	}
+	middleware := []khttp.Middleware{
+		msgraphcore.NewGraphTelemetryHandler(&clientOptions),           // SdkVersion, client-request-id
+		khttp.NewUrlReplaceHandler(true, msgraphcore.ReplacementPairs), // /users/me-token-to-replace -> /me
+		userAgent(ua),
+		khttp.NewUserAgentHandler(),
+		khttp.NewParametersNameDecodingHandler(), // %24select -> $select
+		khttp.NewHeadersInspectionHandler(),      // sees the final response (Photo's Content-Type)
+		closeDiscarded{khttp.NewRedirectHandler()},
+		closeDiscarded{khttp.NewCompressionHandler()}, // gzip once; retries resend the same bytes
+		closeDiscarded{khttp.NewRetryHandlerWithOptions(retry)},
+	}
+	return &http.Client{
+		Transport: khttp.NewCustomTransportWithParentTransport(rt, middleware...),
+		// kiota's redirect handler follows redirects; net/http must not.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       timeout,
+	}
+}
+
+// userAgent sets our product before kiota's UserAgentHandler appends its own.
+type userAgent string
+
+func (ua userAgent) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http.Response, error) {
+	req.Header.Set("User-Agent", string(ua))
+	return p.Next(req, i)
+}
+
+// closeDiscarded closes the responses a resending middleware drops. kiota's
+// retry, redirect and compression (415) handlers call the pipeline again
+// without closing the previous response's body, which leaks its connection
+// (HTTP/1.1) or stream (HTTP/2) on every retried 429.
+type closeDiscarded struct{ khttp.Middleware }
+
+func (m closeDiscarded) Intercept(p khttp.Pipeline, i int, req *http.Request) (*http.Response, error) {
+	return m.Middleware.Intercept(&closingPipeline{Pipeline: p}, i, req)
+}
+
+// closingPipeline closes the previous response when the middleware sends
+// the request again: that response is being discarded.
+type closingPipeline struct {
+	khttp.Pipeline
+	prev *http.Response
+}
+
+func (p *closingPipeline) Next(req *http.Request, i int) (*http.Response, error) {
+	if p.prev != nil && p.prev.Body != nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(p.prev.Body, 64<<10)) // lets the connection be reused
+		p.prev.Body.Close()
+	}
+	resp, err := p.Pipeline.Next(req, i)
+	p.prev = resp
+	return resp, err
+}
+
+// sameHost reports whether link (an @odata.nextLink or deltaLink) is on the
+// Graph host the client authenticates to. A link elsewhere would be sent
+// without a token (the allowed-hosts check), so it is refused loudly.
+func (c *Client) sameHost(link string) error {
+	u, err := url.Parse(link)
+	if err != nil || !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) {
+		host := ""
+		if err == nil {
+			host = u.Scheme + "://" + u.Host
+		}
+		return fmt.Errorf("graphapi: link to %q is not on %s://%s", host, c.base.Scheme, c.base.Host)
+	}
+	return nil
+}
+
+// requestOptions is the SDK's []RequestOption, named for readability.
+type requestOptions = []abs.RequestOption

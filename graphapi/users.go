@@ -1,0 +1,175 @@
+package graphapi
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"strings"
+
+	abs "github.com/microsoft/kiota-abstractions-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+// Me reads the signed-in user (a delegated token), with only the properties
+// in sel when given.
+func (c *Client) Me(ctx context.Context, sel ...string) (models.Userable, error) {
+	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{}
+	if len(sel) > 0 {
+		cfg.QueryParameters = &users.UserItemRequestBuilderGetQueryParameters{Select: sel}
+	}
+	u, err := c.graph.Me().Get(ctx, cfg)
+	if err != nil {
+		return nil, c.MapError(err)
+	}
+	if u == nil {
+		return nil, errors.New("graphapi: me: empty response")
+	}
+	return u, nil
+}
+
+// Photo returns the profile photo of a user (id or userPrincipalName; "" or
+// "me" for the signed-in user) and its content type. A user without a photo
+// gives ErrNotFound.
+func (c *Client) Photo(ctx context.Context, userID string) (data []byte, contentType string, err error) {
+	inspect := khttp.NewHeadersInspectionOptions()
+	inspect.InspectResponseHeaders = true
+	user := c.graph.Me()
+	if userID != "" && !strings.EqualFold(userID, "me") {
+		user = c.graph.Users().ByUserId(userID)
+	}
+	data, err = user.Photo().Content().Get(ctx, &users.ItemPhotoValueContentRequestBuilderGetRequestConfiguration{
+		Options: requestOptions{inspect},
+	})
+	if err != nil {
+		return nil, "", c.MapError(err)
+	}
+	if len(data) == 0 {
+		// kiota answers an empty 200 with (nil, nil).
+		return nil, "", errors.New("graphapi: photo: empty response")
+	}
+	if ct := inspect.GetResponseHeaders().Get("Content-Type"); len(ct) > 0 {
+		contentType = ct[0]
+	}
+	return data, contentType, nil
+}
+
+// ListOptions are the OData query options of a collection. Search, Count,
+// endswith(...) and Filter with OrderBy are Graph's "advanced queries": the
+// client then sends ConsistencyLevel: eventual and $count=true, as Graph
+// requires for directory objects.
+type ListOptions struct {
+	Filter  string   // e.g. startswith(displayName,'A') and accountEnabled eq true
+	Select  []string // properties to return
+	Top     int32    // page size: Graph's default when 0 (100 for users), at most 999
+	OrderBy []string // e.g. displayName desc
+	Search  string   // e.g. "displayName:adele" (with the double quotes)
+	Count   bool     // ask for @odata.count
+}
+
+func (o ListOptions) advanced() bool {
+	return o.Search != "" || o.Count || strings.Contains(o.Filter, "endswith(") ||
+		(o.Filter != "" && len(o.OrderBy) > 0)
+}
+
+func (o ListOptions) headers() *abs.RequestHeaders {
+	h := abs.NewRequestHeaders()
+	if o.advanced() {
+		h.Add("ConsistencyLevel", "eventual")
+	}
+	return h
+}
+
+func optional[T comparable](v T) *T {
+	var zero T
+	if v == zero {
+		return nil
+	}
+	return &v
+}
+
+// Users lists the users matching o, page after page as the loop asks for
+// them: one page is held in memory at a time. Breaking out of the loop stops
+// the paging. An error ends the sequence.
+func (c *Client) Users(ctx context.Context, o ListOptions) iter.Seq2[models.Userable, error] {
+	q := &users.UsersRequestBuilderGetQueryParameters{
+		Filter: optional(o.Filter), Select: o.Select, Top: optional(o.Top),
+		Orderby: o.OrderBy, Search: optional(o.Search),
+	}
+	if o.advanced() {
+		q.Count = optional(true)
+	}
+	return pages(c,
+		func() (models.UserCollectionResponseable, error) {
+			return c.graph.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers()})
+		},
+		func(next string) (models.UserCollectionResponseable, error) {
+			// The nextLink carries the query; the headers must be sent again
+			// (the SDK's PageIterator does not).
+			return c.graph.Users().WithUrl(next).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers()})
+		})
+}
+
+// GroupMembers lists a group's direct members, or with transitive its
+// members through nested groups too. Members are users, groups, devices,
+// service principals or contacts: type-switch on models.Userable and the
+// others.
+func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bool) iter.Seq2[models.DirectoryObjectable, error] {
+	g := c.graph.Groups().ByGroupId(groupID)
+	if transitive {
+		return pages(c,
+			func() (models.DirectoryObjectCollectionResponseable, error) {
+				return g.TransitiveMembers().Get(ctx, nil)
+			},
+			func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+				return g.TransitiveMembers().WithUrl(next).Get(ctx, nil)
+			})
+	}
+	return pages(c,
+		func() (models.DirectoryObjectCollectionResponseable, error) {
+			return g.Members().Get(ctx, nil)
+		},
+		func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+			return g.Members().WithUrl(next).Get(ctx, nil)
+		})
+}
+
+// page is a collection response of the SDK.
+type page[T any] interface {
+	GetValue() []T
+	GetOdataNextLink() *string
+}
+
+// pages follows @odata.nextLink from the first page to the last, yielding
+// each item. Each range over the sequence starts again from the first page.
+func pages[T any, P page[T]](c *Client, first func() (P, error), next func(link string) (P, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		p, err := first()
+		for {
+			if err != nil {
+				yield(zero, c.MapError(err))
+				return
+			}
+			if any(p) == nil {
+				yield(zero, errors.New("graphapi: empty page"))
+				return
+			}
+			for _, v := range p.GetValue() {
+				if !yield(v, nil) {
+					return
+				}
+			}
+			link := deref(p.GetOdataNextLink())
+			if link == "" {
+				return
+			}
+			if err := c.sameHost(link); err != nil {
+				yield(zero, err)
+				return
+			}
+			p, err = next(link)
+		}
+	}
+}
