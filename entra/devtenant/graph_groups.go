@@ -304,7 +304,10 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 		o := map[string]any{"id": deterministicID("app:" + strings.ToLower(a.AppID)), "appId": a.AppID, "displayName": a.DisplayName,
 			"signInAudience": a.SignInAudience, "passwordCredentials": pw, "keyCredentials": keys, "createdDateTime": "2025-11-25T00:00:00Z"}
 		if sps {
+			// A service principal's own credentials are separate from its
+			// application's, and usually empty.
 			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.spID, s.tenantID, "Application"
+			o["passwordCredentials"], o["keyCredentials"] = []map[string]any{}, []map[string]any{}
 			delete(o, "signInAudience")
 		}
 		objs = append(objs, o)
