@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Claims are the claims of an Entra ID token or access token that entrakit
@@ -322,11 +323,13 @@ func (s *scanner) value(target any) bool {
 }
 
 func (s *scanner) number(t *int64) bool {
+	start := s.i
 	lit, ok := s.jsonNumber()
 	if !ok {
 		return false
 	}
-	if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
+	// Fast path, no allocation: a plain integer (exp, nbf, iat).
+	if n, ok := plainInt(s.b[start:s.i]); ok {
 		*t = n
 		return true
 	}
@@ -338,7 +341,30 @@ func (s *scanner) number(t *int64) bool {
 	return true
 }
 
-// jsonNumber reads a number exactly as RFC 8259 §6 defines it:
+// plainInt parses -?[0-9]{1,18} without allocating.
+func plainInt(b []byte) (int64, bool) {
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	if len(b) == 0 || len(b) > 18 {
+		return 0, false
+	}
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// jsonNumber reads a number exactly as RFC 8259 §6 defines it (the string
+// is built lazily by callers that need it):
 // -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? — no "+1", "01", ".5", "1.".
 func (s *scanner) jsonNumber() (string, bool) {
 	start := s.i
@@ -369,8 +395,12 @@ func (s *scanner) jsonNumber() (string, bool) {
 			return "", false
 		}
 	}
-	return string(s.b[start:s.i]), true
+	return unsafeString(s.b[start:s.i]), true
 }
+
+// unsafeString views b as a string without copying; b is never modified
+// afterwards (the payload buffer is owned by the claims).
+func unsafeString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func (s *scanner) strings(t *[]string) bool {
 	if !s.eat('[') {
