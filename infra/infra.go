@@ -1,6 +1,7 @@
-// Package infra holds entrakit's infrastructure as code: the Bicep that
-// provisions the app registrations in a real tenant and the app-registration
-// manifest (app-registration.json) that both the Bicep and the dev tenant read.
+// Package infra holds entrakit's infrastructure as code: the
+// app-registration manifest (app-registration.json, in the shape of Graph's
+// application resource) that the dev tenant reads today and the Bicep that
+// will provision the same registrations in a real tenant (not written yet).
 //
 // The Go package only embeds the manifest, so binaries carry it.
 package infra
