@@ -45,14 +45,9 @@ func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	start := 0
-	if q.skipToken != "" {
-		p, _, ok := decodeSkipToken(q.skipToken, "g")
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
-			return
-		}
-		start = p
+	start, ok := skipStart(w, r, q, "g")
+	if !ok {
+		return
 	}
 	s.mu.Lock()
 	var objs []map[string]any
@@ -141,14 +136,9 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	start := 0
-	if q.skipToken != "" {
-		p, _, ok := decodeSkipToken(q.skipToken, "m")
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
-			return
-		}
-		start = p
+	start, ok := skipStart(w, r, q, "m")
+	if !ok {
+		return
 	}
 	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMembers")
 	s.mu.Lock()
@@ -288,14 +278,9 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	if sps {
 		kind, set = "sp", "servicePrincipals"
 	}
-	start := 0
-	if q.skipToken != "" {
-		p, _, ok := decodeSkipToken(q.skipToken, kind)
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
-			return
-		}
-		start = p
+	start, ok := skipStart(w, r, q, kind)
+	if !ok {
+		return
 	}
 	s.mu.Lock()
 	var objs []map[string]any

@@ -3,6 +3,7 @@ package devtenant
 import (
 	"encoding/base64"
 	"fmt"
+	"net/http"
 	"net/url"
 	"sort"
 	"strconv"
@@ -207,4 +208,17 @@ func sortPositions(pos []int, key func(int) string, desc bool) {
 		}
 		return a < b
 	})
+}
+
+// skipStart is where a page starts: 0, or the position in q's $skiptoken of
+// kind; an invalid token is answered with Graph's 400 (ok false).
+func skipStart(w http.ResponseWriter, r *http.Request, q *odataQuery, kind string) (int, bool) {
+	if q.skipToken == "" {
+		return 0, true
+	}
+	p, _, ok := decodeSkipToken(q.skipToken, kind)
+	if !ok {
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+	}
+	return p, ok
 }

@@ -148,14 +148,9 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 			kind += ".desc"
 		}
 	}
-	start := 0
-	if q.skipToken != "" {
-		p, _, ok := decodeSkipToken(q.skipToken, kind)
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
-			return
-		}
-		start = p
+	start, ok := skipStart(w, r, q, kind)
+	if !ok {
+		return
 	}
 	s.mu.Lock()
 	order := s.graph.userOrder
