@@ -202,15 +202,9 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 	if code == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
 	}
-	if aerr := checkOrigin(r, code.platform); aerr != nil {
-		return nil, aerr
-	}
-	ca, aerr := s.authenticate(r, t, form, code.platform != "web", now)
+	ca, aerr := s.authenticateHolder(r, t, form, code.platform, code.clientID, "The provided authorization code", now)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if !strings.EqualFold(ca.client.AppID, code.clientID) {
-		return nil, invalidGrant(70000, "The provided authorization code was issued to a different client.")
 	}
 	if code.redeemed {
 		// A replayed code revokes what it produced, refreshed descendants
@@ -255,6 +249,23 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 	return s.mint(now, is), nil
 }
 
+// authenticateHolder authenticates the client presenting a code or refresh
+// token issued to clientID for platform: the origin rule of its platform, the
+// client authentication of its type, and that it is the same client.
+func (s *Server) authenticateHolder(r *http.Request, t tenantRef, form url.Values, platform, clientID, what string, now time.Time) (clientAuth, *aadError) {
+	if aerr := checkOrigin(r, platform); aerr != nil {
+		return clientAuth{}, aerr
+	}
+	ca, aerr := s.authenticate(r, t, form, platform != "web", now)
+	if aerr != nil {
+		return clientAuth{}, aerr
+	}
+	if !strings.EqualFold(ca.client.AppID, clientID) {
+		return clientAuth{}, invalidGrant(70000, "%s was issued to a different client.", what)
+	}
+	return ca, nil
+}
+
 // checkOrigin: SPA codes may only be redeemed cross-origin, and only SPA
 // codes may be (AADSTS9002327 / 9002326).
 func checkOrigin(r *http.Request, platform string) *aadError {
@@ -296,15 +307,9 @@ func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now
 	if g == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
 	}
-	if aerr := checkOrigin(r, g.platform); aerr != nil {
-		return nil, aerr
-	}
-	ca, aerr := s.authenticate(r, t, form, g.platform != "web", now)
+	ca, aerr := s.authenticateHolder(r, t, form, g.platform, g.clientID, "The refresh token", now)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if !strings.EqualFold(ca.client.AppID, g.clientID) {
-		return nil, invalidGrant(70000, "The refresh token was issued to a different client.")
 	}
 	switch {
 	case g.revoked:
