@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"crypto/x509"
+	"net/url"
 	"sort"
 	"strings"
 )
@@ -27,48 +28,47 @@ func (a *app) checkSecret(secret string) bool {
 
 // platform of a redirect URI: "web", "spa", "public", or "" if unregistered.
 // Comparison is exact, byte for byte (fosite CVE-2020-15234 was a
-// case-insensitive compare), except that for loopback public-client URIs the
-// port is ignored, as Entra documents for native apps.
+// case-insensitive compare), except that the port of an http loopback URI
+// is ignored, whatever the platform: Entra documents that it "ignores the
+// port component of localhost redirect URIs" and warns not to register URIs
+// differing only by port, because it then picks one of them, web, SPA or
+// native, arbitrarily (learn.microsoft.com, "Redirect URI (reply URL)
+// restrictions", localhost exceptions). RFC 8252 §7.3 asks the same for
+// native apps.
 func (a *app) platform(redirectURI string) string {
-	for _, u := range a.Web.RedirectURIs {
-		if u == redirectURI {
-			return "web"
-		}
-	}
-	for _, u := range a.SPA.RedirectURIs {
-		if u == redirectURI {
-			return "spa"
-		}
-	}
-	for _, u := range a.PublicClient.RedirectURIs {
-		if u == redirectURI || loopbackMatch(u, redirectURI) {
-			return "public"
+	for _, p := range []struct {
+		name string
+		uris []string
+	}{{"web", a.Web.RedirectURIs}, {"spa", a.SPA.RedirectURIs}, {"public", a.PublicClient.RedirectURIs}} {
+		for _, u := range p.uris {
+			if u == redirectURI || loopbackMatch(u, redirectURI) {
+				return p.name
+			}
 		}
 	}
 	return ""
 }
 
-// loopbackMatch: http://localhost registered matches http://localhost:<any port>/<same path>.
+// loopbackMatch: http://localhost[:port]/path registered matches
+// http://localhost:<any port>/path (likewise 127.0.0.1); scheme, host and
+// path must be equal, byte for byte.
 func loopbackMatch(registered, got string) bool {
-	for _, host := range []string{"http://localhost", "http://127.0.0.1"} {
-		if !strings.HasPrefix(registered, host) || !strings.HasPrefix(got, host+":") {
-			continue
-		}
-		regPath := strings.TrimPrefix(registered, host)
-		rest := strings.TrimPrefix(got, host+":")
-		i := 0
-		for i < len(rest) && rest[i] >= '0' && rest[i] <= '9' {
-			i++
-		}
-		if i == 0 {
-			return false
-		}
-		gotPath := rest[i:]
-		if regPath == gotPath || (regPath == "" && gotPath == "/") || (regPath == "/" && gotPath == "") {
-			return true
-		}
+	r, err1 := url.Parse(registered)
+	g, err2 := url.Parse(got)
+	if err1 != nil || err2 != nil || r.Scheme != "http" || g.Scheme != "http" {
+		return false
 	}
-	return false
+	if h := r.Hostname(); h != g.Hostname() || (h != "localhost" && h != "127.0.0.1") {
+		return false
+	}
+	if r.User != nil || g.User != nil || r.RawQuery != g.RawQuery || r.Fragment != "" || g.Fragment != "" || g.Opaque != "" {
+		return false
+	}
+	if p := g.Port(); p != "" && strings.Trim(p, "0123456789") != "" {
+		return false
+	}
+	rp, gp := r.EscapedPath(), g.EscapedPath()
+	return rp == gp || (rp == "" && gp == "/") || (rp == "/" && gp == "")
 }
 
 func (s *Server) addApp(a Application) {

@@ -470,7 +470,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	target := r.Form.Get("post_logout_redirect_uri")
 	ok := false
 	if a := s.app(clientID); a != nil && target != "" {
-		ok = a.platform(target) != "" || a.Web.LogoutURL == target
+		ok = a.platform(target) != "" || a.Web.LogoutURL == target || loopbackMatch(a.Web.LogoutURL, target)
 	}
 	s.mu.Unlock()
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})

@@ -45,7 +45,7 @@ type fuzzBed struct {
 	apiToken      string // a web-API access token, for on-behalf-of
 	sso           *http.Cookie
 	redirectURIs  map[string]bool
-	loopbackApps  map[string]bool // client ids with http://localhost registered
+	loopbackApps  map[string][]string // client id -> its registered http loopback URIs
 	daemonSecret  string
 	webSecret     string
 	tokenAudience string
@@ -72,7 +72,7 @@ func newFuzzBed() (*fuzzBed, error) {
 		return nil, err
 	}
 	fb := &fuzzBed{srv: srv, h: srv.Handler(), base: "/" + srv.TenantID(),
-		redirectURIs: map[string]bool{}, loopbackApps: map[string]bool{},
+		redirectURIs: map[string]bool{}, loopbackApps: map[string][]string{},
 		daemonSecret: srv.ClientSecret(daemonAppID), webSecret: srv.ClientSecret(webAppID)}
 	// Not started: URL() is "", so the token endpoint's own address is the path.
 	fb.tokenAudience = srv.URL() + fb.base + "/oauth2/v2.0/token"
@@ -82,9 +82,11 @@ func newFuzzBed() (*fuzzBed, error) {
 				fb.redirectURIs[u] = true
 			}
 		}
-		for _, u := range a.PublicClient.RedirectURIs {
-			if u == "http://localhost" || u == "http://127.0.0.1" {
-				fb.loopbackApps[strings.ToLower(a.AppID)] = true
+		for _, list := range [][]string{a.Web.RedirectURIs, a.SPA.RedirectURIs, a.PublicClient.RedirectURIs} {
+			for _, u := range list {
+				if strings.HasPrefix(u, "http://localhost") || strings.HasPrefix(u, "http://127.0.0.1") {
+					fb.loopbackApps[strings.ToLower(a.AppID)] = append(fb.loopbackApps[strings.ToLower(a.AppID)], u)
+				}
 			}
 		}
 	}
@@ -524,10 +526,12 @@ func (fb *fuzzBed) checkRedirect(rawQuery, location string) error {
 		return fmt.Errorf("redirected to %q, the request's redirect_uri is %q", location, want)
 	}
 	registered := fb.redirectURIs[want]
-	if !registered && fb.loopbackApps[strings.ToLower(q.Get("client_id"))] {
-		// Loopback public clients: any port, path "" or "/".
-		registered = target.Scheme == "http" && (target.Hostname() == "localhost" || target.Hostname() == "127.0.0.1") &&
-			target.Port() != "" && (target.Path == "" || target.Path == "/") && target.User == nil
+	for _, r := range fb.loopbackApps[strings.ToLower(q.Get("client_id"))] {
+		// http loopback URIs: any port; scheme, host and path as registered.
+		ru, _ := url.Parse(r)
+		samePath := ru.Path == target.Path || (ru.Path == "" && target.Path == "/") || (ru.Path == "/" && target.Path == "")
+		registered = registered || (target.Scheme == "http" && target.Hostname() == ru.Hostname() &&
+			target.Port() != "" && samePath && target.User == nil)
 	}
 	if !registered {
 		return fmt.Errorf("redirected to an unregistered URI %q", location)
