@@ -3,7 +3,10 @@ package graphapi
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
+	"net/url"
+	"strconv"
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
@@ -172,4 +175,60 @@ func pages[T any, P page[T]](c *Client, first func() (P, error), next func(link 
 			p, err = next(link)
 		}
 	}
+}
+
+// UsersPage reads one page of users: the first when skipToken is "", else
+// the page that an earlier call's next token names. next is Graph's opaque
+// $skiptoken, "" on the last page. Give a browser this token, never the
+// whole nextLink: a URL from a browser is not something to fetch with a
+// token.
+func (c *Client) UsersPage(ctx context.Context, o ListOptions, skipToken string) (list []models.Userable, next string, err error) {
+	if len(skipToken) > 4096 {
+		return nil, "", errors.New("graphapi: users page: skip token too long")
+	}
+	q := url.Values{}
+	if o.Top > 0 {
+		q.Set("$top", strconv.Itoa(int(o.Top)))
+	}
+	if len(o.Select) > 0 {
+		q.Set("$select", strings.Join(o.Select, ","))
+	}
+	if o.Filter != "" {
+		q.Set("$filter", o.Filter)
+	}
+	if len(o.OrderBy) > 0 {
+		q.Set("$orderby", strings.Join(o.OrderBy, ","))
+	}
+	if o.Search != "" {
+		q.Set("$search", o.Search)
+	}
+	if o.advanced() {
+		q.Set("$count", "true")
+	}
+	if skipToken != "" {
+		q.Set("$skiptoken", skipToken)
+	}
+	u := c.base.JoinPath("v1.0", "users")
+	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
+	p, err := c.graph.Users().WithUrl(u.String()).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers()})
+	if err != nil {
+		return nil, "", c.MapError(err)
+	}
+	if p == nil {
+		return nil, "", errors.New("graphapi: users page: empty response")
+	}
+	if link := deref(p.GetOdataNextLink()); link != "" {
+		if err := c.sameHost(link); err != nil {
+			return nil, "", err
+		}
+		nu, err := url.Parse(link)
+		if err != nil {
+			return nil, "", fmt.Errorf("graphapi: users page: next link: %w", err)
+		}
+		next = nu.Query().Get("$skiptoken")
+		if next == "" {
+			return nil, "", errors.New("graphapi: users page: next link without $skiptoken")
+		}
+	}
+	return p.GetValue(), next, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 
@@ -37,6 +38,11 @@ var Variables = []Variable{
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID is unset; `off`: never (production)."},
 	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
+	{"ENTRAKIT_REDIS_URL", "", "Redis for web app sessions (and the token cache when ENTRAKIT_TOKEN_CACHE_URL is unset): `redis://host:6379/0`. Needed for several instances."},
+	{"ENTRAKIT_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For / -Proto / X-Request-Id are believed."},
+	{"ENTRAKIT_TLS_CERT_FILE", "", "PEM certificate chain: serve HTTPS (with HSTS) instead of HTTP."},
+	{"ENTRAKIT_TLS_KEY_FILE", "", "PEM private key of ENTRAKIT_TLS_CERT_FILE."},
+	{"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:9443", "Where the in-process dev tenant listens (dev mode)."},
 	{"ENTRAKIT_TOKEN_CACHE_KEYS", "", "Comma-separated base64 keys (>= 32 random bytes each) sealing the token cache; the first seals, all open. Required outside dev mode."},
 }
 
@@ -54,6 +60,15 @@ type Settings struct {
 	CAFile string
 	// TokenCacheURL names the token cache store (tokencache.OpenStore).
 	TokenCacheURL string
+	// RedisURL is the shared Redis (sessions, and the token cache unless
+	// TokenCacheURL names another store).
+	RedisURL string
+	// TrustedProxies are reverse proxies whose X-Forwarded-* are believed.
+	TrustedProxies []string
+	// TLSCertFile and TLSKeyFile, when set, make the web app serve HTTPS.
+	TLSCertFile, TLSKeyFile string
+	// DevTenantListen is the in-process dev tenant's address.
+	DevTenantListen string
 	// TokenCacheKeys is the key ring (validated). Empty only in dev mode,
 	// where a per-process key is generated. Never logged.
 	TokenCacheKeys string
@@ -137,6 +152,31 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	case u == "", u == "memory:", strings.HasPrefix(u, "file:///"), strings.HasPrefix(u, "redis://"), strings.HasPrefix(u, "rediss://"):
 	default:
 		bad("ENTRAKIT_TOKEN_CACHE_URL", "want memory:, file:///absolute/dir or redis://host:port/db")
+	}
+	if s.RedisURL = get("ENTRAKIT_REDIS_URL"); s.RedisURL != "" {
+		if _, err := tokencache.RedisOptions(s.RedisURL); err != nil {
+			bad("ENTRAKIT_REDIS_URL", "want redis://host:port/db or rediss://...")
+		}
+		if s.TokenCacheURL == "" {
+			s.TokenCacheURL = s.RedisURL
+		}
+	}
+	for _, p := range strings.Split(get("ENTRAKIT_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
+			bad("ENTRAKIT_TRUSTED_PROXIES", "not an address or CIDR: %q", p)
+		}
+		s.TrustedProxies = append(s.TrustedProxies, p)
+	}
+	s.TLSCertFile, s.TLSKeyFile = get("ENTRAKIT_TLS_CERT_FILE"), get("ENTRAKIT_TLS_KEY_FILE")
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		bad("ENTRAKIT_TLS_KEY_FILE", "set both ENTRAKIT_TLS_CERT_FILE and ENTRAKIT_TLS_KEY_FILE, or neither")
+	}
+	s.DevTenantListen = get("ENTRAKIT_DEV_TENANT_LISTEN")
+	if s.DevTenantListen == "" {
+		s.DevTenantListen = "127.0.0.1:9443"
 	}
 	s.TokenCacheKeys = get("ENTRAKIT_TOKEN_CACHE_KEYS")
 	if s.TokenCacheKeys != "" {

@@ -1,0 +1,221 @@
+package webapp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
+	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/graphapi"
+	"github.com/gin-gonic/gin"
+)
+
+// App is the web app: build it with New, serve Handler (or Server).
+type App struct {
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	signIn    *entra.SignIn
+	validator *entra.Validator
+	keys      entra.KeySet
+	metadata  *entra.Metadata
+	clients   *tokencache.Clients[confidential.Client]
+	sessions  *sessions
+	graph     *graphapi.Client
+	metrics   *metrics
+	pages     *pages
+	handler   http.Handler
+	proxies   []*net.IPNet
+
+	origin       string // scheme://host[:port] of the redirect URI
+	signedOutURL string
+	formPost     bool
+}
+
+// Delegated Graph permissions the pages use. Sign-in asks for signInScopes;
+// /directory asks for directoryScopes when it is first visited (incremental
+// consent: User.Read.All needs an administrator's consent).
+var (
+	signInScopes    = []string{"User.Read"}
+	directoryScopes = []string{"User.Read.All"}
+)
+
+var ginReleaseMode = sync.OnceFunc(func() { gin.SetMode(gin.ReleaseMode) })
+
+// New builds the app: it reads the authority's discovery document (so the
+// issuer and keys are Entra's, not guessed), and makes the MSAL clients.
+func New(ctx context.Context, cfg Config) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.GraphURL == "" {
+		cfg.GraphURL = cfg.Entra.Cloud.GraphEndpoint
+		if cfg.GraphURL == "" {
+			cfg.GraphURL = graphapi.DefaultBaseURL
+		}
+	}
+	if cfg.GraphResource == "" {
+		cfg.GraphResource = graphapi.DefaultBaseURL
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = 30 * time.Minute
+	}
+	if cfg.AbsoluteTimeout == 0 {
+		cfg.AbsoluteTimeout = 8 * time.Hour
+	}
+	if cfg.SessionStore == nil {
+		cfg.SessionStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 100_000, MaxBytes: 512 << 20})
+	}
+	if cfg.TokenCache.Metrics == nil {
+		cfg.TokenCache.Metrics = &tokencache.Metrics{}
+	}
+
+	a := &App{cfg: cfg, log: cfg.Logger, now: cfg.Now, formPost: cfg.ResponseMode != "query"}
+	ru, _ := url.Parse(cfg.Entra.RedirectURI)
+	a.origin = ru.Scheme + "://" + ru.Host
+	a.signedOutURL = a.origin + strings.TrimSuffix(ru.Path, "/auth/callback") + "/signedout"
+	for _, p := range cfg.TrustedProxies {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		_, n, _ := net.ParseCIDR(p)
+		a.proxies = append(a.proxies, n)
+	}
+
+	v, md, err := entra.DiscoverValidator(ctx, cfg.Entra, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("webapp: %w", err)
+	}
+	a.validator, a.metadata, a.keys = v, md, v.Keys
+
+	build := func(acc cache.ExportReplace) (confidential.Client, error) {
+		return entra.NewConfidentialClient(cfg.Entra, entra.ClientOptions{
+			HTTPClient: cfg.HTTPClient, Cache: acc,
+			// cp1: this app handles claims challenges, so Entra may issue
+			// long-lived CAE tokens and revoke them at once when needed.
+			Capabilities: []string{"cp1"},
+		})
+	}
+	router, err := build(cfg.TokenCache.Router())
+	if err != nil {
+		return nil, fmt.Errorf("webapp: %w", err)
+	}
+	a.clients = tokencache.NewClients(cfg.TokenCache, 0, build)
+	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
+	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now}
+	a.metrics = newMetrics(cfg.TokenCache.Metrics)
+
+	graphHTTP := &http.Client{Transport: a.metrics.graphTransport(transportOf(cfg.HTTPClient)), Timeout: cfg.HTTPClient.Timeout}
+	a.graph, err = graphapi.New(userCredential{a}, graphapi.Options{
+		BaseURL: cfg.GraphURL, HTTPClient: graphHTTP, UserAgent: "entrakit-webapp",
+		Scopes: a.graphScopes(signInScopes), Now: cfg.Now,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("webapp: %w", err)
+	}
+	if a.pages, err = parsePages(); err != nil {
+		return nil, err
+	}
+	a.handler = a.routes()
+	return a, nil
+}
+
+func transportOf(c *http.Client) http.RoundTripper {
+	if c.Transport != nil {
+		return c.Transport
+	}
+	return http.DefaultTransport
+}
+
+// graphScopes qualifies Graph permission names with the Graph resource.
+func (a *App) graphScopes(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = a.cfg.GraphResource + "/" + n
+	}
+	return out
+}
+
+// Handler serves the app.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Server is an http.Server for the app with bounded sizes and timeouts.
+func (a *App) Server(addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      2 * time.Minute, // a Graph retry may wait
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+}
+
+// Ready reports whether the app can serve sign-ins: the issuer's keys are
+// loaded (or loadable) and the token cache and session stores answer.
+func (a *App) Ready(ctx context.Context) error {
+	var errs []error
+	if _, err := a.keys.VerificationKeys(ctx, ""); err != nil {
+		errs = append(errs, fmt.Errorf("signing keys: %w", err))
+	}
+	if err := a.sessions.Ping(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("session store: %w", err))
+	}
+	if _, _, err := a.cfg.TokenCache.Store.Get(ctx, "readyz"); err != nil && !errors.Is(err, tokencache.ErrNotFound) {
+		errs = append(errs, fmt.Errorf("token cache store: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Metrics is the app's Prometheus handler (also served at /metrics).
+func (a *App) Metrics() http.Handler { return a.metrics.handler() }
+
+// secureRequest: TLS here, or https at a trusted proxy in front.
+func (a *App) secureRequest(r *http.Request) bool {
+	if r.TLS != nil {
+		return true
+	}
+	return a.fromTrustedProxy(r) && strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
+func (a *App) fromTrustedProxy(r *http.Request) bool {
+	if len(a.proxies) == 0 {
+		return false
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	for _, n := range a.proxies {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}

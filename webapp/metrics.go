@@ -1,0 +1,95 @@
+package webapp
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics are the app's Prometheus metrics, in a registry of its own (no
+// global state: two apps in one process do not collide).
+type metrics struct {
+	reg           *prometheus.Registry
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	signIns       *prometheus.CounterVec
+	tokens        *prometheus.CounterVec
+	reauth        *prometheus.CounterVec
+	graphRequests *prometheus.CounterVec
+	graphDuration prometheus.Histogram
+}
+
+func newMetrics(cache *tokencache.Metrics) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrakit_http_requests_total", Help: "HTTP requests served, by route and status code.",
+		}, []string{"method", "route", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "entrakit_http_request_duration_seconds", Help: "Time to serve an HTTP request.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrakit_signins_total", Help: "Sign-ins by outcome: started, completed, cancelled, stale_state, error.",
+		}, []string{"result"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrakit_token_acquisitions_total", Help: "Silent token acquisitions: served from the cache, refreshed at Entra, or failed.",
+		}, []string{"source"}),
+		reauth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrakit_reauthentications_total", Help: "Trips back through sign-in a page started, by reason.",
+		}, []string{"reason"}),
+		graphRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "entrakit_graph_requests_total", Help: "HTTP requests to Microsoft Graph, by status code.",
+		}, []string{"code"}),
+		graphDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "entrakit_graph_request_duration_seconds", Help: "Latency of HTTP requests to Microsoft Graph.",
+			Buckets: prometheus.DefBuckets,
+		}),
+	}
+	counter := func(name, help string, f func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.reauth, m.graphRequests, m.graphDuration,
+		counter("entrakit_token_cache_hits_total", "Token cache reads that found the partition.", cache.Hits.Load),
+		counter("entrakit_token_cache_misses_total", "Token cache reads that found nothing.", cache.Misses.Load),
+		counter("entrakit_token_cache_open_failures_total", "Sealed blobs that did not open (corrupt, unknown key): treated as misses.", cache.OpenFailures.Load),
+		counter("entrakit_token_cache_writes_total", "Token cache writes.", cache.Writes.Load),
+		counter("entrakit_token_cache_store_errors_total", "Token cache store failures.", cache.StoreErrors.Load),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *metrics) observeRequest(method, route string, code int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, strconv.Itoa(code)).Inc()
+	m.duration.WithLabelValues(route).Observe(d.Seconds())
+}
+
+// graphTransport counts and times the requests to Graph.
+func (m *metrics) graphTransport(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		start := time.Now()
+		resp, err := next.RoundTrip(r)
+		m.graphDuration.Observe(time.Since(start).Seconds())
+		code := "error"
+		if err == nil {
+			code = strconv.Itoa(resp.StatusCode)
+		}
+		m.graphRequests.WithLabelValues(code).Inc()
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
