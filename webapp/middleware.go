@@ -179,9 +179,39 @@ func (a *App) session(c *gin.Context) {
 		sess.dirty = false // nothing worth storing yet
 	}
 	c.Set(ctxSession, sess)
+	// The session is saved before the first byte of the response leaves,
+	// so the browser's next request finds it. The handler may have replaced
+	// it (sign-in rotates it): save the current one.
+	w := &savingWriter{ResponseWriter: c.Writer, save: func() { a.saveSession(c, sessionOf(c)) }}
+	c.Writer = w
 	c.Next()
-	a.saveSession(c, sess)
+	w.before()
 }
+
+// savingWriter runs save once, before the response is written.
+type savingWriter struct {
+	gin.ResponseWriter
+	save  func()
+	saved bool
+}
+
+func (w *savingWriter) before() {
+	if !w.saved {
+		w.saved = true
+		w.save()
+	}
+}
+
+func (w *savingWriter) WriteHeaderNow() { w.before(); w.ResponseWriter.WriteHeaderNow() }
+func (w *savingWriter) Write(b []byte) (int, error) {
+	w.before()
+	return w.ResponseWriter.Write(b)
+}
+func (w *savingWriter) WriteString(s string) (int, error) {
+	w.before()
+	return w.ResponseWriter.WriteString(s)
+}
+func (w *savingWriter) Flush() { w.before(); w.ResponseWriter.Flush() }
 
 func (a *App) saveSession(c *gin.Context, sess *Session) {
 	if sess.ID == "" || !sess.dirty {

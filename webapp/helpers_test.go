@@ -1,0 +1,271 @@
+package webapp_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/webapp"
+)
+
+const webAppID = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// tenant is a dev tenant started for one test.
+type tenant struct {
+	srv *devtenant.Server
+	log *syncBuffer
+}
+
+func startTenant(t testing.TB) *tenant {
+	t.Helper()
+	log := &syncBuffer{}
+	srv, err := devtenant.New(devtenant.Options{
+		Manifest: infra.AppRegistration(), StateDir: t.TempDir(),
+		Logger: slog.New(slog.NewJSONHandler(log, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return &tenant{srv: srv, log: log}
+}
+
+// appOptions vary an app instance in tests.
+type appOptions struct {
+	ResponseMode string
+	SessionStore tokencache.Store
+	TokenStore   tokencache.Store
+	Keys         *tokencache.KeyRing
+	Now          func() time.Time
+	Idle         time.Duration
+	Absolute     time.Duration
+	NoDevTenant  bool
+	Proxies      []string
+}
+
+// app is one web app instance served on a loopback port.
+type app struct {
+	*webapp.App
+	t      *tenant
+	URL    string // http://localhost:<port>
+	server *httptest.Server
+	log    *syncBuffer
+	cache  *tokencache.Cache
+}
+
+// startApp serves a web app against tt on http://localhost:<free port>
+// (the port of a loopback redirect URI is ignored, as Entra does).
+func startApp(t testing.TB, tt *tenant, o appOptions) *app {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	if o.Keys == nil {
+		o.Keys, _ = tokencache.ParseKeyRing(tokencache.GenerateKey())
+	}
+	if o.TokenStore == nil {
+		o.TokenStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{})
+	}
+	log := &syncBuffer{}
+	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tc := &tokencache.Cache{Store: o.TokenStore, Keys: o.Keys, Logger: logger, Metrics: &tokencache.Metrics{}}
+	client := tt.srv.Client()
+	client.Timeout = 30 * time.Second
+	cfg := webapp.Config{
+		Entra: entra.Config{
+			Cloud:       entra.Cloud{Name: "dev", AuthorityHost: tt.srv.URL() + "/", GraphEndpoint: tt.srv.GraphURL()},
+			TenantID:    tt.srv.TenantID(),
+			ClientID:    webAppID,
+			Credential:  entra.Credential{ClientSecret: tt.srv.ClientSecret(webAppID)},
+			RedirectURI: base + "/auth/callback",
+		},
+		GraphURL:        tt.srv.GraphURL(),
+		HTTPClient:      client,
+		TokenCache:      tc,
+		SessionStore:    o.SessionStore,
+		Keys:            o.Keys,
+		ResponseMode:    o.ResponseMode,
+		IdleTimeout:     o.Idle,
+		AbsoluteTimeout: o.Absolute,
+		TrustedProxies:  o.Proxies,
+		Logger:          logger,
+		Now:             o.Now,
+	}
+	if !o.NoDevTenant {
+		cfg.DevTenant = tt.srv
+	}
+	a, err := webapp.New(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(a.Handler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &app{App: a, t: tt, URL: base, server: hs, log: log, cache: tc}
+}
+
+// user is a browser: a cookie jar for the app, and the dev tenant's
+// Browser (its own jar) for the sign-in pages.
+type user struct {
+	t       testing.TB
+	persona devtenant.Persona
+	client  *http.Client // to the app; redirects are not followed
+	browser *devtenant.Browser
+}
+
+func newUser(t testing.TB, tt *tenant, alias string) *user {
+	t.Helper()
+	p, ok := tt.srv.Persona(alias)
+	if !ok {
+		t.Fatalf("no persona %q", alias)
+	}
+	jar, _ := cookiejar.New(nil)
+	return &user{
+		t: t, persona: p,
+		client: &http.Client{Jar: jar, Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		}},
+		browser: tt.srv.NewBrowser(p.Username, p.Password),
+	}
+}
+
+// page is a response read whole.
+type page struct {
+	Status   int
+	Header   http.Header
+	Body     string
+	Location string
+}
+
+func (u *user) do(req *http.Request) page {
+	u.t.Helper()
+	resp, err := u.client.Do(req)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return page{Status: resp.StatusCode, Header: resp.Header, Body: string(b), Location: resp.Header.Get("Location")}
+}
+
+func (u *user) get(rawURL string) page {
+	u.t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, rawURL, nil)
+	return u.do(req)
+}
+
+func (u *user) post(rawURL string, form url.Values) page {
+	u.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, rawURL, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return u.do(req)
+}
+
+// authorize follows an app redirect to the dev tenant, signs in there (or
+// uses its SSO session), and delivers the response to the app. It returns
+// the app's answer to the callback.
+func (u *user) authorize(a *app, authorizeURL string) page {
+	u.t.Helper()
+	if !strings.HasPrefix(authorizeURL, a.t.srv.URL()) {
+		u.t.Fatalf("expected a redirect to the dev tenant, got %q", authorizeURL)
+	}
+	ctx := context.Background()
+	resp, err := u.browser.Authorize(ctx, authorizeURL)
+	if err != nil {
+		u.t.Fatalf("authorize: %v", err)
+	}
+	hr, err := resp.Deliver(ctx, u.client)
+	if err != nil {
+		u.t.Fatal(err)
+	}
+	defer hr.Body.Close()
+	b, _ := io.ReadAll(hr.Body)
+	return page{Status: hr.StatusCode, Header: hr.Header, Body: string(b), Location: hr.Header.Get("Location")}
+}
+
+// signIn runs the whole sign-in from GET /signin?returnTo=... and returns
+// where the app sent the browser after the callback.
+func (u *user) signIn(a *app, returnTo string) page {
+	u.t.Helper()
+	p := u.get(a.URL + "/signin?returnTo=" + url.QueryEscape(returnTo))
+	if p.Status != http.StatusFound {
+		u.t.Fatalf("GET /signin: %d %s", p.Status, p.Body)
+	}
+	cb := u.authorize(a, p.Location)
+	if cb.Status != http.StatusSeeOther {
+		u.t.Fatalf("callback: %d %s", cb.Status, cb.Body)
+	}
+	return cb
+}
+
+// cookie returns the value of the app's cookie name ("" if none).
+func (u *user) cookie(a *app, name string) string {
+	base, _ := url.Parse(a.URL)
+	for _, c := range u.client.Jar.Cookies(base) {
+		if c.Name == name {
+			return c.Value
+		}
+	}
+	return ""
+}
+
+// csrf reads the CSRF token from a page's forms.
+func csrfOf(t testing.TB, body string) string {
+	t.Helper()
+	const marker = `name="csrf" value="`
+	i := strings.Index(body, marker)
+	if i < 0 {
+		t.Fatalf("no CSRF token in the page:\n%s", body)
+	}
+	rest := body[i+len(marker):]
+	return rest[:strings.IndexByte(rest, '"')]
+}
+
+func mustContain(t testing.TB, body string, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(body, w) {
+			t.Errorf("page lacks %q:\n%s", w, body)
+		}
+	}
+}
