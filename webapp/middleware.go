@@ -31,7 +31,9 @@ func (a *App) routes() http.Handler {
 	r.ContextWithFallback = true
 	_ = r.SetTrustedProxies(a.cfg.TrustedProxies) // validated in Config.Validate
 	r.Use(a.requestID, a.accessLog, a.recoverPanics, a.securityHeaders)
-	r.NoRoute(func(c *gin.Context) { a.fail(c, http.StatusNotFound, "Page not found", "There is no page at this address.", nil) })
+	r.NoRoute(func(c *gin.Context) {
+		a.fail(c, http.StatusNotFound, "Page not found", "There is no page at this address.", nil)
+	})
 	r.NoMethod(func(c *gin.Context) {
 		a.fail(c, http.StatusMethodNotAllowed, "Method not allowed", "This page does not accept that method.", nil)
 	})

@@ -7,9 +7,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/gin-gonic/gin"
@@ -185,4 +185,3 @@ func (a *App) graphFailed(c *gin.Context, err error) {
 		a.fail(c, http.StatusBadGateway, "Microsoft Graph did not answer", "The call to Microsoft Graph failed.", err)
 	}
 }
-
