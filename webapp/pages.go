@@ -125,7 +125,9 @@ func (a *App) me(c *gin.Context) {
 	}) {
 		return
 	}
-	rows := [][2]string{
+	type field struct{ Label, Value string }
+	rows := make([]field, 0, 10)
+	for _, f := range []field{
 		{"Name", u.DisplayName},
 		{"User principal name", u.UserPrincipalName},
 		{"Mail", u.Mail},
@@ -136,6 +138,10 @@ func (a *App) me(c *gin.Context) {
 		{"Business phones", strings.Join(u.BusinessPhones, ", ")},
 		{"Preferred language", u.PreferredLanguage},
 		{"Object id", u.ID},
+	} {
+		if f.Value != "" {
+			rows = append(rows, f)
+		}
 	}
 	a.render(c, http.StatusOK, "me", pageData{"Title": "Your profile", "Name": u.DisplayName, "Rows": rows})
 }
