@@ -128,3 +128,19 @@ func TestSignInMeSignOut(t *testing.T) {
 func accountKey(t testing.TB, a *app, u *user) string {
 	return u.persona.OID + "." + a.t.srv.TenantID()
 }
+
+// TestSignOutSendsLogoutHint: the app registration asks for the login_hint
+// optional claim, so sign-out names the account with logout_hint.
+func TestSignOutSendsLogoutHint(t *testing.T) {
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{})
+	u := newUser(t, tt, "MeganB")
+	u.signIn(a, "/claims")
+	claims := u.get(a.URL + "/claims")
+	mustContain(t, claims.Body, "<code>login_hint</code>")
+	out := u.post(a.URL+"/signout", url.Values{"csrf": {csrfOf(t, claims.Body)}})
+	lq, _ := url.Parse(out.Location)
+	if lq.Query().Get("logout_hint") == "" {
+		t.Errorf("no logout_hint in %s", out.Location)
+	}
+}

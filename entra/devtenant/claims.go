@@ -270,6 +270,11 @@ func (s *Server) idTokenClaims(now time.Time, is issue) map[string]any {
 	if is.sr.oidc["email"] && u.Mail != "" {
 		c["email"] = u.Mail
 	}
+	if client.OptionalClaims.idToken("login_hint") {
+		// Entra's login_hint is opaque: an encoded reference to the
+		// account, for login_hint and logout_hint.
+		c["login_hint"] = base64.RawURLEncoding.EncodeToString([]byte(`{"oid":"` + u.ID + `","tid":"` + s.tenantID + `"}`))
+	}
 	if u.HomeTenantID != "" {
 		c["idp"] = "https://sts.windows.net/" + u.HomeTenantID + "/"
 	}

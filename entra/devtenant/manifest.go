@@ -29,6 +29,27 @@ type Application struct {
 	RequiredResourceAccess []RequiredResourceAccess `json:"requiredResourceAccess"`
 	PasswordCredentials    []PasswordCredential     `json:"passwordCredentials"`
 	KeyCredentials         []KeyCredential          `json:"keyCredentials"`
+	OptionalClaims         OptionalClaims           `json:"optionalClaims"`
+}
+
+// OptionalClaims are the extra claims an app asks for, per token type.
+type OptionalClaims struct {
+	IDToken     []OptionalClaim `json:"idToken"`
+	AccessToken []OptionalClaim `json:"accessToken"`
+}
+
+// OptionalClaim names one optional claim (e.g. login_hint).
+type OptionalClaim struct {
+	Name string `json:"name"`
+}
+
+func (o OptionalClaims) idToken(name string) bool {
+	for _, c := range o.IDToken {
+		if c.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // WebApplication is the web platform: confidential clients.
