@@ -6,7 +6,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -42,6 +41,10 @@ func (a *App) routes() http.Handler {
 	r.GET("/readyz", a.readyz)
 	r.GET("/metrics", gin.WrapH(a.metrics.handler()))
 	r.GET("/static/*file", a.static)
+	r.GET("/favicon.ico", func(c *gin.Context) {
+		c.Params = append(c.Params, gin.Param{Key: "file", Value: "/favicon.svg"})
+		a.static(c)
+	})
 
 	web := r.Group("/", a.session, a.csrf)
 	web.GET("/", a.home)
@@ -293,5 +296,3 @@ func (a *App) readyz(c *gin.Context) {
 	}
 	c.String(http.StatusOK, "ready\n")
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

@@ -31,6 +31,17 @@ func render(w http.ResponseWriter, status int, name string, data any, csp string
 
 const pageCSP = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 
+// formPageCSP is pageCSP for the sign-in and consent forms, whose answer
+// may redirect to the app (query and fragment response modes): browsers
+// apply form-action to the redirects after a form submission too.
+func formPageCSP(redirectURI string) string {
+	u, err := url.Parse(redirectURI)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return pageCSP
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' " + u.Scheme + "://" + u.Host + "; frame-ancestors 'none'"
+}
+
 // errorPage is Entra's own error page: shown instead of redirecting when the
 // redirect URI cannot be trusted (AADSTS50011, unknown client...).
 func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, e *aadError) {
@@ -51,7 +62,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, req *authRequest, sess *ssoS
 		data["SSOUser"] = s.users[sess.userID].UserPrincipalName
 	}
 	w.Header().Set("X-Frame-Options", "DENY")
-	render(w, http.StatusOK, "login", data, pageCSP)
+	render(w, http.StatusOK, "login", data, formPageCSP(req.redirectURI))
 }
 
 func (s *Server) renderConsent(w http.ResponseWriter, req *authRequest, u *User, missing []scopeDef) {
@@ -72,7 +83,7 @@ func (s *Server) renderConsent(w http.ResponseWriter, req *authRequest, u *User,
 	render(w, http.StatusOK, "consent", map[string]any{
 		"Title": "Permissions requested", "App": req.client.DisplayName, "Action": "/" + req.tenant.segment + "/consent", "Ctx": req.id,
 		"User": u.UserPrincipalName, "Permissions": perms, "Admin": u.Admin, "NeedsAdmin": needsAdmin,
-	}, pageCSP)
+	}, formPageCSP(req.redirectURI))
 }
 
 type formField struct{ Name, Value string }
