@@ -50,6 +50,11 @@ type Options struct {
 	// honoured, else exponential backoff from 3 s; 180 s in total at most).
 	// 0 means kiota's default, 3; negative disables retries; at most 10.
 	MaxRetries int
+	// MaxRetryWait bounds the total time kiota's retries may wait, Retry-After
+	// included: a 429 asking for longer is returned at once as a
+	// *ThrottledError (whose RetryAfter the caller can honour or pass on).
+	// Default 60 s; kiota's own cap is 180 s.
+	MaxRetryWait time.Duration
 	// Now is the clock for ExpiringCredentials and Retry-After dates;
 	// default time.Now.
 	Now func() time.Time
@@ -202,8 +207,29 @@ func httpClient(o Options) *http.Client {
 	clientOptions := msgraphsdk.GetDefaultClientOptions()
 	retry := khttp.RetryHandlerOptions{
 		MaxRetries: o.MaxRetries,
-		ShouldRetry: func(time.Duration, int, *http.Request, *http.Response) bool {
-			return o.MaxRetries >= 0
+		ShouldRetry: func(waited time.Duration, attempt int, _ *http.Request, resp *http.Response) bool {
+			if o.MaxRetries < 0 {
+				return false
+			}
+			maxWait := o.MaxRetryWait
+			if maxWait <= 0 {
+				maxWait = 60 * time.Second
+			}
+			// kiota checks its cap before adding the next delay and then
+			// sleeps the whole Retry-After: check the next delay here.
+			now := time.Now
+			if o.Now != nil {
+				now = o.Now
+			}
+			ra := resp.Header.Get("Retry-After")
+			next := retryAfter(ra, now())
+			if next <= 0 && strings.TrimSpace(ra) != "" && strings.TrimSpace(ra) != "0" {
+				return false // a Retry-After we cannot honour (over a day, malformed): give up now
+			}
+			if next <= 0 {
+				next = time.Duration(3*(1<<attempt)) * time.Second // kiota's backoff without Retry-After
+			}
+			return waited+next <= maxWait
 		},
 	}
 	middleware := []khttp.Middleware{

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs and is missing: Debian packages (redis-server,
-# chromium) and npm packages where a package-lock.json exists. Idempotent and quiet:
-# a second run on the same machine installs nothing and prints nothing.
+# chromium, postgresql) and npm packages where a package-lock.json exists. Idempotent
+# and quiet: a second run on the same machine installs nothing and prints nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +11,10 @@ sudo=""
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# Debian keeps initdb and postgres in /usr/lib/postgresql/<major>/bin, off PATH
+# (internal/testpg looks there first, then on PATH).
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1 ||
+  need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   echo "deps: installing ${need[*]} (apt-get)" >&2
   $sudo apt-get update -qq >/dev/null

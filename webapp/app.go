@@ -132,6 +132,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.graph, err = graphapi.New(userCredential{a}, graphapi.Options{
 		BaseURL: cfg.GraphURL, HTTPClient: graphHTTP, UserAgent: "entrakit-webapp",
 		Scopes: a.graphScopes(signInScopes), Now: cfg.Now,
+		// A person is waiting: retry briefly, then answer 503 with
+		// Graph's Retry-After rather than hold the request.
+		MaxRetryWait: 5 * time.Second,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("webapp: %w", err)

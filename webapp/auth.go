@@ -62,7 +62,7 @@ func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
 		Name: signInCookieName(txn.State), Value: txn.State, Path: "/",
-		MaxAge: int(time.Until(txn.Expires).Seconds()) + 60, Secure: true, HttpOnly: true, SameSite: same,
+		MaxAge: int(txn.Expires.Sub(a.now()).Seconds()) + 60, Secure: true, HttpOnly: true, SameSite: same,
 	})
 	a.metrics.signIns.WithLabelValues("started").Inc()
 	c.Redirect(http.StatusFound, u)
@@ -107,7 +107,7 @@ func (a *App) callback(c *gin.Context) {
 	}
 	res, err := a.signIn.Complete(ctx, p.Txn, params)
 	if err != nil {
-		a.signInFailed(c, err)
+		a.signInFailed(c, err, p.Reason)
 		return
 	}
 
@@ -147,18 +147,23 @@ func sessionUser(res *entra.SignInResult, now time.Time) *SessionUser {
 	return u
 }
 
-// signInFailed shows why a sign-in did not complete.
-func (a *App) signInFailed(c *gin.Context, err error) {
+// signInFailed shows why a sign-in did not complete. reason is why the
+// sign-in was started ("sign-in", "consent", "claims-challenge", ...).
+func (a *App) signInFailed(c *gin.Context, err error, reason string) {
 	var ae *entra.AADSTSError
+	isAAD := errors.As(err, &ae)
 	switch {
 	case errors.Is(err, entra.ErrStateMismatch), errors.Is(err, entra.ErrTransactionExpired), errors.Is(err, entra.ErrTransactionUsed):
 		a.metrics.signIns.WithLabelValues("stale_state").Inc()
 		a.staleSignIn(c, "This sign-in has expired or has already been completed.")
-	case errors.Is(err, entra.ErrUserCancelled) || errors.As(err, &ae) && ae.Err == "access_denied" && ae.StatusCode == 0:
+	case errors.Is(err, entra.ErrUserCancelled) || isAAD && ae.Err == "access_denied" && ae.StatusCode == 0:
 		a.metrics.signIns.WithLabelValues("cancelled").Inc()
 		msg := "You cancelled the sign-in, or declined the permissions the app asked for. Nothing was changed."
-		if ae != nil && ae.Code == 90094 {
-			msg = "These permissions need an administrator's consent. Ask an administrator to sign in and approve them for the organization."
+		// A user who may not consent sees "Need admin approval" at Entra,
+		// and the app then gets access_denied (65004, cancel) — not a
+		// choice the user made: say what is needed.
+		if isAAD && ae.Code == 90094 || reason == "consent" {
+			msg = "This page needs permissions that only an administrator can grant. Ask an administrator to open it once and approve them for the organization."
 		}
 		a.render(c, http.StatusForbidden, "cancelled", pageData{"Title": "Sign-in cancelled", "Message": msg, "CorrelationID": correlationOf(ae)})
 	case errors.As(err, &ae):
