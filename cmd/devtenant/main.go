@@ -129,6 +129,9 @@ func writeFiles(srv *devtenant.Server, stateDir, envFile string) (writtenFiles, 
 		"ENTRAKIT_DEVTENANT_ADMIN_URL=" + srv.URL() + "/admin",
 		"ENTRAKIT_DEVTENANT_ADMIN_KEY=" + srv.AdminKey(),
 		"ENTRAKIT_DEVTENANT_PERSONAS=" + f.personas,
+		"# the system-assigned managed identity, App Service style (azidentity.ManagedIdentityCredential)",
+		"IDENTITY_ENDPOINT=" + srv.ManagedIdentity().Endpoint,
+		"IDENTITY_HEADER=" + srv.ManagedIdentity().Header,
 	}
 	if err := os.MkdirAll(filepath.Dir(f.env), 0o700); err != nil {
 		return f, err

@@ -206,10 +206,11 @@ func (s *Server) GrantConsent(client, resourceAppID, userID string, scopes ...st
 
 // GrantAppRole grants an application permission (app role) of resource (an
 // app id, GraphAppID for Microsoft Graph) to client, as admin consent does.
+// client may also be a managed identity's client id.
 func (s *Server) GrantAppRole(client, resourceAppID, role string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.app(client) == nil {
+	if s.app(client) == nil && s.managedIdentityByClientID(client) == nil {
 		return fmt.Errorf("devtenant: no app %s", client)
 	}
 	res := s.resourceByAppID(resourceAppID)
@@ -420,4 +421,5 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.ClearFaults()
 		return ok(w)
 	})
+	s.identityAdminRoutes(h)
 }

@@ -26,6 +26,10 @@ type issue struct {
 	refresh string
 	// noIDToken: on-behalf-of answers carry no ID token.
 	noIDToken bool
+	// lifetime overrides the access token lifetime (managed identities).
+	lifetime time.Duration
+	// mirid is a managed identity's Azure resource id (xms_mirid).
+	mirid string
 }
 
 // minted is a token response whose tokens are built but not yet signed, so
@@ -130,6 +134,7 @@ type accessClaims struct {
 	Ver               string   `json:"ver"`
 	Wids              []string `json:"wids,omitempty"`
 	XmsCC             []string `json:"xms_cc,omitempty"`
+	XmsMirid          string   `json:"xms_mirid,omitempty"`
 }
 
 // pairwiseSub is Entra's sub: stable per user and app, different across apps.
@@ -148,6 +153,9 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 		lifetime = caeTokenLifetime
 		resp.RefreshIn = int(lifetime.Seconds()) / 2
 	}
+	if is.lifetime > 0 {
+		lifetime = is.lifetime
+	}
 	resp.ExpiresIn = int(lifetime.Seconds())
 	resp.ExtExpiresIn = resp.ExpiresIn
 	exp := now.Add(lifetime).Unix()
@@ -162,6 +170,7 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 	if is.xmsCC {
 		at.XmsCC = []string{"CP1"}
 	}
+	at.XmsMirid = is.mirid
 	if res.version == 2 {
 		at.Aud, at.Iss, at.Ver = res.appID, v2Issuer, "2.0"
 		at.Azp, at.Azpacr = strings.ToLower(is.client.AppID), is.azpacr

@@ -39,10 +39,29 @@
 //     use, a replay revokes what it produced; PKCE; redirect URI bound; 10
 //     minutes), refresh_token (a new one each time), client_credentials
 //     (<resource>/.default) and the on-behalf-of jwt-bearer grant. Clients
-//     authenticate with client_secret (POST or Basic) or private_key_jwt
-//     (a certificate registered with [Server.AddClientCertificate]).
+//     authenticate with client_secret (POST or Basic), private_key_jwt
+//     (a certificate registered with [Server.AddClientCertificate]) or a
+//     federated assertion: a token of an external OIDC issuer trusted by a
+//     federated identity credential of the app ([Server.AddFederatedCredential],
+//     or federatedIdentityCredentials in the manifest), checked against the
+//     issuer's discovery document and JWKS fetched over HTTPS.
 //  7. Logout: /{tenant}/oauth2/v2.0/logout ends the SSO session and returns
 //     to post_logout_redirect_uri when it is registered for the app.
+//
+// Two more sources of tokens serve workloads:
+//
+//   - Managed identity, App Service style: [Server.ManagedIdentity] gives the
+//     IDENTITY_ENDPOINT (plain HTTP on 127.0.0.1, as App Service's) and the
+//     IDENTITY_HEADER secret (random per start) that make
+//     azidentity.NewManagedIdentityCredential use the tenant's
+//     system-assigned identity; [Server.AddUserAssignedIdentity] adds
+//     user-assigned ones. Their tokens are app-only, like client credentials
+//     ones, with Graph's User.Read.All, GroupMember.Read.All and
+//     Application.Read.All.
+//   - Workload identity federation: [Server.WorkloadIssuer] is a small OIDC
+//     issuer served by the tenant (its own key) and [Server.IssueWorkloadToken]
+//     makes tokens like a Kubernetes service-account token, for
+//     azidentity.NewWorkloadIdentityCredential.
 //
 // Errors are Entra's: JSON with error, error_description
 // ("AADSTSnnnn: ...\r\nTrace ID: ...\r\nCorrelation ID: ...\r\nTimestamp: ..."),
@@ -55,6 +74,7 @@
 // with passwords generated per start ([Server.Personas]). Tests and
 // operators change it through Go methods ([Server.AddUser],
 // [Server.SetUserEnabled], [Server.RevokeUser], [Server.GrantConsent],
-// [Server.RotateKeys], [Server.AdvanceClock], [Server.InjectFault]) or the
+// [Server.RotateKeys], [Server.AdvanceClock], [Server.InjectFault],
+// [Server.AddFederatedCredential], [Server.AddUserAssignedIdentity]) or the
 // same operations over /admin/ with Authorization: Bearer <AdminKey>.
 package devtenant

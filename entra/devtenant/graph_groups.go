@@ -227,7 +227,7 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 
 var appShape = shape("application", 100, 999,
 	[]string{"id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials", "createdDateTime", "appOwnerOrganizationId", "servicePrincipalType"},
-	[]string{"id", "appId", "displayName"}, []string{"displayName"})
+	[]string{"id", "appId", "displayName", "servicePrincipalType"}, []string{"displayName"})
 
 var (
 	readAppsDelegated = []string{"Application.Read.All", "Directory.Read.All"}
@@ -297,9 +297,15 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 		}
 		objs = append(objs, o)
 	}
+	defaults := []string{"id", "appId", "displayName", "passwordCredentials", "keyCredentials", "createdDateTime"}
+	if sps {
+		// Managed identities have a service principal and no application.
+		objs = append(objs, s.managedIdentitySPs()...)
+		defaults = append(defaults, "servicePrincipalType")
+	}
 	base := s.graphURL
 	s.mu.Unlock()
-	s.writePage(w, r, q, objs, start, kind, set, []string{"id", "appId", "displayName", "passwordCredentials", "keyCredentials", "createdDateTime"}, base)
+	s.writePage(w, r, q, objs, start, kind, set, defaults, base)
 }
 
 func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, c *graphCaller) {

@@ -1138,7 +1138,14 @@ func TestGraphGroupsAndApps(t *testing.T) {
 				t.Errorf("@odata.context = %v", page["@odata.context"])
 			}
 			byApp := map[string]map[string]any{}
+			var mis []string
 			for _, o := range values(t, page) {
+				if o["servicePrincipalType"] == "ManagedIdentity" {
+					// Listed in servicePrincipals only: managed identities
+					// have no application object.
+					mis = append(mis, str(o["appId"]))
+					continue
+				}
 				byApp[str(o["appId"])] = o
 				if !guidRE.MatchString(str(o["id"])) || o["id"] == o["appId"] {
 					t.Errorf("%s id %v", set, o["id"])
@@ -1146,6 +1153,10 @@ func TestGraphGroupsAndApps(t *testing.T) {
 			}
 			if len(byApp) != 4 || byApp[daemonAppID] == nil || byApp[webAppID] == nil || byApp[spaAppID] == nil || byApp[cliAppID] == nil {
 				t.Fatalf("%s: %v", set, slices.Sorted(mapKeys(byApp)))
+			}
+			if wantMIs := map[string]int{"applications": 0, "servicePrincipals": 1}[set]; len(mis) != wantMIs ||
+				(wantMIs == 1 && mis[0] != srv.ManagedIdentity().ClientID) {
+				t.Errorf("%s: managed identities %v, want %d (the system-assigned one)", set, mis, wantMIs)
 			}
 			d, w := byApp[daemonAppID], byApp[webAppID]
 			if set == "servicePrincipals" {

@@ -30,6 +30,9 @@ type Application struct {
 	PasswordCredentials    []PasswordCredential     `json:"passwordCredentials"`
 	KeyCredentials         []KeyCredential          `json:"keyCredentials"`
 	OptionalClaims         OptionalClaims           `json:"optionalClaims"`
+	// FederatedIdentityCredentials are trusted external token issuers
+	// (workload identity federation); see [Server.AddFederatedCredential].
+	FederatedIdentityCredentials []FederatedCredential `json:"federatedIdentityCredentials,omitempty"`
 }
 
 // OptionalClaims are the extra claims an app asks for, per token type.
@@ -136,6 +139,9 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	seen := map[string]bool{}
 	for i, a := range m.Applications {
 		where := fmt.Sprintf("devtenant: manifest: applications[%d] (%s)", i, a.UniqueName)
+		if err := checkFICs(m.Applications[i].FederatedIdentityCredentials); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
 		if !isGUID(a.AppID) {
 			errs = append(errs, fmt.Errorf("%s: appId is not a GUID: %q", where, a.AppID))
 		}

@@ -44,6 +44,14 @@ type Options struct {
 	Now func() time.Time
 	// KeyGrace is how long a retired signing key stays in the JWKS; default 24h.
 	KeyGrace time.Duration
+	// MSIAddr is the listen address of the managed identity endpoint (plain
+	// HTTP, as App Service's; see [Server.ManagedIdentity]); default
+	// "127.0.0.1:0".
+	MSIAddr string
+	// OIDCClient fetches external OIDC issuers' discovery documents and keys
+	// for federated identity credentials; default: a client trusting the
+	// system roots and the dev tenant's CA.
+	OIDCClient *http.Client
 }
 
 // Server is a running (or ready to run) dev tenant.
@@ -85,6 +93,9 @@ type Server struct {
 	// roleApp is the app whose user roles User.AppRoles holds: the first in
 	// the manifest that defines roles for users (entrakit's web app).
 	roleApp string
+	mi      *miState        // managed identities (managedidentity.go)
+	fed     *federation     // federated identity credentials (federation.go)
+	wl      *workloadIssuer // the workload OIDC issuer (workload.go)
 }
 
 // New builds a dev tenant from opts: CA, signing keys, directory, apps with a
@@ -113,6 +124,9 @@ func New(opts Options) (*Server, error) {
 	}
 	if opts.KeyGrace == 0 {
 		opts.KeyGrace = 24 * time.Hour
+	}
+	if opts.MSIAddr == "" {
+		opts.MSIAddr = "127.0.0.1:0"
 	}
 	if !isGUID(opts.TenantID) {
 		return nil, fmt.Errorf("devtenant: TenantID is not a GUID: %q", opts.TenantID)
@@ -171,6 +185,9 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 	s.grantManifestConsent(m)
+	s.initManagedIdentities()
+	s.fed = newFederation(opts.OIDCClient, s.ca.cert)
+	s.wl = newWorkloadIssuer()
 	s.graph = newGraphState(s, now)
 	s.handler = s.routes()
 	s.graphHandler = s.graphRoutes()
@@ -221,6 +238,11 @@ func (s *Server) Start() error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	go func() { _ = s.graphSrv.ServeTLS(gln, "", "") }()
+	if err := s.startMSI(); err != nil {
+		ln.Close()
+		gln.Close()
+		return err
+	}
 	return nil
 }
 
@@ -244,6 +266,9 @@ func (s *Server) Close() error {
 	// clients' idle keep-alive connections.
 	if s.graphSrv != nil {
 		_ = s.graphSrv.Close()
+	}
+	if s.mi.srv != nil {
+		_ = s.mi.srv.Close()
 	}
 	return s.httpSrv.Close()
 }
@@ -366,6 +391,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", s.handleLogout)
 	mux.HandleFunc("GET /error", s.handleErrorInfo)
+	s.workloadRoutes(mux)
 	s.adminRoutes(mux)
 	return s.logRequests(mux)
 }

@@ -1,6 +1,7 @@
 package devtenant
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -69,6 +70,16 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if aerr != nil {
 		s.writeTokenError(w, r, aerr)
 		return
+	}
+	// A federated client assertion is verified before taking the lock: it
+	// may need the issuer's keys from the network.
+	fed, aerr := s.verifyFederated(r, form)
+	if aerr != nil {
+		s.writeTokenError(w, r, aerr)
+		return
+	}
+	if fed != nil {
+		r = r.WithContext(context.WithValue(r.Context(), federatedKey{}, fed))
 	}
 	now := s.now()
 	s.mu.Lock()
@@ -173,6 +184,9 @@ func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, pub
 	case assertion != "":
 		if assertionType != jwtBearer {
 			return clientAuth{}, invalidRequest(90015, "client_assertion_type must be '%s'.", jwtBearer)
+		}
+		if ca, aerr, ok := federatedClient(r, a, assertion); ok {
+			return ca, aerr
 		}
 		if aerr := s.verifyClientAssertion(a, assertion, s.tokenAudiences(t), now); aerr != nil {
 			return clientAuth{}, aerr

@@ -1,0 +1,189 @@
+package devtenant
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+)
+
+// The workload issuer is a tiny OIDC issuer served by the dev tenant itself,
+// standing in for a Kubernetes cluster's service-account issuer (AKS's
+// oidcIssuerProfile), GitHub Actions or any other workload identity provider:
+// tests and tools get federated tokens with nothing else running. It has its
+// own signing key, separate from the tenant's: Entra refuses its own tokens
+// as federated assertions.
+
+const (
+	workloadPath = "/workload"
+	// DefaultFederatedAudience is the audience Entra expects in federated
+	// assertions unless a federated identity credential names another.
+	DefaultFederatedAudience = "api://AzureADTokenExchange"
+	defaultWorkloadLifetime  = time.Hour
+)
+
+type workloadKey struct {
+	key    *rsa.PrivateKey
+	kid    string
+	header string // base64url {"alg":"RS256","kid":...,"typ":"JWT"}
+}
+
+// workloadIssuer generates its key on first use: most dev tenants never
+// issue a workload token, and RSA key generation is slow under -race.
+type workloadIssuer struct {
+	key func() (*workloadKey, error)
+}
+
+func newWorkloadIssuer() *workloadIssuer {
+	return &workloadIssuer{key: sync.OnceValues(func() (*workloadKey, error) {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			return nil, err
+		}
+		der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(der) // Kubernetes' kid: base64url(SHA-256(PKIX public key))
+		kid := base64.RawURLEncoding.EncodeToString(sum[:])
+		h, _ := json.Marshal(map[string]string{"alg": "RS256", "kid": kid, "typ": "JWT"})
+		return &workloadKey{key: k, kid: kid, header: base64.RawURLEncoding.EncodeToString(h)}, nil
+	})}
+}
+
+// WorkloadIssuer is the issuer URL of the dev tenant's workload identity
+// provider (https://localhost:PORT/workload, set by Start): register it as
+// the issuer of a federated identity credential ([Server.AddFederatedCredential])
+// and present tokens from [Server.IssueWorkloadToken]. Its discovery document
+// is at WorkloadIssuer()+"/.well-known/openid-configuration".
+func (s *Server) WorkloadIssuer() string {
+	u := s.URL()
+	if u == "" {
+		return ""
+	}
+	return u + workloadPath
+}
+
+// IssueWorkloadToken returns a token of the workload issuer for subject (e.g.
+// "system:serviceaccount:NAMESPACE:NAME"), like a Kubernetes projected
+// service-account token: RS256, iss WorkloadIssuer(), aud [audience]
+// (DefaultFederatedAudience when empty), sub, iat, nbf, exp = now + lifetime
+// (one hour when zero), jti. Write it to the file AZURE_FEDERATED_TOKEN_FILE
+// names for azidentity.WorkloadIdentityCredential. The tenant's clock
+// ([Server.AdvanceClock]) applies.
+func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
+	iss := s.WorkloadIssuer()
+	switch {
+	case iss == "":
+		return "", errors.New("devtenant: IssueWorkloadToken: the server is not started")
+	case subject == "" || len(subject) > 600:
+		return "", errors.New("devtenant: IssueWorkloadToken: subject must have 1 to 600 characters")
+	case lifetime < 0:
+		return "", errors.New("devtenant: IssueWorkloadToken: negative lifetime")
+	}
+	if audience == "" {
+		audience = DefaultFederatedAudience
+	}
+	if lifetime == 0 {
+		lifetime = defaultWorkloadLifetime
+	}
+	k, err := s.wl.key()
+	if err != nil {
+		return "", err
+	}
+	now := s.now()
+	payload, _ := json.Marshal(map[string]any{
+		"aud": []string{audience}, "exp": now.Add(lifetime).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
+		"iss": iss, "jti": newGUID(), "sub": subject,
+	})
+	return sign(k.key, k.header, payload)
+}
+
+func (s *Server) workloadRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+workloadPath+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
+		iss := s.WorkloadIssuer()
+		w.Header().Set("Cache-Control", "max-age=3600, public")
+		writeJSON(w, http.StatusOK, map[string]any{
+			"issuer": iss, "jwks_uri": iss + "/openid/v1/jwks",
+			"response_types_supported":              []string{"id_token"},
+			"subject_types_supported":               []string{"public"},
+			"id_token_signing_alg_values_supported": []string{"RS256"},
+		})
+	})
+	mux.HandleFunc("GET "+workloadPath+"/openid/v1/jwks", func(w http.ResponseWriter, r *http.Request) {
+		k, err := s.wl.key()
+		if err != nil {
+			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "no key"})
+			return
+		}
+		w.Header().Set("Cache-Control", "max-age=3600, public")
+		writeJSON(w, http.StatusOK, map[string]any{"keys": []map[string]string{{
+			"use": "sig", "kty": "RSA", "kid": k.kid, "alg": "RS256",
+			"n": base64.RawURLEncoding.EncodeToString(k.key.N.Bytes()),
+			"e": base64.RawURLEncoding.EncodeToString(big.NewInt(int64(k.key.E)).Bytes()),
+		}}})
+	})
+}
+
+// isTenantIssuer reports whether iss is one of this tenant's own token
+// issuers (v2 or v1), which Entra refuses as federated assertions.
+func (s *Server) isTenantIssuer(iss string) bool {
+	iss = strings.TrimSuffix(iss, "/")
+	return iss == strings.TrimSuffix(s.Issuer(), "/") || iss == "https://sts.windows.net/"+s.tenantID
+}
+
+// identityAdminRoutes serves managed identities, federated credentials and
+// workload tokens on the admin API (h checks the admin key).
+func (s *Server) identityAdminRoutes(h func(pattern string, f func(w http.ResponseWriter, r *http.Request) error)) {
+	h("POST /admin/managed-identities", func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Name string `json:"name"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		mi, err := s.AddUserAssignedIdentity(in.Name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"name": mi.Name, "clientId": mi.ClientID, "objectId": mi.ObjectID, "resourceId": mi.ResourceID})
+		return nil
+	})
+	h("POST /admin/applications/{appId}/federatedIdentityCredentials", func(w http.ResponseWriter, r *http.Request) error {
+		var in FederatedCredential
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		if err := s.AddFederatedCredential(r.PathValue("appId"), in); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]bool{"ok": true})
+		return nil
+	})
+	h("POST /admin/workload-tokens", func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Subject         string `json:"subject"`
+			Audience        string `json:"audience"`
+			LifetimeSeconds int    `json:"lifetimeSeconds"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		tok, err := s.IssueWorkloadToken(in.Subject, in.Audience, time.Duration(in.LifetimeSeconds)*time.Second)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, map[string]string{"token": tok, "issuer": s.WorkloadIssuer()})
+		return nil
+	})
+}
