@@ -153,6 +153,10 @@ func (a *App) signInFailed(c *gin.Context, err error, reason string) {
 	var ae *entra.AADSTSError
 	isAAD := errors.As(err, &ae)
 	switch {
+	case errors.Is(err, entra.ErrNoCode):
+		a.metrics.signIns.WithLabelValues("error").Inc()
+		a.render(c, http.StatusBadRequest, "error", pageData{"Title": "Bad sign-in response",
+			"Message": "The response carries neither an authorization code nor an error.", "Restart": true})
 	case errors.Is(err, entra.ErrStateMismatch), errors.Is(err, entra.ErrTransactionExpired), errors.Is(err, entra.ErrTransactionUsed):
 		a.metrics.signIns.WithLabelValues("stale_state").Inc()
 		a.staleSignIn(c, "This sign-in has expired or has already been completed.")

@@ -290,8 +290,8 @@ func (a *App) readyz(c *gin.Context) {
 	ctx, cancel := context.WithTimeout(c.Request.Context(), 5*time.Second)
 	defer cancel()
 	if err := a.Ready(ctx); err != nil {
-		a.log.Warn("not ready", "err", err)
-		c.String(http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
+		a.log.Warn("not ready", "request_id", requestIDOf(c), "err", err)
+		c.String(http.StatusServiceUnavailable, "not ready (see the log, request id "+requestIDOf(c)+")\n")
 		return
 	}
 	c.String(http.StatusOK, "ready\n")

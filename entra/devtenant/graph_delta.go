@@ -73,6 +73,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 	}
 	var sel []string
 	var only map[string]bool // $filter=id eq '...' [or id eq '...']
+	withMembers := true      // members@delta unless a $select leaves members out
 	for k, vals := range v {
 		switch k {
 		case "$filter":
@@ -88,7 +89,22 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 			}
 			only = ids
 		case "$select":
-			q, qerr := parseODataQuery("$select="+url.QueryEscape(vals[0]), false, res)
+			// Groups delta may select the members navigation property
+			// (members@delta); it is not a property of the resource shape.
+			selv := vals[0]
+			withMembers = false
+			if kind == 'g' {
+				var keep []string
+				for _, p := range strings.Split(selv, ",") {
+					if strings.EqualFold(strings.TrimSpace(p), "members") {
+						withMembers = true
+						continue
+					}
+					keep = append(keep, p)
+				}
+				selv = strings.Join(keep, ",")
+			}
+			q, qerr := parseODataQuery("$select="+url.QueryEscape(selv), false, res)
 			if qerr != nil {
 				graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 				return
@@ -153,7 +169,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 		if id == "" || (only != nil && !only[id]) {
 			continue
 		}
-		if o := s.deltaObject(kind, id, sel, defaults, full); o != nil {
+		if o := s.deltaObject(kind, id, sel, defaults, full, withMembers); o != nil {
 			page = append(page, o)
 		}
 	}
@@ -180,13 +196,16 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 
 // deltaObject is one delta entry; nil to skip (absent in a full round).
 // Caller holds s.mu.
-func (s *Server) deltaObject(kind byte, id string, sel, defaults []string, full bool) map[string]any {
+func (s *Server) deltaObject(kind byte, id string, sel, defaults []string, full, withMembers bool) map[string]any {
 	if kind == 'u' {
 		if u := s.users[id]; u != nil {
 			return project(s.userObject(u), sel, defaults)
 		}
 	} else if g := s.groups[id]; g != nil {
 		o := project(s.groupObject(g), sel, defaults)
+		if !withMembers {
+			return o
+		}
 		members := make([]map[string]any, 0, len(g.Members))
 		for _, m := range g.Members {
 			t := "#microsoft.graph.user"

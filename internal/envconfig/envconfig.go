@@ -43,6 +43,9 @@ var Variables = []Variable{
 	{"ENTRAKIT_TLS_CERT_FILE", "", "PEM certificate chain: serve HTTPS (with HSTS) instead of HTTP."},
 	{"ENTRAKIT_TLS_KEY_FILE", "", "PEM private key of ENTRAKIT_TLS_CERT_FILE."},
 	{"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:9443", "Where the in-process dev tenant listens (dev mode)."},
+	{"ENTRAKIT_DATABASE_URL", "sqlite://.entrakit/daemon.db", "Daemon database: `sqlite:///path.db` (embedded, one replica) or `postgres://user@host/db` (several replicas)."},
+	{"ENTRAKIT_DAEMON_CONFIG", "built-in", "Daemon job file (JSON: jobs with name, every or cron, timeout, settings); unset: the built-in default."},
+	{"ENTRAKIT_DAEMON_LISTEN", "localhost:9090", "Address of the daemon's /healthz and /metrics."},
 	{"ENTRAKIT_TOKEN_CACHE_KEYS", "", "Comma-separated base64 keys (>= 32 random bytes each) sealing the token cache; the first seals, all open. Required outside dev mode."},
 }
 
@@ -67,6 +70,8 @@ type Settings struct {
 	TrustedProxies []string
 	// TLSCertFile and TLSKeyFile, when set, make the web app serve HTTPS.
 	TLSCertFile, TLSKeyFile string
+	// DatabaseURL, DaemonConfig and DaemonListen configure cmd/daemon.
+	DatabaseURL, DaemonConfig, DaemonListen string
 	// DevTenantListen is the in-process dev tenant's address.
 	DevTenantListen string
 	// TokenCacheKeys is the key ring (validated). Empty only in dev mode,
@@ -173,6 +178,16 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	s.TLSCertFile, s.TLSKeyFile = get("ENTRAKIT_TLS_CERT_FILE"), get("ENTRAKIT_TLS_KEY_FILE")
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		bad("ENTRAKIT_TLS_KEY_FILE", "set both ENTRAKIT_TLS_CERT_FILE and ENTRAKIT_TLS_KEY_FILE, or neither")
+	}
+	s.DatabaseURL = get("ENTRAKIT_DATABASE_URL")
+	if s.DatabaseURL == "" {
+		s.DatabaseURL = "sqlite://.entrakit/daemon.db"
+	} else if !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		bad("ENTRAKIT_DATABASE_URL", "want sqlite:///path.db or postgres://user@host:5432/db")
+	}
+	s.DaemonConfig = get("ENTRAKIT_DAEMON_CONFIG")
+	if s.DaemonListen = get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
+		s.DaemonListen = "localhost:9090"
 	}
 	s.DevTenantListen = get("ENTRAKIT_DEV_TENANT_LISTEN")
 	if s.DevTenantListen == "" {

@@ -1,0 +1,266 @@
+// Command daemon runs entrakit's scheduled Microsoft Graph jobs with the
+// app's own identity (client credentials, managed identity or workload
+// identity):
+//
+//	go run ./cmd/daemon               # schedule the jobs; /healthz and /metrics
+//	go run ./cmd/daemon list          # the jobs and when they run next
+//	go run ./cmd/daemon run JOB       # run one job now, in the foreground
+//
+// With no AZURE_CLIENT_ID it runs against the in-process dev tenant (and
+// says so); with the AZURE_* settings, against a real tenant.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/entrakit/entrakit/daemon"
+	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/graphapi"
+	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/envconfig"
+	"github.com/mattn/go-isatty"
+	"github.com/redis/go-redis/v9"
+)
+
+// daemonAppID is the daemon app of infra/app-registration.json.
+const daemonAppID = "c4e6a8b0-2d4f-4a6c-8e0a-1b3c5d7e9f0a"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(ctx, os.Args[1:], os.LookupEnv, os.Stdout, logger); err != nil {
+		fmt.Fprintln(os.Stderr, "daemon:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout io.Writer, logger *slog.Logger) error {
+	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	configPath := fs.String("config", "", "job `file` (JSON); default $ENTRAKIT_DAEMON_CONFIG or the built-in jobs")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cmd, rest := "serve", fs.Args()
+	if len(rest) > 0 {
+		cmd, rest = rest[0], rest[1:]
+	}
+	s, err := envconfig.Load(lookup)
+	if err != nil {
+		return fmt.Errorf("configuration:\n%w", err)
+	}
+	if *configPath == "" {
+		*configPath = s.DaemonConfig
+	}
+	cfg, err := daemon.LoadConfig(*configPath)
+	if err != nil {
+		return fmt.Errorf("job file: %w", err)
+	}
+	switch cmd {
+	case "list":
+		for _, line := range daemon.NextRuns(cfg, time.Now()) {
+			fmt.Fprintln(stdout, line)
+		}
+		return nil
+	case "run":
+		if len(rest) != 1 {
+			return errors.New("usage: daemon run JOB (see daemon list)")
+		}
+	case "serve":
+	default:
+		return fmt.Errorf("unknown command %q: want serve, list or run JOB", cmd)
+	}
+
+	env, err := setUp(ctx, s, logger)
+	if err != nil {
+		return err
+	}
+	defer env.close()
+	sch := &daemon.Scheduler{Config: cfg, Graph: env.graph, DB: env.db, Logger: logger, Tokens: env.tokens}
+
+	if cmd == "run" {
+		progress, done := progressPrinter(stdout, rest[0])
+		res, err := sch.RunOnce(ctx, rest[0], progress)
+		done()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %s\n", rest[0], res.Summary)
+		return nil
+	}
+
+	if s.RedisURL != "" {
+		opts, err := tokencache.RedisOptions(s.RedisURL)
+		if err != nil {
+			return err
+		}
+		rc := redis.NewClient(opts)
+		defer rc.Close()
+		sch.Locker = &daemon.RedisLocker{Client: rc}
+	}
+	ln, err := net.Listen("tcp", s.DaemonListen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: sch.Handler(), ReadHeaderTimeout: 5 * time.Second, WriteTimeout: 30 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	if err := sch.Start(); err != nil {
+		return err
+	}
+	logger.Info("daemon started", "jobs", len(cfg.Jobs), "metrics", "http://"+ln.Addr().String()+"/metrics", "replicas_locked", sch.Locker != nil)
+	<-ctx.Done()
+	logger.Info("shutting down: running jobs checkpoint and stop")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	return sch.Shutdown(shutdownCtx)
+}
+
+type environment struct {
+	graph  *graphapi.Client
+	db     *daemon.DB
+	tokens *daemon.TokenStats
+	closes []func()
+}
+
+func (e *environment) close() {
+	for i := len(e.closes) - 1; i >= 0; i-- {
+		e.closes[i]()
+	}
+}
+
+// setUp builds the credential, the Graph client and the database, starting
+// the dev tenant first in dev mode.
+func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*environment, error) {
+	env := &environment{tokens: &daemon.TokenStats{}}
+	httpClient := &http.Client{Timeout: 60 * time.Second}
+	if s.RootCAs != nil {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
+		httpClient.Transport = t
+	}
+	cfg := s.Entra
+	graphURL := cfg.Cloud.GraphEndpoint
+	cacheURL := s.TokenCacheURL
+	stateDir := ".entrakit"
+	if s.DevTenant {
+		dev, err := devtenant.New(devtenant.Options{Manifest: infra.AppRegistration(), Addr: s.DevTenantListen,
+			StateDir: filepath.Join(stateDir, "devtenant"), Logger: slog.New(slog.DiscardHandler)})
+		if err == nil {
+			err = dev.Start()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("dev tenant: %w", err)
+		}
+		env.closes = append(env.closes, func() { dev.Close() })
+		cfg = entra.Config{
+			Cloud:      entra.Cloud{Name: "dev", AuthorityHost: dev.URL() + "/", GraphEndpoint: dev.GraphURL()},
+			TenantID:   dev.TenantID(),
+			ClientID:   daemonAppID,
+			Credential: entra.Credential{ClientSecret: dev.ClientSecret(daemonAppID)},
+		}
+		graphURL = dev.GraphURL()
+		httpClient = dev.Client()
+		httpClient.Timeout = 60 * time.Second
+		// The dev tenant is new on every start, so are its keys: tokens
+		// cached by an earlier start would be refused. Start clean.
+		dir := filepath.Join(stateDir, "devtenant", "tokencache")
+		_ = os.RemoveAll(dir)
+		if cacheURL == "" {
+			abs, _ := filepath.Abs(dir)
+			cacheURL = "file://" + abs
+		}
+		logger.Warn("DEV MODE: no AZURE_CLIENT_ID, so the daemon runs against the in-process dev tenant at " + dev.URL() + ", not Microsoft Entra ID.")
+	}
+	if cacheURL == "" {
+		abs, err := filepath.Abs(filepath.Join(stateDir, "tokencache"))
+		if err != nil {
+			return nil, err
+		}
+		cacheURL = "file://" + abs
+	}
+	keys, err := tokencache.KeyRingFromConfig(s.TokenCacheKeys, s.DevTenant, logger)
+	if err != nil {
+		return nil, fmt.Errorf("ENTRAKIT_TOKEN_CACHE_KEYS: %w", err)
+	}
+	store, closeStore, err := tokencache.OpenStore(cacheURL, logger)
+	if err != nil {
+		return nil, fmt.Errorf("ENTRAKIT_TOKEN_CACHE_URL: %w", err)
+	}
+	env.closes = append(env.closes, func() { closeStore() })
+	cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{
+		HTTPClient: httpClient, Stats: env.tokens,
+		Cache: &tokencache.Cache{Store: store, Keys: keys, Logger: logger, Metrics: &tokencache.Metrics{}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if graphURL == "" {
+		graphURL = graphapi.DefaultBaseURL
+	}
+	scope := strings.TrimSuffix(graphapi.DefaultBaseURL, "/") + "/.default"
+	if !s.DevTenant {
+		scope = cfg.Cloud.GraphScope()
+	}
+	env.graph, err = graphapi.New(cred, graphapi.Options{BaseURL: graphURL, HTTPClient: httpClient, Scopes: []string{scope},
+		UserAgent: "entrakit-daemon", MaxRetries: 10})
+	if err != nil {
+		return nil, err
+	}
+	env.db, err = daemon.OpenDB(ctx, s.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("ENTRAKIT_DATABASE_URL: %w", err)
+	}
+	env.closes = append(env.closes, func() { env.db.Close() })
+	return env, nil
+}
+
+// progressPrinter draws a live count on a terminal, and a log line every
+// 10,000 items otherwise.
+func progressPrinter(w io.Writer, job string) (func(int), func()) {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	start := time.Now()
+	last := 0
+	var lastDraw time.Time
+	progress := func(n int) {
+		if tty {
+			if time.Since(lastDraw) < 100*time.Millisecond {
+				return
+			}
+			lastDraw = time.Now()
+			rate := float64(n) / max(time.Since(start).Seconds(), 0.001)
+			bar := strings.Repeat("█", (n/1000)%30) + strings.Repeat("░", 30-(n/1000)%30)
+			fmt.Fprintf(w, "\r%s %s %d items  %.0f/s ", job, bar, n, rate)
+			return
+		}
+		if n/10_000 > last/10_000 {
+			fmt.Fprintf(w, "%s: %d items\n", job, n)
+		}
+		last = n
+	}
+	done := func() {
+		if tty {
+			fmt.Fprint(w, "\r\033[K")
+		}
+	}
+	return progress, done
+}

@@ -1,0 +1,269 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/csv"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/entrakit/entrakit/graphapi"
+)
+
+// ExpiringCredentials reports the client secrets and certificates of
+// applications and service principals that expire within Within, or have
+// expired: rows in the database (one set per run), and a JSON and a CSV
+// file in OutputDir when set.
+type ExpiringCredentials struct {
+	Within    time.Duration
+	OutputDir string
+	Now       func() time.Time
+}
+
+// Name implements Job.
+func (j *ExpiringCredentials) Name() string { return "expiring-credentials" }
+
+// Run implements Job.
+func (j *ExpiringCredentials) Run(ctx context.Context, env *RunEnv) (Result, error) {
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	list, err := env.Graph.ExpiringCredentials(ctx, j.Within)
+	if err != nil {
+		return Result{}, err
+	}
+	runID := newRunID(now())
+	tx, err := env.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return Result{}, err
+	}
+	defer tx.Rollback()
+	expired := 0
+	for i, c := range list {
+		if c.Expired {
+			expired++
+		}
+		if _, err := tx.ExecContext(ctx, env.DB.Rebind(`INSERT INTO credential_reports
+			(run_id, object_type, object_id, app_id, display_name, credential_type, key_id, credential_name, end_date_time, expired, reported_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, object_id, key_id) DO NOTHING`),
+			runID, c.ObjectType, c.ObjectID, c.AppID, c.AppName, c.Kind, c.KeyID, c.Name, timestamp(c.EndDateTime), boolInt(c.Expired), timestamp(now())); err != nil {
+			return Result{}, err
+		}
+		env.progress(i + 1)
+	}
+	if err := tx.Commit(); err != nil {
+		return Result{}, err
+	}
+	if j.OutputDir != "" {
+		if err := writeCredentialFiles(j.OutputDir, runID, list); err != nil {
+			return Result{Items: len(list)}, err
+		}
+	}
+	return Result{Items: len(list), Summary: fmt.Sprintf("%d credentials expire within %s (%d already expired); report %s",
+		len(list), j.Within, expired, runID)}, nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func newRunID(t time.Time) string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// writeCredentialFiles writes <run>.json and <run>.csv atomically (temp
+// file, then rename) with 0644: the report holds no secret, only names and
+// dates.
+func writeCredentialFiles(dir, runID string, list []graphapi.ExpiringCredential) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	type row struct {
+		ObjectType  string    `json:"objectType"`
+		ObjectID    string    `json:"objectId"`
+		AppID       string    `json:"appId"`
+		DisplayName string    `json:"displayName"`
+		Kind        string    `json:"credentialType"`
+		KeyID       string    `json:"keyId"`
+		Name        string    `json:"credentialName"`
+		EndDateTime time.Time `json:"endDateTime"`
+		Expired     bool      `json:"expired"`
+	}
+	rows := make([]row, len(list))
+	for i, c := range list {
+		rows[i] = row{c.ObjectType, c.ObjectID, c.AppID, c.AppName, c.Kind, c.KeyID, c.Name, c.EndDateTime, c.Expired}
+	}
+	js, err := json.MarshalIndent(map[string]any{"run": runID, "credentials": rows}, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeAtomic(filepath.Join(dir, runID+".json"), append(js, '\n')); err != nil {
+		return err
+	}
+	var buf bytesBuffer
+	w := csv.NewWriter(&buf)
+	_ = w.Write([]string{"objectType", "objectId", "appId", "displayName", "credentialType", "keyId", "credentialName", "endDateTime", "expired"})
+	for _, r := range rows {
+		_ = w.Write([]string{r.ObjectType, r.ObjectID, r.AppID, csvSafe(r.DisplayName), r.Kind, r.KeyID, csvSafe(r.Name),
+			r.EndDateTime.UTC().Format(time.RFC3339), strconv.FormatBool(r.Expired)})
+	}
+	w.Flush()
+	return writeAtomic(filepath.Join(dir, runID+".csv"), buf.b)
+}
+
+// csvSafe defuses spreadsheet formulas in names an app owner chose
+// (OWASP CSV injection).
+func csvSafe(s string) string {
+	if s != "" && (s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' || s[0] == '\r') {
+		return "'" + s
+	}
+	return s
+}
+
+type bytesBuffer struct{ b []byte }
+
+func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
+
+func writeAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// GroupSnapshot records the transitive members of each configured group and
+// what changed since the previous snapshot (added / removed), in one
+// transaction per group.
+type GroupSnapshot struct {
+	Groups []string
+	Now    func() time.Time
+}
+
+// Name implements Job.
+func (j *GroupSnapshot) Name() string { return "group-snapshot" }
+
+// Run implements Job.
+func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
+	now := time.Now
+	if j.Now != nil {
+		now = j.Now
+	}
+	total, added, removed := 0, 0, 0
+	for _, gid := range j.Groups {
+		members := map[string]string{}
+		for m, err := range env.Graph.GroupMembers(ctx, gid, true) {
+			if err != nil {
+				return Result{Items: total}, fmt.Errorf("group %s: %w", gid, err)
+			}
+			typ := ""
+			if t := m.GetOdataType(); t != nil {
+				typ = trimGraphType(*t)
+			}
+			if id := m.GetId(); id != nil {
+				members[*id] = typ
+			}
+			total++
+			env.progress(total)
+		}
+		a, r, err := j.store(ctx, env.DB, gid, members, timestamp(now()))
+		if err != nil {
+			return Result{Items: total}, err
+		}
+		added, removed = added+a, removed+r
+	}
+	return Result{Items: total, Summary: fmt.Sprintf("%d groups, %d members, %d added and %d removed since the last snapshot",
+		len(j.Groups), total, added, removed)}, nil
+}
+
+func trimGraphType(t string) string {
+	const p = "#microsoft.graph."
+	if len(t) > len(p) && t[:len(p)] == p {
+		return t[len(p):]
+	}
+	return t
+}
+
+func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members map[string]string, at string) (added, removed int, err error) {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, db.Rebind(`SELECT member_id FROM group_snapshots WHERE group_id = ?`), gid)
+	if err != nil {
+		return 0, 0, err
+	}
+	previous := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return 0, 0, err
+		}
+		previous[id] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, 0, err
+	}
+	first := len(previous) == 0
+	ids := make([]string, 0, len(members))
+	for id := range members {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		if previous[id] {
+			delete(previous, id)
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshots (group_id, member_id, member_type, snapshot_at) VALUES (?, ?, ?, ?)`), gid, id, members[id], at); err != nil {
+			return 0, 0, err
+		}
+		if !first {
+			added++
+			if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_changes (group_id, member_id, change, changed_at) VALUES (?, ?, 'added', ?)`), gid, id, at); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	for id := range previous {
+		removed++
+		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM group_snapshots WHERE group_id = ? AND member_id = ?`), gid, id); err != nil {
+			return 0, 0, err
+		}
+		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_changes (group_id, member_id, change, changed_at) VALUES (?, ?, 'removed', ?)`), gid, id, at); err != nil {
+			return 0, 0, err
+		}
+	}
+	return added, removed, tx.Commit()
+}

@@ -1,0 +1,292 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/entrakit/entrakit/graphapi"
+	"github.com/go-co-op/gocron/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/robfig/cron/v3"
+)
+
+// Scheduler runs the configured jobs on their schedules with gocron: one
+// run of a job at a time (a tick that finds the previous run still going is
+// skipped), each run bounded by its timeout, and — with a Locker — one
+// replica per tick.
+type Scheduler struct {
+	Config *FileConfig
+	Graph  *graphapi.Client
+	DB     *DB
+	// Locker, when several replicas run (RedisLocker); nil for one.
+	Locker gocron.Locker
+	Logger *slog.Logger
+	// Tokens are the credential's counters, exported as metrics.
+	Tokens *TokenStats
+
+	once    sync.Once
+	metrics *metrics
+	sched   gocron.Scheduler
+	jobs    map[string]Job
+}
+
+func (s *Scheduler) init() {
+	s.once.Do(func() {
+		if s.Logger == nil {
+			s.Logger = slog.Default()
+		}
+		if s.Tokens == nil {
+			s.Tokens = &TokenStats{}
+		}
+		s.metrics = newMetrics(s.Tokens)
+		s.jobs = map[string]Job{}
+	})
+}
+
+// Jobs lists the configured jobs with their schedules.
+func (s *Scheduler) Jobs() []JobConfig { return s.Config.Jobs }
+
+// Start schedules every job and returns; Shutdown stops them.
+func (s *Scheduler) Start() error {
+	s.init()
+	opts := []gocron.SchedulerOption{gocron.WithStopTimeout(time.Minute), gocron.WithLogger(gocronLogger{s.Logger})}
+	if s.Locker != nil {
+		if rl, ok := s.Locker.(*RedisLocker); ok && rl.Hold == nil {
+			rl.Hold = s.hold
+		}
+		opts = append(opts, gocron.WithDistributedLocker(s.Locker))
+	}
+	sched, err := gocron.NewScheduler(opts...)
+	if err != nil {
+		return err
+	}
+	for _, jc := range s.Config.Jobs {
+		job, err := NewJob(jc)
+		if err != nil {
+			return err
+		}
+		s.jobs[jc.Name] = job
+		var def gocron.JobDefinition
+		if jc.Interval() > 0 {
+			def = gocron.DurationJob(jc.Interval())
+		} else {
+			def = gocron.CronJob(jc.Cron, false)
+		}
+		jc := jc
+		_, err = sched.NewJob(def,
+			gocron.NewTask(func(ctx context.Context) { _, _ = s.run(ctx, jc, job, nil) }),
+			gocron.WithName(jc.Name),
+			// Overlapping runs of one job are never allowed: a tick that
+			// finds the last run going is dropped.
+			gocron.WithSingletonMode(gocron.LimitModeReschedule),
+		)
+		if err != nil {
+			return fmt.Errorf("daemon: scheduling %s: %w", jc.Name, err)
+		}
+	}
+	s.sched = sched
+	sched.Start()
+	return nil
+}
+
+// hold: a job's lock lives at least half its interval (a minute for cron
+// jobs, whose ticks are a minute apart at least) and at most its timeout
+// plus a minute.
+func (s *Scheduler) hold(job string) (time.Duration, time.Duration) {
+	for _, jc := range s.Config.Jobs {
+		if jc.Name == job {
+			minHold := jc.Interval() / 2
+			if minHold == 0 {
+				minHold = 30 * time.Second
+			}
+			return minHold, max(jc.TimeoutDuration()+time.Minute, minHold)
+		}
+	}
+	return 30 * time.Second, 31 * time.Minute
+}
+
+// Shutdown cancels running jobs (each checkpoints: its committed work
+// stays) and waits for them, up to ctx.
+func (s *Scheduler) Shutdown(ctx context.Context) error {
+	if s.sched == nil {
+		return nil
+	}
+	return s.sched.ShutdownWithContext(ctx)
+}
+
+// RunOnce runs the named job now, in the foreground, with progress.
+func (s *Scheduler) RunOnce(ctx context.Context, name string, progress func(done int)) (Result, error) {
+	s.init()
+	for _, jc := range s.Config.Jobs {
+		if jc.Name != name {
+			continue
+		}
+		job, err := NewJob(jc)
+		if err != nil {
+			return Result{}, err
+		}
+		return s.run(ctx, jc, job, progress)
+	}
+	if _, ok := knownJobs[name]; ok {
+		// Known but not scheduled in the file: run it with defaults.
+		jc := JobConfig{Name: name}
+		job, err := NewJob(jc)
+		if err != nil {
+			return Result{}, err
+		}
+		return s.run(ctx, jc, job, progress)
+	}
+	return Result{}, fmt.Errorf("%w: %q", ErrUnknownJob, name)
+}
+
+// run does one run: timeout, throttling waits, metrics, one log line.
+func (s *Scheduler) run(ctx context.Context, jc JobConfig, job Job, progress func(int)) (Result, error) {
+	start := time.Now()
+	timeout := jc.TimeoutDuration()
+	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
+	defer cancel()
+	env := &RunEnv{Graph: s.Graph, DB: s.DB, Log: s.Logger.With("job", jc.Name), Progress: progress}
+	var res Result
+	var err error
+	for attempt := 0; ; attempt++ {
+		res, err = job.Run(ctx, env)
+		var thr *graphapi.ThrottledError
+		if err == nil || !errors.As(err, &thr) || attempt >= 5 {
+			break
+		}
+		// Still throttled after graphapi's own retries: slow down and
+		// continue from the last checkpoint rather than fail the run.
+		wait := max(thr.RetryAfter, 5*time.Second)
+		env.Log.Warn("throttled by Graph; waiting", "retry_after", wait, "attempt", attempt+1)
+		s.metrics.throttleWaits.WithLabelValues(jc.Name).Inc()
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil {
+			err = ctx.Err()
+			break
+		}
+	}
+	d := time.Since(start)
+	s.metrics.duration.WithLabelValues(jc.Name).Observe(d.Seconds())
+	s.metrics.items.WithLabelValues(jc.Name).Add(float64(res.Items))
+	if err != nil {
+		err = classify(ctx, jc.Name, err)
+		kind := kindLabel(err)
+		s.metrics.runs.WithLabelValues(jc.Name, "failure").Inc()
+		s.metrics.failures.WithLabelValues(jc.Name, kind).Inc()
+		env.Log.Error("job failed", "kind", kind, "items", res.Items, "duration", d, "err", err)
+		return res, err
+	}
+	s.metrics.runs.WithLabelValues(jc.Name, "success").Inc()
+	s.metrics.lastSuccess.WithLabelValues(jc.Name).Set(float64(time.Now().Unix()))
+	env.Log.Info("job done", "items", res.Items, "duration", d, "summary", res.Summary)
+	return res, nil
+}
+
+// classify wraps err in a *RunError with its kind.
+func classify(ctx context.Context, job string, err error) error {
+	var kind error
+	var thr *graphapi.ThrottledError
+	switch {
+	case errors.Is(context.Cause(ctx), ErrTimeout):
+		kind = ErrTimeout
+	case errors.Is(err, context.Canceled) || ctx.Err() != nil:
+		kind = ErrCancelled
+	case errors.As(err, &thr):
+		kind = ErrThrottled
+	case errors.Is(err, ErrAuth):
+		kind = ErrAuth
+	case errors.Is(err, graphapi.ErrForbidden):
+		kind = ErrForbidden
+	}
+	return &RunError{Job: job, Kind: kind, Err: err}
+}
+
+// Handler serves /healthz and /metrics.
+func (s *Scheduler) Handler() http.Handler {
+	s.init()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.DB.PingContext(ctx); err != nil {
+			http.Error(w, "database: unavailable", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// NextRuns describes when each job runs next (for `daemon list`).
+func NextRuns(c *FileConfig, now time.Time) []string {
+	var out []string
+	for _, j := range c.Jobs {
+		sched := "every " + j.Every
+		next := now.Add(j.Interval())
+		if j.Cron != "" {
+			sched = "cron " + strconv.Quote(j.Cron)
+			if cs, err := cron.ParseStandard(j.Cron); err == nil {
+				next = cs.Next(now)
+			}
+		}
+		out = append(out, fmt.Sprintf("%-22s %-24s timeout %-6s next %s", j.Name, sched, j.TimeoutDuration(), next.Format(time.RFC3339)))
+	}
+	return out
+}
+
+type metrics struct {
+	reg           *prometheus.Registry
+	runs          *prometheus.CounterVec
+	failures      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	items         *prometheus.CounterVec
+	lastSuccess   *prometheus.GaugeVec
+	throttleWaits *prometheus.CounterVec
+}
+
+func newMetrics(t *TokenStats) *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "entrakit_daemon_job_runs_total",
+			Help: "Job runs by result (success, failure)."}, []string{"job", "result"}),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "entrakit_daemon_job_failures_total",
+			Help: "Failed runs by kind: timeout, cancelled, throttled, forbidden, auth, database, other."}, []string{"job", "kind"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "entrakit_daemon_job_duration_seconds",
+			Help: "Run durations.", Buckets: prometheus.ExponentialBuckets(0.05, 2, 16)}, []string{"job"}),
+		items: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "entrakit_daemon_job_items_total",
+			Help: "Items processed (changes applied, credentials reported, members read)."}, []string{"job"}),
+		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "entrakit_daemon_job_last_success_timestamp_seconds",
+			Help: "Unix time of each job's last successful run."}, []string{"job"}),
+		throttleWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "entrakit_daemon_throttle_waits_total",
+			Help: "Times a run waited out Graph throttling."}, []string{"job"}),
+	}
+	counter := func(name, help string, f func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
+	m.reg.MustRegister(m.runs, m.failures, m.duration, m.items, m.lastSuccess, m.throttleWaits,
+		counter("entrakit_daemon_token_requests_total", "App token requests (GetToken calls).", t.Calls.Load),
+		counter("entrakit_daemon_token_cache_hits_total", "App token requests served from a cache.", t.CacheHits.Load),
+		counter("entrakit_daemon_token_endpoint_requests_total", "HTTP requests to a token endpoint.", t.EndpointCalls.Load),
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// gocronLogger routes gocron's logs to slog.
+type gocronLogger struct{ l *slog.Logger }
+
+func (g gocronLogger) Debug(msg string, args ...any) { g.l.Debug("gocron: "+msg, args...) }
+func (g gocronLogger) Error(msg string, args ...any) { g.l.Error("gocron: "+msg, args...) }
+func (g gocronLogger) Info(msg string, args ...any)  { g.l.Debug("gocron: "+msg, args...) }
+func (g gocronLogger) Warn(msg string, args ...any)  { g.l.Warn("gocron: "+msg, args...) }

@@ -1,0 +1,223 @@
+package graphapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/microsoft/kiota-abstractions-go/store"
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+)
+
+// DeltaPage is one page of a delta round, as plain values. Exactly one of
+// NextLink (more pages in this round) and DeltaLink (the round is over;
+// keep it for the next round) is set. Store the link in the same
+// transaction as the page's changes: resuming from it after a crash neither
+// loses nor repeats a change.
+type DeltaPage struct {
+	Changes   []DirectoryChange
+	NextLink  string
+	DeltaLink string
+}
+
+// DirectoryChange is one object of a delta page.
+type DirectoryChange struct {
+	ID string
+	// Removed: the object left the collection ("@removed"); Reason is
+	// "changed" (soft-deleted, restorable for 30 days) or "deleted".
+	Removed bool
+	Reason  string
+	// Fields are the properties Graph sent, by their Graph names. On later
+	// rounds Graph sends at least the changed ones; a property sent as null
+	// is present with Null set. Absent properties did not change.
+	Fields map[string]FieldValue
+	// Members are a group's member changes (members@delta).
+	Members []MemberChange
+}
+
+// FieldValue is a property value from Graph, as text ("true"/"false" for
+// booleans), or Null.
+type FieldValue struct {
+	Text string
+	Null bool
+}
+
+// MemberChange is one entry of members@delta.
+type MemberChange struct {
+	ID      string
+	Type    string // "#microsoft.graph.user", "#microsoft.graph.group", ...
+	Removed bool
+}
+
+// UsersDeltaPages runs one users delta round page by page: link is "" to
+// start a new round (with the properties in sel), or the NextLink or
+// DeltaLink stored from an earlier page. page is called once per page, in
+// order; an error from it stops the round. Only one page is in memory.
+func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
+	d := c.graph.Users().Delta()
+	get := func(link string) (users.DeltaGetResponseable, error) {
+		if link == "" {
+			cfg := &users.DeltaRequestBuilderGetRequestConfiguration{}
+			if len(sel) > 0 {
+				cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
+			}
+			return d.GetAsDeltaGetResponse(ctx, cfg)
+		}
+		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, nil)
+	}
+	return deltaPages(c, link, get, func(u models.Userable) DirectoryChange {
+		return directoryChange(u.GetId(), u.GetAdditionalData(), u.GetBackingStore())
+	}, page)
+}
+
+// GroupsDeltaPages is UsersDeltaPages for groups; sel should include
+// "members" to get members@delta.
+func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
+	d := c.graph.Groups().Delta()
+	get := func(link string) (groups.DeltaGetResponseable, error) {
+		if link == "" {
+			cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{}
+			if len(sel) > 0 {
+				cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}
+			}
+			return d.GetAsDeltaGetResponse(ctx, cfg)
+		}
+		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, nil)
+	}
+	return deltaPages(c, link, get, func(g models.Groupable) DirectoryChange {
+		ch := directoryChange(g.GetId(), g.GetAdditionalData(), g.GetBackingStore())
+		ch.Members = memberChanges(g.GetAdditionalData()["members@delta"])
+		delete(ch.Fields, "members@delta")
+		return ch
+	}, page)
+}
+
+type deltaResponse[T any] interface {
+	GetValue() []T
+	GetOdataNextLink() *string
+	GetOdataDeltaLink() *string
+}
+
+func deltaPages[T any, R deltaResponse[T]](c *Client, link string, get func(string) (R, error), conv func(T) DirectoryChange, page func(DeltaPage) error) error {
+	for {
+		if link != "" {
+			if err := c.sameHost(link); err != nil {
+				return err
+			}
+		}
+		resp, err := get(link)
+		if err != nil {
+			return c.MapError(err)
+		}
+		if any(resp) == nil {
+			return errors.New("graphapi: delta: empty page")
+		}
+		p := DeltaPage{NextLink: deref(resp.GetOdataNextLink()), DeltaLink: deref(resp.GetOdataDeltaLink())}
+		if (p.NextLink == "") == (p.DeltaLink == "") {
+			return errors.New("graphapi: delta: a page needs exactly one of @odata.nextLink and @odata.deltaLink")
+		}
+		vals := resp.GetValue()
+		p.Changes = make([]DirectoryChange, 0, len(vals))
+		for _, v := range vals {
+			p.Changes = append(p.Changes, conv(v))
+		}
+		if err := page(p); err != nil {
+			return err
+		}
+		if p.DeltaLink != "" {
+			return nil
+		}
+		link = p.NextLink
+	}
+}
+
+// directoryChange reads what the page carried from the model's backing
+// store (which, unlike the getters, tells an absent property from a null).
+func directoryChange(id *string, extra map[string]any, bs store.BackingStore) DirectoryChange {
+	ch := DirectoryChange{ID: deref(id), Fields: map[string]FieldValue{}}
+	if removed, ok := extra["@removed"]; ok {
+		ch.Removed = true
+		if m, ok := removed.(map[string]any); ok {
+			switch r := m["reason"].(type) {
+			case *string:
+				ch.Reason = deref(r)
+			case string:
+				ch.Reason = r
+			}
+		}
+	}
+	if bs == nil {
+		return ch
+	}
+	for k, v := range bs.Enumerate() {
+		switch k {
+		case "id", "additionalData", "backingStore", "odataType", "@odata.type":
+			continue
+		}
+		if fv, ok := fieldValue(v); ok {
+			ch.Fields[k] = fv
+		}
+	}
+	return ch
+}
+
+func fieldValue(v any) (FieldValue, bool) {
+	switch x := v.(type) {
+	case nil:
+		return FieldValue{Null: true}, true
+	case *string:
+		if x == nil {
+			return FieldValue{Null: true}, true
+		}
+		return FieldValue{Text: *x}, true
+	case *bool:
+		if x == nil {
+			return FieldValue{Null: true}, true
+		}
+		return FieldValue{Text: strconv.FormatBool(*x)}, true
+	case *int32:
+		if x == nil {
+			return FieldValue{Null: true}, true
+		}
+		return FieldValue{Text: strconv.Itoa(int(*x))}, true
+	case string:
+		return FieldValue{Text: x}, true
+	case bool:
+		return FieldValue{Text: strconv.FormatBool(x)}, true
+	}
+	return FieldValue{}, false // collections and objects: not mapped
+}
+
+// memberChanges reads members@delta, which the SDK leaves untyped.
+func memberChanges(v any) []MemberChange {
+	list, ok := v.([]any)
+	if !ok {
+		return nil
+	}
+	out := make([]MemberChange, 0, len(list))
+	for _, item := range list {
+		m, ok := item.(map[string]any)
+		if !ok {
+			continue
+		}
+		mc := MemberChange{ID: untypedString(m["id"]), Type: untypedString(m["@odata.type"])}
+		_, mc.Removed = m["@removed"]
+		if mc.ID != "" {
+			out = append(out, mc)
+		}
+	}
+	return out
+}
+
+func untypedString(v any) string {
+	switch s := v.(type) {
+	case *string:
+		return deref(s)
+	case string:
+		return s
+	}
+	return fmt.Sprint(v)
+}
