@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/store"
 	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -59,14 +60,14 @@ type MemberChange struct {
 func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
 	d := c.graph.Users().Delta()
 	get := func(link string) (users.DeltaGetResponseable, error) {
+		cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize()}
 		if link == "" {
-			cfg := &users.DeltaRequestBuilderGetRequestConfiguration{}
 			if len(sel) > 0 {
 				cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
 			}
 			return d.GetAsDeltaGetResponse(ctx, cfg)
 		}
-		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, nil)
+		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, cfg)
 	}
 	return deltaPages(c, link, get, func(u models.Userable) DirectoryChange {
 		return directoryChange(u.GetId(), u.GetAdditionalData(), u.GetBackingStore())
@@ -78,14 +79,14 @@ func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string,
 func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
 	d := c.graph.Groups().Delta()
 	get := func(link string) (groups.DeltaGetResponseable, error) {
+		cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize()}
 		if link == "" {
-			cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{}
 			if len(sel) > 0 {
 				cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}
 			}
 			return d.GetAsDeltaGetResponse(ctx, cfg)
 		}
-		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, nil)
+		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, cfg)
 	}
 	return deltaPages(c, link, get, func(g models.Groupable) DirectoryChange {
 		ch := directoryChange(g.GetId(), g.GetAdditionalData(), g.GetBackingStore())
@@ -93,6 +94,14 @@ func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string
 		delete(ch.Fields, "members@delta")
 		return ch
 	}, page)
+}
+
+// maxPageSize asks for Graph's largest delta pages (999): fewer round
+// trips; Graph may still send fewer. Sent on every page, as Graph expects.
+func maxPageSize() *abs.RequestHeaders {
+	h := abs.NewRequestHeaders()
+	h.Add("Prefer", "odata.maxpagesize=999")
+	return h
 }
 
 type deltaResponse[T any] interface {
