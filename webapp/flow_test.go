@@ -144,3 +144,20 @@ func TestSignOutSendsLogoutHint(t *testing.T) {
 		t.Errorf("no logout_hint in %s", out.Location)
 	}
 }
+
+// TestPhotoFallsBackToInitials: a user without a photo (Graph answers 404
+// ImageNotFound) gets an SVG of their initials, the app's own, not an error.
+func TestPhotoFallsBackToInitials(t *testing.T) {
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{})
+	u := newUser(t, tt, "GradyA")
+	u.signIn(a, "/me")
+	p := u.get(a.URL + "/me/photo")
+	if p.Status != http.StatusOK || p.Header.Get("Content-Type") != "image/svg+xml" {
+		t.Fatalf("/me/photo: %d %q", p.Status, p.Header.Get("Content-Type"))
+	}
+	mustContain(t, p.Body, ">GA</text>", `aria-label="GA"`)
+	if strings.Contains(p.Body, "<script") {
+		t.Error("the initials SVG carries script")
+	}
+}
