@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -87,6 +88,9 @@ var knownJobs = map[string]func(json.RawMessage) error{
 	"group-snapshot":       func(r json.RawMessage) error { _, err := parseSnapshotSettings(r); return err },
 }
 
+// KnownJob reports whether this build has a job of that name.
+func KnownJob(name string) bool { _, ok := knownJobs[name]; return ok }
+
 // ParseConfig parses and checks a job file, reporting every problem at once.
 func ParseConfig(b []byte) (*FileConfig, error) {
 	var c FileConfig
@@ -94,6 +98,9 @@ func ParseConfig(b []byte) (*FileConfig, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidConfig, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: unexpected data after the job file's JSON object", ErrInvalidConfig)
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {

@@ -123,15 +123,32 @@ var schema = []string{
 	`CREATE TABLE IF NOT EXISTS group_snapshots (
 		group_id TEXT NOT NULL, member_id TEXT NOT NULL, member_type TEXT, snapshot_at TEXT NOT NULL,
 		PRIMARY KEY (group_id, member_id))`,
+	`CREATE TABLE IF NOT EXISTS group_snapshot_runs (
+		group_id TEXT PRIMARY KEY, snapshot_at TEXT NOT NULL)`,
 	`CREATE TABLE IF NOT EXISTS group_snapshot_changes (
 		group_id TEXT NOT NULL, member_id TEXT NOT NULL, change TEXT NOT NULL, changed_at TEXT NOT NULL)`,
 }
 
 func (db *DB) migrate(ctx context.Context) error {
-	for _, s := range schema {
-		if _, err := db.ExecContext(ctx, s); err != nil {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("daemon: database schema: %w", err)
+	}
+	defer tx.Rollback()
+	if db.Dialect == "postgres" {
+		// CREATE TABLE IF NOT EXISTS is not safe when replicas start
+		// together (duplicate pg_type rows): one migrates at a time.
+		if _, err := tx.ExecContext(ctx, `SELECT pg_advisory_xact_lock(7262013)`); err != nil {
 			return fmt.Errorf("daemon: database schema: %w", err)
 		}
+	}
+	for _, s := range schema {
+		if _, err := tx.ExecContext(ctx, s); err != nil {
+			return fmt.Errorf("daemon: database schema: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("daemon: database schema: %w", err)
 	}
 	return nil
 }

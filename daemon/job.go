@@ -64,6 +64,14 @@ func (e *RunError) Unwrap() []error {
 	return []error{e.Kind, e.Err}
 }
 
+// dbErr marks a database failure (not a cancellation) as ErrDatabase.
+func dbErr(err error) error {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrDatabase) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", ErrDatabase, err)
+}
+
 // kindLabel names an error's kind for metrics.
 func kindLabel(err error) string {
 	for _, k := range []struct {

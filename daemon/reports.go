@@ -40,26 +40,15 @@ func (j *ExpiringCredentials) Run(ctx context.Context, env *RunEnv) (Result, err
 		return Result{}, err
 	}
 	runID := newRunID(now())
-	tx, err := env.DB.BeginTx(ctx, nil)
+	n, err := j.store(ctx, env, runID, list, now())
 	if err != nil {
-		return Result{}, err
+		return Result{Items: n}, dbErr(err)
 	}
-	defer tx.Rollback()
 	expired := 0
-	for i, c := range list {
+	for _, c := range list {
 		if c.Expired {
 			expired++
 		}
-		if _, err := tx.ExecContext(ctx, env.DB.Rebind(`INSERT INTO credential_reports
-			(run_id, object_type, object_id, app_id, display_name, credential_type, key_id, credential_name, end_date_time, expired, reported_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, object_id, key_id) DO NOTHING`),
-			runID, c.ObjectType, c.ObjectID, c.AppID, c.AppName, c.Kind, c.KeyID, c.Name, timestamp(c.EndDateTime), boolInt(c.Expired), timestamp(now())); err != nil {
-			return Result{}, err
-		}
-		env.progress(i + 1)
-	}
-	if err := tx.Commit(); err != nil {
-		return Result{}, err
 	}
 	if j.OutputDir != "" {
 		if err := writeCredentialFiles(j.OutputDir, runID, list); err != nil {
@@ -68,6 +57,24 @@ func (j *ExpiringCredentials) Run(ctx context.Context, env *RunEnv) (Result, err
 	}
 	return Result{Items: len(list), Summary: fmt.Sprintf("%d credentials expire within %s (%d already expired); report %s",
 		len(list), j.Within, expired, runID)}, nil
+}
+
+func (j *ExpiringCredentials) store(ctx context.Context, env *RunEnv, runID string, list []graphapi.ExpiringCredential, now time.Time) (int, error) {
+	tx, err := env.DB.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback()
+	for i, c := range list {
+		if _, err := tx.ExecContext(ctx, env.DB.Rebind(`INSERT INTO credential_reports
+			(run_id, object_type, object_id, app_id, display_name, credential_type, key_id, credential_name, end_date_time, expired, reported_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, object_id, key_id) DO NOTHING`),
+			runID, c.ObjectType, c.ObjectID, c.AppID, c.AppName, c.Kind, c.KeyID, c.Name, timestamp(c.EndDateTime), boolInt(c.Expired), timestamp(now)); err != nil {
+			return i, err
+		}
+		env.progress(i + 1)
+	}
+	return len(list), tx.Commit()
 }
 
 func boolInt(b bool) int {
@@ -196,7 +203,7 @@ func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
 		}
 		a, r, err := j.store(ctx, env.DB, gid, members, timestamp(now()))
 		if err != nil {
-			return Result{Items: total}, err
+			return Result{Items: total}, dbErr(err)
 		}
 		added, removed = added+a, removed+r
 	}
@@ -235,7 +242,17 @@ func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members m
 	if err := rows.Err(); err != nil {
 		return 0, 0, err
 	}
-	first := len(previous) == 0
+	// The first snapshot of a group records no changes; an empty earlier
+	// snapshot is still a snapshot (group_snapshot_runs says which).
+	var runs int
+	if err := tx.QueryRowContext(ctx, db.Rebind(`SELECT COUNT(*) FROM group_snapshot_runs WHERE group_id = ?`), gid).Scan(&runs); err != nil {
+		return 0, 0, err
+	}
+	first := runs == 0
+	if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_runs (group_id, snapshot_at) VALUES (?, ?)
+		ON CONFLICT (group_id) DO UPDATE SET snapshot_at = excluded.snapshot_at`), gid, at); err != nil {
+		return 0, 0, err
+	}
 	ids := make([]string, 0, len(members))
 	for id := range members {
 		ids = append(ids, id)

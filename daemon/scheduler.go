@@ -208,6 +208,8 @@ func classify(ctx context.Context, job string, err error) error {
 		kind = ErrAuth
 	case errors.Is(err, graphapi.ErrForbidden):
 		kind = ErrForbidden
+	case errors.Is(err, ErrDatabase):
+		kind = ErrDatabase
 	}
 	return &RunError{Job: job, Kind: kind, Err: err}
 }

@@ -82,6 +82,10 @@ func (j *DirectorySync) Run(ctx context.Context, env *RunEnv) (Result, error) {
 	return res, nil
 }
 
+// ErrConcurrentSync: another run of the same stream moved the cursor; this
+// run stops and leaves the stream to it.
+var ErrConcurrentSync = errors.New("daemon: another run of this sync is in progress")
+
 type syncer struct {
 	db    *DB
 	env   *RunEnv
@@ -121,7 +125,7 @@ func (s *syncer) stream(ctx context.Context, stream, table string, cols map[stri
 	run func(link string, page func(graphapi.DeltaPage) error) error) (int, error) {
 	c, err := s.cursor(ctx, stream)
 	if err != nil {
-		return 0, fmt.Errorf("daemon: %s cursor: %w", stream, err)
+		return 0, dbErr(fmt.Errorf("daemon: %s cursor: %w", stream, err))
 	}
 	full := c.link == "" || !c.roundComplete && c.roundStarted != "" && strings.HasPrefix(c.roundStarted, "full:")
 	roundStart := c.roundStarted
@@ -131,9 +135,16 @@ func (s *syncer) stream(ctx context.Context, stream, table string, cols map[stri
 		roundStart = "delta:" + timestamp(s.now())
 	}
 	link := c.link
+	prev := c.link // the cursor this run expects to find: compare-and-set
 	n := 0
 	page := func(p graphapi.DeltaPage) error {
-		applied, err := s.applyPage(ctx, stream, table, cols, roundStart, p, full)
+		applied, err := s.applyPage(ctx, stream, table, cols, roundStart, prev, p, full)
+		if err == nil {
+			prev = p.NextLink + p.DeltaLink
+		}
+		if !errors.Is(err, ErrConcurrentSync) {
+			err = dbErr(err)
+		}
 		n += applied
 		s.env.progress(n)
 		return err
@@ -154,7 +165,7 @@ func (s *syncer) stream(ctx context.Context, stream, table string, cols map[stri
 
 // applyPage writes one page and the link after it in one transaction. At
 // the end of a full round it sweeps the rows the round did not see.
-func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[string]string, round string, p graphapi.DeltaPage, full bool) (int, error) {
+func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[string]string, round, prev string, p graphapi.DeltaPage, full bool) (int, error) {
 	// Statements are prepared before the transaction takes the (SQLite:
 	// only) connection.
 	for _, ch := range p.Changes {
@@ -169,6 +180,29 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 		return 0, err
 	}
 	defer tx.Rollback()
+	link, complete := p.NextLink, 0
+	if p.DeltaLink != "" {
+		link, complete = p.DeltaLink, 1
+	}
+	// The cursor moves first, compare-and-set from the link this page was
+	// read with: a second run of the stream (a replica without the lock, a
+	// manual run during a scheduled one) stops here instead of interleaving
+	// its pages and sweep with ours. In PostgreSQL the row lock also orders
+	// the two transactions.
+	var cas sql.Result
+	if prev == "" {
+		cas, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO sync_cursors (stream, link, round_complete, updated_at) VALUES (?, ?, ?, ?)
+			ON CONFLICT (stream) DO NOTHING`), stream, link, complete, round)
+	} else {
+		cas, err = tx.ExecContext(ctx, s.db.Rebind(`UPDATE sync_cursors SET link = ?, round_complete = ?, updated_at = ? WHERE stream = ? AND link = ?`),
+			link, complete, round, stream, prev)
+	}
+	if err != nil {
+		return 0, err
+	}
+	if n, err := cas.RowsAffected(); err != nil || n != 1 {
+		return 0, fmt.Errorf("%w (stream %s)", ErrConcurrentSync, stream)
+	}
 	mark := strings.SplitN(round, ":", 2)[1]
 	for _, ch := range p.Changes {
 		if ch.ID == "" {
@@ -199,9 +233,7 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 			}
 		}
 	}
-	link, complete := p.NextLink, 0
 	if p.DeltaLink != "" {
-		link, complete = p.DeltaLink, 1
 		if full {
 			// What a full round did not see is gone from the directory.
 			if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM `+table+` WHERE synced_at < ?`), mark); err != nil {
@@ -213,11 +245,6 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 				}
 			}
 		}
-	}
-	if _, err := tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO sync_cursors (stream, link, round_complete, updated_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (stream) DO UPDATE SET link = excluded.link, round_complete = excluded.round_complete, updated_at = excluded.updated_at`),
-		stream, link, complete, round); err != nil {
-		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
 		return 0, err

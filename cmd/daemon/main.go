@@ -53,6 +53,7 @@ func main() {
 
 func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout io.Writer, logger *slog.Logger) error {
 	fs := flag.NewFlagSet("daemon", flag.ContinueOnError)
+	fs.SetOutput(stdout)
 	configPath := fs.String("config", "", "job `file` (JSON); default $ENTRAKIT_DAEMON_CONFIG or the built-in jobs")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -81,6 +82,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	case "run":
 		if len(rest) != 1 {
 			return errors.New("usage: daemon run JOB (see daemon list)")
+		}
+		if !daemon.KnownJob(rest[0]) {
+			return fmt.Errorf("%w: %q (see daemon list)", daemon.ErrUnknownJob, rest[0])
 		}
 	case "serve":
 	default:
@@ -228,6 +232,13 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 		return nil, fmt.Errorf("ENTRAKIT_DATABASE_URL: %w", err)
 	}
 	env.closes = append(env.closes, func() { env.db.Close() })
+	if s.DevTenant {
+		// A new dev tenant: the delta links of the last one mean nothing
+		// to it. The next sync is a full round (which sweeps correctly).
+		if _, err := env.db.ExecContext(ctx, `DELETE FROM sync_cursors`); err != nil {
+			return nil, err
+		}
+	}
 	return env, nil
 }
 

@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/entrakit/entrakit/daemon"
+)
+
+// env is a lookup over a map (the process environment is not read).
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+// devEnv is dev mode (no AZURE_CLIENT_ID) with the database in dir and the
+// dev tenant on a free port.
+func devEnv(dir string, kv ...string) func(string) (string, bool) {
+	return env(append([]string{
+		"ENTRAKIT_DATABASE_URL", "sqlite://" + filepath.Join(dir, "d.db"),
+		"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:0",
+	}, kv...)...)
+}
+
+// logs captures the command's log lines.
+func logs() (*slog.Logger, *bytes.Buffer) {
+	var b bytes.Buffer
+	return slog.New(slog.NewTextHandler(&lockedWriter{w: &b}, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
+}
+
+// lockedWriter: the scheduler may log from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.w.Write(p)
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestListDefaultJobs(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out bytes.Buffer
+	logger, _ := logs()
+	before := time.Now()
+	if err := run(context.Background(), []string{"list"}, env(), &out, logger); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	cfg, err := daemon.ParseConfig([]byte(daemon.DefaultConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != len(cfg.Jobs) {
+		t.Fatalf("list printed %d lines for %d default jobs:\n%s", len(lines), len(cfg.Jobs), out.String())
+	}
+	next := regexp.MustCompile(`next (\S+)$`)
+	for i, jc := range cfg.Jobs {
+		line := lines[i]
+		if !strings.HasPrefix(line, jc.Name+" ") {
+			t.Errorf("line %d %q: want job %s", i, line, jc.Name)
+		}
+		m := next.FindStringSubmatch(line)
+		if m == nil {
+			t.Errorf("line %q has no next run time", line)
+			continue
+		}
+		at, err := time.Parse(time.RFC3339, m[1])
+		if err != nil {
+			t.Errorf("line %q: next run %q: %v", line, m[1], err)
+			continue
+		}
+		// RFC3339 drops the fraction: compare to the second.
+		if at.Before(before.Truncate(time.Second)) || at.After(before.Add(25*time.Hour)) {
+			t.Errorf("line %q: next run %v is not within a day from now", line, at)
+		}
+		if jc.Every != "" && !strings.Contains(line, "every "+jc.Every) {
+			t.Errorf("line %q does not show the interval %s", line, jc.Every)
+		}
+		if jc.Cron != "" && !strings.Contains(line, `cron "`+jc.Cron+`"`) {
+			t.Errorf("line %q does not show the cron %s", line, jc.Cron)
+		}
+	}
+	if _, err := os.Stat(".entrakit"); err == nil {
+		t.Errorf("list created .entrakit: it should not start the dev tenant or open the database")
+	}
+}
+
+func TestListJobFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	path := writeFile(t, "jobs.json", `{"jobs": [
+		{"name": "group-snapshot", "every": "1h", "settings": {"groups": ["6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f"]}},
+		{"name": "directory-sync", "cron": "*/5 * * * *", "timeout": "2m"},
+		{"name": "expiring-credentials", "every": "24h"}
+	]}`)
+	for _, args := range []struct {
+		args   []string
+		lookup func(string) (string, bool)
+	}{
+		{[]string{"-config", path, "list"}, env()},
+		{[]string{"list"}, env("ENTRAKIT_DAEMON_CONFIG", path)},
+	} {
+		var out bytes.Buffer
+		logger, _ := logs()
+		if err := run(context.Background(), args.args, args.lookup, &out, logger); err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+		if len(lines) != 3 {
+			t.Fatalf("%v: %d lines:\n%s", args.args, len(lines), out.String())
+		}
+		for i, want := range []string{"group-snapshot", "directory-sync", "expiring-credentials"} {
+			if !strings.HasPrefix(lines[i], want+" ") || !strings.Contains(lines[i], " next ") {
+				t.Errorf("%v: line %d %q: want %s with its next run", args.args, i, lines[i], want)
+			}
+		}
+		if !strings.Contains(lines[1], "timeout 2m0s") {
+			t.Errorf("line %q does not show the timeout", lines[1])
+		}
+	}
+}
+
+func TestBadJobFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	path := writeFile(t, "jobs.json", `{"jobs": [
+		{"name": "tidy-up", "every": "15m"},
+		{"name": "directory-sync", "every": "soon"}
+	]}`)
+	var out bytes.Buffer
+	logger, _ := logs()
+	err := run(context.Background(), []string{"-config", path, "list"}, env(), &out, logger)
+	if err == nil {
+		t.Fatal("a bad job file was accepted")
+	}
+	for _, want := range []string{"jobs[0].name", `"tidy-up"`, "jobs[1].every", `"soon"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	if !errors.Is(err, daemon.ErrInvalidConfig) {
+		t.Errorf("error is not ErrInvalidConfig: %v", err)
+	}
+	if out.Len() != 0 {
+		t.Errorf("printed %q", out.String())
+	}
+	// A missing file names itself.
+	missing := filepath.Join(t.TempDir(), "absent.json")
+	err = run(context.Background(), []string{"list"}, env("ENTRAKIT_DAEMON_CONFIG", missing), &out, logger)
+	if err == nil || !strings.Contains(err.Error(), "absent.json") {
+		t.Errorf("missing job file: %v", err)
+	}
+}
+
+func TestBadEnvironment(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, tc := range []struct {
+		env  []string
+		want []string
+	}{
+		{[]string{"ENTRAKIT_DATABASE_URL", "mysql://x"}, []string{"ENTRAKIT_DATABASE_URL"}},
+		{[]string{"ENTRAKIT_DATABASE_URL", "mysql://x", "ENTRAKIT_DEV_TENANT", "maybe"}, []string{"ENTRAKIT_DATABASE_URL", "ENTRAKIT_DEV_TENANT"}},
+		{[]string{"ENTRAKIT_REDIS_URL", "http://redis"}, []string{"ENTRAKIT_REDIS_URL"}},
+	} {
+		for _, args := range [][]string{{"list"}, {"run", "directory-sync"}, {}} {
+			var out bytes.Buffer
+			logger, _ := logs()
+			err := run(context.Background(), args, env(tc.env...), &out, logger)
+			if err == nil {
+				t.Fatalf("%v %v: accepted", tc.env, args)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("%v %v: error does not name %s: %v", tc.env, args, w, err)
+				}
+			}
+		}
+	}
+	if _, err := os.Stat(".entrakit"); err == nil {
+		t.Errorf("a bad environment still created .entrakit")
+	}
+}
+
+func TestUsage(t *testing.T) {
+	t.Chdir(t.TempDir())
+	logger, _ := logs()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"run"}, "usage: daemon run JOB"},
+		{[]string{"run", "a", "b"}, "usage: daemon run JOB"},
+		{[]string{"frobnicate"}, `unknown command "frobnicate"`},
+		{[]string{"-nope"}, "flag provided but not defined"},
+	} {
+		var out bytes.Buffer
+		err := run(context.Background(), tc.args, env(), &out, logger)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// TestRunJobsDevMode runs the jobs once each in the foreground against the
+// dev tenant, as `go run ./cmd/daemon run JOB` does.
+func TestRunJobsDevMode(t *testing.T) {
+	t.Chdir(t.TempDir())
+	dir := t.TempDir()
+	reports := filepath.Join(t.TempDir(), "reports")
+	jobs := writeFile(t, "jobs.json", `{"jobs": [
+		{"name": "directory-sync", "every": "15m"},
+		{"name": "expiring-credentials", "cron": "0 6 * * *", "settings": {"within_days": 3650, "output_dir": "`+reports+`"}}
+	]}`)
+	lookup := devEnv(dir, "ENTRAKIT_DAEMON_CONFIG", jobs)
+	ctx := context.Background()
+
+	var out bytes.Buffer
+	logger, logBuf := logs()
+	start := time.Now()
+	if err := run(ctx, []string{"run", "directory-sync"}, lookup, &out, logger); err != nil {
+		t.Fatalf("run directory-sync: %v\nlogs:\n%s", err, logBuf)
+	}
+	t.Logf("run directory-sync: %v: %s", time.Since(start), strings.TrimSpace(out.String()))
+	if !regexp.MustCompile(`(?m)^directory-sync: \d+ user changes, \d+ group changes$`).MatchString(out.String()) {
+		t.Errorf("no summary line:\n%s", out.String())
+	}
+	if !strings.Contains(logBuf.String(), "DEV MODE") {
+		t.Errorf("dev mode not announced in the log:\n%s", logBuf)
+	}
+	if !strings.Contains(logBuf.String(), "job done") {
+		t.Errorf("no job log line:\n%s", logBuf)
+	}
+	if strings.Contains(out.String(), "\r") {
+		t.Errorf("progress bar drawn on a non-terminal: %q", out.String())
+	}
+	// The database the environment named holds the dev tenant's users.
+	db, err := daemon.OpenDB(ctx, "sqlite://"+filepath.Join(dir, "d.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM directory_users`).Scan(&users); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if users == 0 {
+		t.Errorf("the sync stored no user")
+	}
+	if _, err := os.Stat(filepath.Join(".entrakit", "devtenant")); err != nil {
+		t.Errorf("dev tenant state: %v", err)
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"run", "expiring-credentials"}, lookup, &out, logger); err != nil {
+		t.Fatalf("run expiring-credentials: %v\nlogs:\n%s", err, logBuf)
+	}
+	t.Logf("run expiring-credentials: %s", strings.TrimSpace(out.String()))
+	m := regexp.MustCompile(`(?m)^expiring-credentials: (\d+) credentials expire within .* report (\S+)$`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Fatalf("no summary line:\n%s", out.String())
+	}
+	runID := m[2]
+	js, err := os.ReadFile(filepath.Join(reports, runID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var report struct {
+		Run         string           `json:"run"`
+		Credentials []map[string]any `json:"credentials"`
+	}
+	if err := json.Unmarshal(js, &report); err != nil {
+		t.Fatalf("report JSON: %v", err)
+	}
+	if report.Run != runID || len(report.Credentials) == 0 || m[1] == "0" {
+		t.Errorf("report %s: run %q, %d credentials (summary says %s)", runID, report.Run, len(report.Credentials), m[1])
+	}
+	f, err := os.Open(filepath.Join(reports, runID+".csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("report CSV: %v", err)
+	}
+	if len(records) != len(report.Credentials)+1 || records[0][0] != "objectType" {
+		t.Errorf("CSV has %d records for %d credentials; header %v", len(records), len(report.Credentials), records[0])
+	}
+	fi, err := os.Stat(filepath.Join(reports, runID+".csv"))
+	if err == nil && fi.Mode().Perm() != 0o644 {
+		t.Errorf("CSV mode %v", fi.Mode().Perm())
+	}
+
+}
+
+// TestRunDirectorySyncTwiceDevMode runs `daemon run directory-sync` twice
+// over one database, as a developer does (or as the scheduler does after a
+// restart): the second run must work, incrementally or not.
+func TestRunDirectorySyncTwiceDevMode(t *testing.T) {
+	t.Chdir(t.TempDir())
+	lookup := devEnv(t.TempDir())
+	logger, logBuf := logs()
+	for i := range 2 {
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"run", "directory-sync"}, lookup, &out, logger); err != nil {
+			t.Fatalf("run %d of directory-sync over the same database: %v\nlogs:\n%s", i+1, err, logBuf)
+		}
+		t.Logf("run %d: %s", i+1, strings.TrimSpace(out.String()))
+	}
+}
+
+func TestRunUnknownJob(t *testing.T) {
+	t.Chdir(t.TempDir())
+	var out bytes.Buffer
+	logger, _ := logs()
+	err := run(context.Background(), []string{"run", "nope"}, devEnv(t.TempDir()), &out, logger)
+	if err == nil {
+		t.Fatal("run nope succeeded")
+	}
+	if !errors.Is(err, daemon.ErrUnknownJob) || !strings.Contains(err.Error(), "unknown job") || !strings.Contains(err.Error(), `"nope"`) {
+		t.Errorf("run nope: %v", err)
+	}
+}
