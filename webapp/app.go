@@ -18,6 +18,7 @@ import (
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/gin-gonic/gin"
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // App is the web app: build it with New, serve Handler (or Server).
@@ -30,6 +31,8 @@ type App struct {
 	keys      entra.KeySet
 	metadata  *entra.Metadata
 	clients   *tokencache.Clients[confidential.Client]
+	memo      *lru.Cache[string, memoToken]
+	buffers   sync.Pool // *bytes.Buffer for rendering
 	sessions  *sessions
 	graph     *graphapi.Client
 	metrics   *metrics
@@ -40,6 +43,10 @@ type App struct {
 	origin       string // scheme://host[:port] of the redirect URI
 	signedOutURL string
 	formPost     bool
+	csp          string
+	// scopeSets are the qualified scopes of a page's Graph call, by its
+	// extra permission names, made once.
+	scopeSets map[string][]string
 }
 
 // Delegated Graph permissions the pages use. Sign-in asks for signInScopes;
@@ -124,8 +131,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		return nil, fmt.Errorf("webapp: %w", err)
 	}
 	a.clients = tokencache.NewClients(cfg.TokenCache, 0, build)
+	a.memo, _ = lru.New[string, memoToken](10_000)
 	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
-	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now}
+	decoded, _ := lru.New[string, decodedSession](10_000)
+	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now, decoded: decoded}
 	a.metrics = newMetrics(cfg.TokenCache.Metrics)
 
 	graphHTTP := &http.Client{Transport: a.metrics.graphTransport(transportOf(cfg.HTTPClient)), Timeout: cfg.HTTPClient.Timeout}
@@ -141,6 +150,14 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if a.pages, err = parsePages(); err != nil {
 		return nil, err
+	}
+	// form-action must allow the authority: the sign-out form's answer
+	// redirects there, and browsers apply form-action to redirects.
+	a.csp = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self' " + a.authorityOrigin() +
+		"; frame-ancestors 'none'; base-uri 'none'"
+	a.scopeSets = map[string][]string{}
+	for _, extra := range [][]string{nil, directoryScopes} {
+		a.scopeSets[strings.Join(extra, " ")] = a.graphScopes(append(append([]string(nil), signInScopes...), extra...))
 	}
 	a.handler = a.routes()
 	return a, nil

@@ -77,6 +77,8 @@ type appOptions struct {
 	Absolute     time.Duration
 	NoDevTenant  bool
 	Proxies      []string
+	// Logger replaces the captured log (benchmarks discard it).
+	Logger *slog.Logger
 }
 
 // app is one web app instance served on a loopback port.
@@ -106,6 +108,9 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 	}
 	log := &syncBuffer{}
 	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	if o.Logger != nil {
+		logger = o.Logger
+	}
 	tc := &tokencache.Cache{Store: o.TokenStore, Keys: o.Keys, Logger: logger, Metrics: &tokencache.Metrics{}}
 	client := tt.srv.Client()
 	client.Timeout = 30 * time.Second

@@ -137,8 +137,7 @@ func (a *App) securityHeaders(c *gin.Context) {
 	h := c.Writer.Header()
 	// form-action must allow the authority: the sign-out form's answer
 	// redirects there, and browsers apply form-action to redirects.
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; img-src 'self' data:; "+
-		"form-action 'self' "+a.authorityOrigin()+"; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", a.csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Frame-Options", "DENY")

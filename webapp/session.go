@@ -13,6 +13,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -83,6 +84,16 @@ type sessions struct {
 	idle     time.Duration
 	absolute time.Duration
 	now      func() time.Time
+	// decoded keeps recently opened sessions by store key, with the store
+	// version they were read at: when the store still holds that version,
+	// the blob is not opened and decoded again. The store is always read,
+	// so a session ended or changed elsewhere is never served from here.
+	decoded *lru.Cache[string, decodedSession]
+}
+
+type decodedSession struct {
+	version uint64
+	s       Session
 }
 
 var errNoSession = errors.New("webapp: no such session")
@@ -127,20 +138,32 @@ func (s *sessions) Load(ctx context.Context, id string) (*Session, error) {
 	key := storeKey("session", id)
 	blob, v, err := s.store.Get(ctx, key)
 	if errors.Is(err, tokencache.ErrNotFound) {
+		s.forget(key)
 		return nil, errNoSession
 	}
 	if err != nil {
 		return nil, fmt.Errorf("webapp: session store: %w", err)
 	}
-	plain, _, err := s.keys.Open(key, blob)
-	if err != nil {
-		_ = s.store.Delete(ctx, key)
-		return nil, errNoSession
-	}
-	sess := &Session{ID: id, version: v}
-	if err := json.Unmarshal(plain, sess); err != nil {
-		_ = s.store.Delete(ctx, key)
-		return nil, errNoSession
+	var sess *Session
+	if d, ok := s.cached(key); ok && d.version == v {
+		cp := d.s
+		if cp.Reauth != nil {
+			r := *cp.Reauth
+			cp.Reauth = &r
+		}
+		sess = &cp
+	} else {
+		plain, _, err := s.keys.Open(key, blob)
+		if err != nil {
+			_ = s.store.Delete(ctx, key)
+			return nil, errNoSession
+		}
+		sess = &Session{ID: id, version: v}
+		if err := json.Unmarshal(plain, sess); err != nil {
+			_ = s.store.Delete(ctx, key)
+			return nil, errNoSession
+		}
+		s.remember(key, sess)
 	}
 	now := s.now()
 	if now.Sub(sess.LastSeen) > s.idle || now.Sub(sess.Created) > s.absolute {
@@ -186,7 +209,34 @@ func (s *sessions) Save(ctx context.Context, sess *Session) error {
 		return fmt.Errorf("webapp: session store: %w", err)
 	}
 	sess.version, sess.dirty = v, false
+	s.remember(key, sess)
 	return nil
+}
+
+func (s *sessions) cached(key string) (decodedSession, bool) {
+	if s.decoded == nil {
+		return decodedSession{}, false
+	}
+	return s.decoded.Get(key)
+}
+
+func (s *sessions) remember(key string, sess *Session) {
+	if s.decoded == nil {
+		return
+	}
+	cp := *sess
+	if cp.Reauth != nil {
+		r := *cp.Reauth
+		cp.Reauth = &r
+	}
+	cp.dirty = false
+	s.decoded.Add(key, decodedSession{version: sess.version, s: cp})
+}
+
+func (s *sessions) forget(key string) {
+	if s.decoded != nil {
+		s.decoded.Remove(key)
+	}
 }
 
 // Delete ends a session.
@@ -194,6 +244,7 @@ func (s *sessions) Delete(ctx context.Context, id string) error {
 	if !validID(id) {
 		return nil
 	}
+	s.forget(storeKey("session", id))
 	return s.store.Delete(ctx, storeKey("session", id))
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -60,7 +61,38 @@ func (uc userCredential) GetToken(ctx context.Context, opts policy.TokenRequestO
 	return uc.a.silentToken(ctx, cu.user, scopes, opts.Claims)
 }
 
+// memoToken is an access token this process got from MSAL for an account
+// and a set of scopes, reused until five minutes before it expires (MSAL's
+// own margin) — what azcore's bearer policy does per client. It spares the
+// per-request MSAL lookup; a claims request, a sign-out, and any 401 from
+// Graph drop it.
+type memoToken struct {
+	token string
+	exp   time.Time
+}
+
+func memoKey(u *SessionUser, scopes []string) string {
+	return u.Account.HomeAccountID + "\x00" + strings.Join(scopes, " ")
+}
+
+func (a *App) forgetTokens(homeAccountID string) {
+	for _, k := range a.memo.Keys() {
+		if strings.HasPrefix(k, homeAccountID+"\x00") {
+			a.memo.Remove(k)
+		}
+	}
+}
+
 func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, claims string) (azcore.AccessToken, error) {
+	key := memoKey(u, scopes)
+	if claims == "" {
+		if m, ok := a.memo.Get(key); ok && time.Now().Before(m.exp.Add(-5*time.Minute)) {
+			a.metrics.tokens.WithLabelValues("cache").Inc()
+			return azcore.AccessToken{Token: m.token, ExpiresOn: m.exp}, nil
+		}
+	} else {
+		a.memo.Remove(key)
+	}
 	client, err := a.clients.Get(u.Account.HomeAccountID)
 	if err != nil {
 		return azcore.AccessToken{}, err
@@ -97,6 +129,7 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 			return azcore.AccessToken{}, errIdentityChanged
 		}
 	}
+	a.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
 	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
 }
 
@@ -104,7 +137,10 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 // into a trip through sign-in. It returns false when it has answered.
 func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context.Context, g *graphapi.Client) error) bool {
 	sess := sessionOf(c)
-	scopes := a.graphScopes(append(append([]string(nil), signInScopes...), extraScopes...))
+	scopes, ok := a.scopeSets[strings.Join(extraScopes, " ")]
+	if !ok {
+		scopes = a.graphScopes(append(append([]string(nil), signInScopes...), extraScopes...))
+	}
 	ctx := withUser(c.Request.Context(), sess.User, scopes)
 	err := f(ctx, a.graph)
 	if err == nil {
@@ -115,6 +151,18 @@ func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context
 		return true
 	}
 	var cc *graphapi.ClaimsChallengeError
+	var ge *graphapi.Error
+	if errors.As(err, &cc) || errors.As(err, &ge) && ge.Status == http.StatusUnauthorized {
+		// Graph refused the token: never hand it out again.
+		a.memo.Remove(memoKey(sess.User, scopes))
+		if cc == nil {
+			// Not a claims challenge (expired at Graph, clock skew): once
+			// more with what MSAL now holds, which it renews if due.
+			if err = f(ctx, a.graph); err == nil {
+				return true
+			}
+		}
+	}
 	if errors.As(err, &cc) {
 		// Graph refused the token (CAE: the user was revoked, the location
 		// changed): try the refresh token with the claims first; if that is
