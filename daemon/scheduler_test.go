@@ -436,13 +436,13 @@ func TestSchedulerNeverOverlapsAJob(t *testing.T) {
 		t.Fatal(err)
 	}
 	shutdownOnCleanup(t, sch)
-	runs := logs.wait(t, 2, 20*time.Second, "job done", "job failed")
+	logs.wait(t, 2, 20*time.Second, "job done", "job failed")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := sch.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	runs = logs.find("job done", "job failed")
+	runs := logs.find("job done", "job failed")
 	for i, r := range runs {
 		t.Logf("run %d: %s, %v", i, r.msg, r.attrs["duration"])
 		if r.msg != "job done" {
