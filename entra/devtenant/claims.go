@@ -156,6 +156,10 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 	if is.lifetime > 0 {
 		lifetime = is.lifetime
 	}
+	if s.opts.AccessTokenLifetime > 0 {
+		lifetime = s.opts.AccessTokenLifetime
+		resp.RefreshIn = 0
+	}
 	resp.ExpiresIn = int(lifetime.Seconds())
 	resp.ExtExpiresIn = resp.ExpiresIn
 	exp := now.Add(lifetime).Unix()

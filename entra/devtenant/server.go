@@ -44,6 +44,10 @@ type Options struct {
 	Now func() time.Time
 	// KeyGrace is how long a retired signing key stays in the JWKS; default 24h.
 	KeyGrace time.Duration
+	// AccessTokenLifetime, when set, is the lifetime of every access token
+	// (as a token lifetime policy would set it; Entra allows 10 min to 1 day,
+	// the emulator anything, so tests can make tokens expire during a run).
+	AccessTokenLifetime time.Duration
 	// MSIAddr is the listen address of the managed identity endpoint (plain
 	// HTTP, as App Service's; see [Server.ManagedIdentity]); default
 	// "127.0.0.1:0".
