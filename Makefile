@@ -29,7 +29,7 @@ unit:
 # detector (//go:build !race): too slow under it; the same code runs under
 # -race at 20,000 users in unit.
 scale:
-	$(GO) test -count=1 -timeout 10m -run '^TestScale' ./...
+	$(GO) test -count=1 -timeout 10m -run '^TestScale' ./daemon/
 
 run:
 	$(GO) run $(RUN_PKG)
