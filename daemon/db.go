@@ -32,7 +32,12 @@ var ErrDatabaseURL = errors.New("daemon: database URL")
 func OpenDB(ctx context.Context, rawURL string) (*DB, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrDatabaseURL, err)
+		// url.Error quotes the whole URL, password included: give the cause only.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return nil, fmt.Errorf("%w: does not parse: %v", ErrDatabaseURL, err)
 	}
 	var db *DB
 	switch u.Scheme {

@@ -32,6 +32,8 @@ type App struct {
 	metadata  *entra.Metadata
 	clients   *tokencache.Clients[confidential.Client]
 	memo      *lru.Cache[string, memoToken]
+	// signInLimit bounds the sign-ins one client address may start.
+	signInLimit *windowLimiter
 	buffers   sync.Pool // *bytes.Buffer for rendering
 	sessions  *sessions
 	graph     *graphapi.Client
@@ -89,8 +91,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.AbsoluteTimeout == 0 {
 		cfg.AbsoluteTimeout = 8 * time.Hour
 	}
+	var signInStore tokencache.Store
 	if cfg.SessionStore == nil {
 		cfg.SessionStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 100_000, MaxBytes: 512 << 20})
+		// Transactions get a store of their own: anonymous clients create
+		// them, and they must never push signed-in sessions out.
+		signInStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 20_000, MaxBytes: 64 << 20})
 	}
 	if cfg.TokenCache.Metrics == nil {
 		cfg.TokenCache.Metrics = &tokencache.Metrics{}
@@ -132,9 +138,10 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.clients = tokencache.NewClients(cfg.TokenCache, 0, build)
 	a.memo, _ = lru.New[string, memoToken](10_000)
+	a.signInLimit = newWindowLimiter(30, time.Minute, cfg.Now)
 	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
 	decoded, _ := lru.New[string, decodedSession](10_000)
-	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now, decoded: decoded}
+	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now, decoded: decoded, signIns: signInStore}
 	a.metrics = newMetrics(cfg.TokenCache.Metrics)
 
 	graphHTTP := &http.Client{Transport: a.metrics.graphTransport(transportOf(cfg.HTTPClient)), Timeout: cfg.HTTPClient.Timeout}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -35,6 +36,15 @@ func promptParam(p string) string {
 // prompt a token request said were missing (incremental consent, claims
 // challenges).
 func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
+	// Every sign-in stores a transaction until it expires: a client
+	// starting them in a loop would fill the store (and, with the memory
+	// store, push out others). 30 a minute is far above a person's need.
+	if ok, wait := a.signInLimit.allow(c.ClientIP()); !ok {
+		a.metrics.signIns.WithLabelValues("rate_limited").Inc()
+		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+		a.fail(c, http.StatusTooManyRequests, "Too many sign-ins", "This browser started too many sign-ins in a short time. Wait a minute and try again.", nil)
+		return
+	}
 	sess := sessionOf(c)
 	if o.LoginHint == "" && sess != nil && sess.User != nil {
 		o.LoginHint = sess.User.Username

@@ -10,6 +10,7 @@ import (
 	"html"
 	"html/template"
 	"io/fs"
+	"mime"
 	"net/http"
 	"path"
 	"sort"
@@ -180,12 +181,14 @@ func (a *App) photo(c *gin.Context) {
 		return
 	}
 	c.Header("Cache-Control", "private, no-store")
-	if none || !strings.HasPrefix(ctype, "image/") || ctype == "image/svg+xml" {
-		// An SVG from elsewhere could carry script; only ours is served.
+	mt, _, _ := mime.ParseMediaType(ctype)
+	if none || (mt != "image/jpeg" && mt != "image/png" && mt != "image/gif") {
+		// Only raster photos pass through: an SVG (or anything else) from
+		// elsewhere could carry script; the initials SVG is ours.
 		c.Data(http.StatusOK, "image/svg+xml", initialsSVG(sessionOf(c).User.Name))
 		return
 	}
-	c.Data(http.StatusOK, ctype, data)
+	c.Data(http.StatusOK, mt, data)
 }
 
 func initials(name string) string {

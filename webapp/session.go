@@ -89,6 +89,17 @@ type sessions struct {
 	// the blob is not opened and decoded again. The store is always read,
 	// so a session ended or changed elsewhere is never served from here.
 	decoded *lru.Cache[string, decodedSession]
+	// signIns holds sign-in transactions when set (the default memory
+	// setup); otherwise they share store (Redis: shared by instances, each
+	// expiring on its own).
+	signIns tokencache.Store
+}
+
+func (s *sessions) txnStore() tokencache.Store {
+	if s.signIns != nil {
+		return s.signIns
+	}
+	return s.store
 }
 
 type decodedSession struct {
@@ -255,7 +266,7 @@ func (s *sessions) PutSignIn(ctx context.Context, p *pendingSignIn) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.store.Put(ctx, key, s.keys.Seal(key, plain), 0, p.Txn.Expires.Sub(s.now())+time.Minute)
+	_, err = s.txnStore().Put(ctx, key, s.keys.Seal(key, plain), 0, p.Txn.Expires.Sub(s.now())+time.Minute)
 	return err
 }
 
@@ -267,7 +278,8 @@ func (s *sessions) TakeSignIn(ctx context.Context, state string) (*pendingSignIn
 		return nil, errNoSession
 	}
 	key := storeKey("signin", state)
-	blob, v, err := s.store.Get(ctx, key)
+	store := s.txnStore()
+	blob, v, err := store.Get(ctx, key)
 	if errors.Is(err, tokencache.ErrNotFound) {
 		return nil, errNoSession
 	}
@@ -277,7 +289,7 @@ func (s *sessions) TakeSignIn(ctx context.Context, state string) (*pendingSignIn
 	if len(blob) == 0 {
 		return nil, entra.ErrTransactionUsed
 	}
-	if _, err := s.store.Put(ctx, key, nil, v, 10*time.Minute); err != nil {
+	if _, err := store.Put(ctx, key, nil, v, 10*time.Minute); err != nil {
 		if errors.Is(err, tokencache.ErrConflict) {
 			return nil, entra.ErrTransactionUsed
 		}
