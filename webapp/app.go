@@ -34,13 +34,13 @@ type App struct {
 	memo      *lru.Cache[string, memoToken]
 	// signInLimit bounds the sign-ins one client address may start.
 	signInLimit *windowLimiter
-	buffers   sync.Pool // *bytes.Buffer for rendering
-	sessions  *sessions
-	graph     *graphapi.Client
-	metrics   *metrics
-	pages     *pages
-	handler   http.Handler
-	proxies   []*net.IPNet
+	buffers     sync.Pool // *bytes.Buffer for rendering
+	sessions    *sessions
+	graph       *graphapi.Client
+	metrics     *metrics
+	pages       *pages
+	handler     http.Handler
+	proxies     []*net.IPNet
 
 	origin       string // scheme://host[:port] of the redirect URI
 	signedOutURL string
