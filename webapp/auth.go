@@ -138,7 +138,17 @@ func (a *App) callback(c *gin.Context) {
 		sess.Reauth = &Reauth{Path: res.ReturnTo, Reason: p.Reason, At: a.now()}
 	}
 	c.Set(ctxSession, sess)
+	// Saved here, not after the handler: a session the store refused must
+	// not be announced with a cookie and a redirect.
+	sess.dirty = true
+	if err := a.sessions.Save(context.WithoutCancel(ctx), sess); err != nil {
+		sess.ID, sess.dirty = "", false
+		a.metrics.signIns.WithLabelValues("error").Inc()
+		a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "You signed in, but the app could not store your session. Try again in a moment.", err)
+		return
+	}
 	a.touch(c, sess)
+	sess.dirty = false
 	a.metrics.signIns.WithLabelValues("completed").Inc()
 	a.log.Info("signed in", "oid", sess.User.ObjectID, "tid", sess.User.TenantID, "reason", p.Reason, "request_id", requestIDOf(c))
 	c.Redirect(http.StatusSeeOther, res.ReturnTo)

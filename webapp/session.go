@@ -190,9 +190,8 @@ func (s *sessions) Load(ctx context.Context, id string) (*Session, error) {
 	return sess, nil
 }
 
-// Save writes the session if it changed. A concurrent writer's change wins
-// (compare-and-set); the session is then reloaded and re-saved only when
-// this one carried a sign-in state change.
+// Save writes the session if it changed, with compare-and-set; a
+// concurrent save of the same session is merged, not overwritten.
 func (s *sessions) Save(ctx context.Context, sess *Session) error {
 	if !sess.dirty {
 		return nil
@@ -208,11 +207,29 @@ func (s *sessions) Save(ctx context.Context, sess *Session) error {
 	}
 	v, err := s.store.Put(ctx, key, s.keys.Seal(key, plain), sess.version, ttl)
 	if errors.Is(err, tokencache.ErrConflict) {
-		// Another request of this browser saved first (LastSeen, Reauth):
-		// take its version; ours differs only in those fields.
-		_, cur, gerr := s.store.Get(ctx, key)
+		// Another request of this browser saved first: merge, so neither
+		// write is lost (the later LastSeen; the newer Reauth, or the
+		// same one marked handled), and write the result over theirs.
+		blob, cur, gerr := s.store.Get(ctx, key)
 		if gerr != nil {
 			return fmt.Errorf("webapp: session store: %w", gerr)
+		}
+		if open, _, oerr := s.keys.Open(key, blob); oerr == nil {
+			var theirs Session
+			if json.Unmarshal(open, &theirs) == nil {
+				merged := *sess
+				if theirs.LastSeen.After(merged.LastSeen) {
+					merged.LastSeen = theirs.LastSeen
+				}
+				if r := theirs.Reauth; r != nil && (merged.Reauth == nil || r.At.After(merged.Reauth.At) ||
+					r.At.Equal(merged.Reauth.At) && r.Handled) {
+					merged.Reauth = r
+				}
+				if plain, err = json.Marshal(&merged); err != nil {
+					return err
+				}
+				sess.LastSeen, sess.Reauth = merged.LastSeen, merged.Reauth
+			}
 		}
 		v, err = s.store.Put(ctx, key, s.keys.Seal(key, plain), cur, ttl)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -47,7 +48,10 @@ func (e *errNeedsInteraction) Error() string {
 }
 func (e *errNeedsInteraction) Unwrap() error { return e.cause }
 
-var errIdentityChanged = errors.New("webapp: a refreshed ID token names another user")
+var (
+	errIdentityChanged  = errors.New("webapp: a refreshed ID token names another user")
+	errEntraUnreachable = errors.New("webapp: Microsoft Entra ID did not answer")
+)
 
 func (uc userCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	cu, _ := ctx.Value(userKey{}).(callUser)
@@ -112,6 +116,12 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 		}
 		if errors.As(err, &ae) && errors.Is(ae, entra.ErrInvalidClient) {
 			return azcore.AccessToken{}, err
+		}
+		// Entra not reachable, or the request gave up: not the user's
+		// business, and sign-in would fail the same way.
+		var ne net.Error
+		if ae == nil && (errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return azcore.AccessToken{}, fmt.Errorf("%w: %w", errEntraUnreachable, err)
 		}
 		// No cached token that fits, or Entra wants the user: consent,
 		// MFA, a revoked refresh token, a claims challenge.
@@ -188,6 +198,9 @@ func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context
 	}
 	if errors.Is(err, errIdentityChanged) {
 		a.log.Error("refreshed ID token names another user; ending the session", "oid", sess.User.ObjectID)
+		// The partition now holds tokens of someone else: drop them all.
+		a.forgetTokens(sess.User.Account.HomeAccountID)
+		_ = a.clients.Remove(context.WithoutCancel(c.Request.Context()), sess.User.Account.HomeAccountID)
 		_ = a.sessions.Delete(c.Request.Context(), sess.ID)
 		sess.ID, sess.dirty = "", false
 		a.setSessionCookie(c, "", -1)
@@ -219,6 +232,9 @@ func (a *App) graphFailed(c *gin.Context, err error) {
 	var thr *graphapi.ThrottledError
 	var ae *entra.AADSTSError
 	switch {
+	case errors.Is(err, errEntraUnreachable):
+		c.Header("Retry-After", "30")
+		a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "Microsoft Entra ID did not answer the token request. Try again in a moment.", err)
 	case errors.As(err, &thr):
 		c.Header("Retry-After", fmt.Sprint(int(thr.RetryAfter.Seconds())+1))
 		a.fail(c, http.StatusServiceUnavailable, "Microsoft Graph is busy", "Graph asked us to slow down. Try again in a moment.", err)
