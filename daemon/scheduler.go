@@ -75,19 +75,25 @@ func (s *Scheduler) Start() error {
 		}
 		s.jobs[jc.Name] = job
 		var def gocron.JobDefinition
-		if jc.Interval() > 0 {
-			def = gocron.DurationJob(jc.Interval())
+		var extra []gocron.JobOption
+		if iv := jc.Interval(); iv > 0 {
+			def = gocron.DurationJob(iv)
+			// Ticks on multiples of the interval (wall clock), so that the
+			// replicas' ticks coincide and the lock decides between them.
+			extra = append(extra, gocron.WithStartAt(gocron.WithStartDateTime(time.Now().Truncate(iv).Add(iv))))
 		} else {
 			def = gocron.CronJob(jc.Cron, false)
 		}
 		jc := jc
-		_, err = sched.NewJob(def,
-			gocron.NewTask(func(ctx context.Context) { _, _ = s.run(ctx, jc, job, nil) }),
+		opts := append([]gocron.JobOption{
 			gocron.WithName(jc.Name),
 			// Overlapping runs of one job are never allowed: a tick that
 			// finds the last run going is dropped.
 			gocron.WithSingletonMode(gocron.LimitModeReschedule),
-		)
+		}, extra...)
+		_, err = sched.NewJob(def,
+			gocron.NewTask(func(ctx context.Context) { _, _ = s.run(ctx, jc, job, nil) }),
+			opts...)
 		if err != nil {
 			return fmt.Errorf("daemon: scheduling %s: %w", jc.Name, err)
 		}
@@ -97,9 +103,10 @@ func (s *Scheduler) Start() error {
 	return nil
 }
 
-// hold: a job's lock lives at least half its interval (a minute for cron
-// jobs, whose ticks are a minute apart at least) and at most its timeout
-// plus a minute.
+// hold: a job's lock lives at least half its interval from the tick (30 s
+// for cron jobs, whose ticks are a minute apart at least: replicas' clocks
+// must agree within that) and at most its timeout plus a minute. Interval
+// ticks are aligned to the wall clock, so replicas tick together.
 func (s *Scheduler) hold(job string) (time.Duration, time.Duration) {
 	for _, jc := range s.Config.Jobs {
 		if jc.Name == job {
