@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -87,14 +88,39 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 		b.Fatalf("direct Graph call: %v", err)
 	}
 
-	var directNs float64
+	// The machine's speed drifts between sub-benchmarks (a VM): alongside
+	// the two sub-benchmarks, alternate rounds of both calls and compare
+	// the sums — the ratio the webapp sub-benchmark reports as
+	// rate-vs-direct-graph-interleaved.
+	var directSum, appSum time.Duration
+	for round := 0; round < 10; round++ {
+		start := time.Now()
+		for i := 0; i < 200; i++ {
+			if _, err := g.Me(ctx, meSelect...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		directSum += time.Since(start)
+		start = time.Now()
+		for i := 0; i < 200; i++ {
+			if w := get(); w.code != http.StatusOK {
+				b.Fatalf("GET /me: %d", w.code)
+			}
+		}
+		appSum += time.Since(start)
+	}
+	interleaved := float64(directSum) / float64(appSum)
+
+	// With -count the direct runs come first, all of them: the baseline is
+	// their median, not whichever ran last.
+	var directRuns []float64
 	b.Run("direct-graph", func(b *testing.B) {
 		for b.Loop() {
 			if _, err := g.Me(ctx, meSelect...); err != nil {
 				b.Fatal(err)
 			}
 		}
-		directNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
+		directRuns = append(directRuns, float64(b.Elapsed().Nanoseconds())/float64(b.N))
 	})
 	b.Run("webapp", func(b *testing.B) {
 		before := a.cache.Metrics.Snapshot()
@@ -104,9 +130,12 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 			}
 		}
 		ns := float64(b.Elapsed().Nanoseconds()) / float64(b.N)
-		if directNs > 0 {
-			b.ReportMetric(directNs/ns, "rate-vs-direct-graph")
+		if len(directRuns) > 0 {
+			sorted := append([]float64(nil), directRuns...)
+			sort.Float64s(sorted)
+			b.ReportMetric(sorted[len(sorted)/2]/ns, "rate-vs-direct-graph")
 		}
+		b.ReportMetric(interleaved, "rate-vs-direct-graph-interleaved")
 		after := a.cache.Metrics.Snapshot()
 		if after.Writes != before.Writes {
 			b.Errorf("the warm path wrote to the token cache %d times", after.Writes-before.Writes)
