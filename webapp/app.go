@@ -32,6 +32,7 @@ type App struct {
 	metadata  *entra.Metadata
 	clients   *tokencache.Clients[confidential.Client]
 	memo      *lru.Cache[string, memoToken]
+	forgotten *lru.Cache[string, time.Time] // accounts whose tokens were dropped, and when
 	// signInLimit bounds the sign-ins one client address may start.
 	signInLimit *windowLimiter
 	buffers     sync.Pool // *bytes.Buffer for rendering
@@ -138,6 +139,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.clients = tokencache.NewClients(cfg.TokenCache, 0, build)
 	a.memo, _ = lru.New[string, memoToken](10_000)
+	a.forgotten, _ = lru.New[string, time.Time](10_000)
 	a.signInLimit = newWindowLimiter(30, time.Minute, cfg.Now)
 	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
 	decoded, _ := lru.New[string, decodedSession](10_000)

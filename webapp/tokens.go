@@ -80,6 +80,7 @@ func memoKey(u *SessionUser, scopes []string) string {
 }
 
 func (a *App) forgetTokens(homeAccountID string) {
+	a.forgotten.Add(homeAccountID, time.Now())
 	for _, k := range a.memo.Keys() {
 		if strings.HasPrefix(k, homeAccountID+"\x00") {
 			a.memo.Remove(k)
@@ -88,6 +89,7 @@ func (a *App) forgetTokens(homeAccountID string) {
 }
 
 func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, claims string) (azcore.AccessToken, error) {
+	started := time.Now()
 	key := memoKey(u, scopes)
 	if claims == "" {
 		if m, ok := a.memo.Get(key); ok && time.Now().Before(m.exp.Add(-5*time.Minute)) {
@@ -139,7 +141,11 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 			return azcore.AccessToken{}, errIdentityChanged
 		}
 	}
-	a.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
+	// A sign-out while this request was in flight cleared the memo: do not
+	// put the account's token back in it.
+	if at, ok := a.forgotten.Get(u.Account.HomeAccountID); !ok || at.Before(started) {
+		a.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
+	}
 	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
 }
 
