@@ -116,7 +116,7 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 	}
 	s.mu.Unlock()
 	if g == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
 	out := project(obj, q.selectProps, groupDefaultProps)
@@ -172,7 +172,7 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 	base := s.graphURL
 	s.mu.Unlock()
 	if g == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
 	s.writePage(w, r, q, objs, start, "m", "directoryObjects", []string{"id", "displayName", "userPrincipalName", "mail"}, base)
@@ -196,7 +196,7 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 		return
 	}
 	if u == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, id)
 		return
 	}
 	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", groupShape)

@@ -105,7 +105,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 		return
 	}
 	if u == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+idOrUPN+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, idOrUPN)
 		return
 	}
 	out := project(obj, q.selectProps, userDefaultProps)
@@ -360,7 +360,7 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 	defer s.mu.Unlock()
 	u := s.lookupUser(r.PathValue("id"))
 	if u == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
 	nu := *u
@@ -404,7 +404,7 @@ func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *grap
 	defer s.mu.Unlock()
 	u := s.lookupUser(r.PathValue("id"))
 	if u == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+r.PathValue("id")+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
 	s.deleteUserLocked(u.ID)
@@ -496,7 +496,7 @@ func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCall
 		return User{}, false
 	}
 	if u == nil {
-		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
+		resourceNotFound(w, r, id)
 		return User{}, false
 	}
 	if len(cp.Photo) == 0 {
@@ -532,4 +532,10 @@ func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, c *graphC
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	_ = json.NewEncoder(w).Encode(out)
+}
+
+// resourceNotFound is Graph's 404 for a directory object id (or UPN).
+func resourceNotFound(w http.ResponseWriter, r *http.Request, id string) {
+	graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound",
+		"Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
 }
