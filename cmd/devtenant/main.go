@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/infra"
@@ -154,18 +153,5 @@ Trust its CA (%s):
 
 Personas (passwords change on every start; also in %s):
 `, srv.Authority(), srv.GraphURL(), srv.Issuer(), srv.Domain(), srv.URL(), f.ca, f.env, f.personas)
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, p := range srv.Personas() {
-		note := strings.Join(p.Roles, ",")
-		switch {
-		case !p.Enabled:
-			note += " (disabled)"
-		case p.Admin:
-			note += " (tenant admin)"
-		case p.Guest:
-			note += " (guest)"
-		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", p.Username, p.Password, note)
-	}
-	tw.Flush()
+	_ = srv.WritePersonas(w, "  ")
 }

@@ -22,9 +22,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
-	"text/tabwriter"
 	"time"
 
 	"github.com/entrakit/entrakit/entra"
@@ -171,20 +169,7 @@ func printDevBanner(w io.Writer, url string, dev *devtenant.Server) {
 
   Sign in as (passwords change on every start):
 `, url, dev.URL())
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, p := range dev.Personas() {
-		note := strings.Join(p.Roles, ",")
-		switch {
-		case !p.Enabled:
-			note += " (disabled)"
-		case p.Admin:
-			note += " (tenant admin: can consent for the organization)"
-		case p.Guest:
-			note += " (guest)"
-		}
-		fmt.Fprintf(tw, "    %s\t%s\t%s\n", p.Username, p.Password, note)
-	}
-	tw.Flush()
+	_ = dev.WritePersonas(w, "    ")
 	fmt.Fprintln(w)
 }
 

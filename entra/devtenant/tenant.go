@@ -7,7 +7,9 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"strings"
+	"text/tabwriter"
 )
 
 // Fixed identities of the dev tenant: the same on every start, so a test or a
@@ -196,4 +198,24 @@ func avatar(id string) []byte {
 	var buf bytes.Buffer
 	_ = png.Encode(&buf, img) // encoding to memory cannot fail
 	return buf.Bytes()
+}
+
+// WritePersonas writes a table of the personas — username, password, app
+// roles and what is special about them — each line starting with indent,
+// for the banners of the binaries that start a dev tenant.
+func (s *Server) WritePersonas(w io.Writer, indent string) error {
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	for _, p := range s.Personas() {
+		note := strings.Join(p.Roles, ",")
+		switch {
+		case !p.Enabled:
+			note += " (disabled)"
+		case p.Admin:
+			note += " (tenant admin: can consent for the organization)"
+		case p.Guest:
+			note += " (guest)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", indent, p.Username, p.Password, note)
+	}
+	return tw.Flush()
 }
