@@ -122,16 +122,16 @@ func (a *App) callback(c *gin.Context) {
 	}
 
 	// A new session id at sign-in (fixation): the old session, if any, ends.
-	if old := sessionOf(c); old != nil && old.version != 0 {
+	old := sessionOf(c)
+	if old != nil && old.version != 0 {
 		_ = a.sessions.Delete(ctx, old.ID)
 	}
 	if p.PriorSession != "" {
 		_ = a.sessions.Delete(ctx, p.PriorSession)
 	}
 	sess := a.sessions.New()
-	prev := sessionOf(c)
-	if prev != nil && prev.Reauth != nil {
-		sess.Reauth = prev.Reauth
+	if old != nil && old.Reauth != nil {
+		sess.Reauth = old.Reauth
 	}
 	sess.User = sessionUser(res, a.now())
 	if p.Reason != "sign-in" {

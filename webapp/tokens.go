@@ -38,7 +38,6 @@ type userCredential struct{ a *App }
 // errNeedsInteraction is returned when no token can be had without the
 // user: the page sends the browser back through sign-in.
 type errNeedsInteraction struct {
-	Scopes []string
 	Claims string
 	cause  error
 }
@@ -130,7 +129,7 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 		if ae != nil && ae.Claims != "" {
 			claims = ae.Claims
 		}
-		return azcore.AccessToken{}, &errNeedsInteraction{Scopes: scopes, Claims: claims, cause: err}
+		return azcore.AccessToken{}, &errNeedsInteraction{Claims: claims, cause: err}
 	}
 	if res.Metadata.TokenSource == 1 { // base.TokenSourceCache
 		a.metrics.tokens.WithLabelValues("cache").Inc()
@@ -188,7 +187,7 @@ func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context
 				return true
 			}
 		} else {
-			err = &errNeedsInteraction{Scopes: extraScopes, Claims: cc.Claims, cause: err}
+			err = &errNeedsInteraction{Claims: cc.Claims, cause: err}
 		}
 	}
 	var ni *errNeedsInteraction
