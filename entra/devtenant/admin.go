@@ -2,285 +2,25 @@ package devtenant
 
 import (
 	"crypto/subtle"
-	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
-	"slices"
-	"sort"
 	"strings"
 	"time"
 )
 
-// Fault is an injected failure of one endpoint: "token" (the token
-// endpoint) or "graph" (every Graph request).
-type Fault struct {
-	Endpoint   string        `json:"endpoint"`
-	Status     int           `json:"status,omitempty"`     // e.g. 429 or 503; 0 = latency only
-	RetryAfter time.Duration `json:"retryAfter,omitempty"` // sent as Retry-After seconds
-	Latency    time.Duration `json:"latency,omitempty"`
-	Count      int           `json:"count,omitempty"` // requests it applies to; 0 = until cleared
-}
+// maxAdminBody bounds an admin request's body.
+const maxAdminBody = 64 << 10
 
-// InjectFault adds f; faults apply in the order they were added.
-func (s *Server) InjectFault(f Fault) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = append(s.faults, &f)
-}
-
-// ClearFaults removes every injected fault.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = nil
-}
-
-func (s *Server) takeFault(endpoint string) *Fault {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, f := range s.faults {
-		if f.Endpoint != endpoint {
-			continue
-		}
-		out := *f
-		if f.Count > 0 {
-			f.Count--
-			if f.Count == 0 {
-				s.faults = slices.Delete(s.faults, i, i+1)
-			}
-		}
-		return &out
-	}
-	return nil
-}
-
-// Personas lists the directory's users with the passwords set at start.
-func (s *Server) Personas() []Persona {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Persona
-	for _, u := range s.users {
-		if u.password == "" {
-			continue
-		}
-		out = append(out, Persona{Username: u.UserPrincipalName, Password: u.password, OID: u.ID, DisplayName: u.DisplayName,
-			Department: u.Department, Roles: append([]string{}, u.AppRoles...), Enabled: u.AccountEnabled,
-			Admin: u.Admin, Guest: u.UserType == "Guest"})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Username < out[j].Username })
-	return out
-}
-
-// Persona returns the persona whose user name starts with alias + "@"
-// (e.g. "AdeleV"), for tests.
-func (s *Server) Persona(alias string) (Persona, bool) {
-	for _, p := range s.Personas() {
-		if strings.EqualFold(strings.SplitN(p.Username, "@", 2)[0], alias) {
-			return p, true
-		}
-	}
-	return Persona{}, false
-}
-
-// Users returns a copy of every directory user.
-func (s *Server) Users() []User {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]User, 0, len(s.users))
-	for _, u := range s.users {
-		out = append(out, *u)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].UserPrincipalName < out[j].UserPrincipalName })
-	return out
-}
-
-// Groups returns a copy of every group.
-func (s *Server) Groups() []Group {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Group, 0, len(s.groups))
-	for _, g := range s.groups {
-		out = append(out, *g)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].DisplayName < out[j].DisplayName })
-	return out
-}
-
-// AddUser adds a member user who signs in with password. A zero ID gets a
-// deterministic one from the UPN.
-func (s *Server) AddUser(u User, password string) (User, error) {
-	if !strings.Contains(u.UserPrincipalName, "@") {
-		return User{}, fmt.Errorf("devtenant: AddUser: userPrincipalName %q has no @domain", u.UserPrincipalName)
-	}
-	if password == "" {
-		return User{}, errors.New("devtenant: AddUser: a password is required")
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.userByUPN(u.UserPrincipalName) != nil {
-		return User{}, fmt.Errorf("devtenant: AddUser: %s already exists", u.UserPrincipalName)
-	}
-	if u.ID == "" {
-		u.ID = deterministicID("user:" + strings.ToLower(u.UserPrincipalName))
-	}
-	if u.UserType == "" {
-		u.UserType = "Member"
-	}
-	u.password = password
-	nu := u
-	s.users[u.ID] = &nu
-	s.upn[strings.ToLower(u.UserPrincipalName)] = u.ID
-	if s.graph != nil {
-		s.graph.userOrder = append(s.graph.userOrder, u.ID)
-		s.graph.created[u.ID] = s.now()
-		s.graph.changed('u', u.ID)
-	}
-	return u, nil
-}
-
-// SetUserEnabled enables or disables a user; a disabled user cannot sign in
-// or redeem tokens (AADSTS50057).
-func (s *Server) SetUserEnabled(id string, enabled bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.users[strings.ToLower(id)]
-	if u == nil {
-		return fmt.Errorf("devtenant: no user %s", id)
-	}
-	u.AccountEnabled = enabled
-	s.graph.changed('u', u.ID)
-	return nil
-}
-
-// RevokeUser revokes the user's refresh tokens and SSO sessions, as
-// revokeSignInSessions does: the next refresh fails with AADSTS50173, and
-// Graph challenges the access tokens of CAE-capable (CP1) clients at once
-// (401 insufficient_claims) instead of waiting for them to expire.
-func (s *Server) RevokeUser(id string) error {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	id = strings.ToLower(id)
-	if s.users[id] == nil {
-		return fmt.Errorf("devtenant: no user %s", id)
-	}
-	for _, g := range s.refreshTokens {
-		if g.userID == id {
-			g.revoked = true
-		}
-	}
-	for k, sess := range s.sessions {
-		if sess.userID == id {
-			delete(s.sessions, k)
-		}
-	}
-	if s.graph != nil {
-		s.graph.revokedAt[id] = now
-	}
-	return nil
-}
-
-// GrantConsent records delegated consent of userID ("" = admin consent for
-// the whole tenant) for client to the given scopes of resource (an app id,
-// GraphAppID for Microsoft Graph).
-func (s *Server) GrantConsent(client, resourceAppID, userID string, scopes ...string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.app(client) == nil {
-		return fmt.Errorf("devtenant: no app %s", client)
-	}
-	res := s.resourceByAppID(resourceAppID)
-	if res == nil {
-		return fmt.Errorf("devtenant: no resource %s", resourceAppID)
-	}
-	for _, sc := range scopes {
-		if _, ok := res.scopes[strings.ToLower(sc)]; !ok {
-			return fmt.Errorf("devtenant: %s has no delegated permission %q", res.name, sc)
-		}
-	}
-	s.addGrant(grantKey{client, res.appID, userID}, scopes...)
-	return nil
-}
-
-// GrantAppRole grants an application permission (app role) of resource (an
-// app id, GraphAppID for Microsoft Graph) to client, as admin consent does.
-// client may also be a managed identity's client id.
-func (s *Server) GrantAppRole(client, resourceAppID, role string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.app(client) == nil && s.managedIdentityByClientID(client) == nil {
-		return fmt.Errorf("devtenant: no app %s", client)
-	}
-	res := s.resourceByAppID(resourceAppID)
-	if res == nil {
-		return fmt.Errorf("devtenant: no resource %s", resourceAppID)
-	}
-	v, ok := res.roles[strings.ToLower(role)]
-	if !ok {
-		return fmt.Errorf("devtenant: %s has no application permission %q", res.name, role)
-	}
-	s.addAppRole(client, res.appID, v)
-	return nil
-}
-
-// DeleteUser removes a user from the directory (Graph delta reports it
-// removed).
-func (s *Server) DeleteUser(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.users[strings.ToLower(id)] == nil {
-		return fmt.Errorf("devtenant: no user %s", id)
-	}
-	s.deleteUserLocked(strings.ToLower(id))
-	return nil
-}
-
-// RevokeConsent removes the consent of userID ("" = tenant-wide) for client
-// on resource.
-func (s *Server) RevokeConsent(client, resourceAppID, userID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.grants, grantKey{strings.ToLower(client), strings.ToLower(resourceAppID), strings.ToLower(userID)})
-}
-
-// RotateKeys rotates the signing keys now: the published next key starts
-// signing, the current one is retired (still published for KeyGrace).
-func (s *Server) RotateKeys() error {
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.rotate(now)
-}
-
-// SigningKeyID is the kid of the key that signs now.
-func (s *Server) SigningKeyID() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.keys.current.kid
-}
-
-// AdvanceClock moves the tenant's clock forward by d (or back, if negative).
-func (s *Server) AdvanceClock(d time.Duration) {
-	s.clockOffset.Add(int64(d))
-}
-
-// AddClientCertificate registers cert for private_key_jwt client assertions.
-func (s *Server) AddClientCertificate(appID string, cert *x509.Certificate) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.app(appID)
-	if a == nil {
-		return fmt.Errorf("devtenant: no app %s", appID)
-	}
-	a.certs = append(a.certs, cert)
-	return nil
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
 
 // adminRoutes serves the same operations over HTTP under /admin/, guarded by
 // Authorization: Bearer <AdminKey>.
-func (s *Server) adminRoutes(mux *http.ServeMux) {
+func adminRoutes(s *Server, mux *http.ServeMux) {
 	h := func(pattern string, f func(w http.ResponseWriter, r *http.Request) error) {
 		mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -289,7 +29,7 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "admin key required"})
 				return
 			}
-			r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+			r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
 			if err := f(w, r); err != nil {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 			}
@@ -421,5 +161,52 @@ func (s *Server) adminRoutes(mux *http.ServeMux) {
 		s.ClearFaults()
 		return ok(w)
 	})
-	s.identityAdminRoutes(h)
+	identityAdminRoutes(s, h)
+}
+
+// identityAdminRoutes serves managed identities, federated credentials and
+// workload tokens on the admin API (h checks the admin key).
+func identityAdminRoutes(s *Server, h func(pattern string, f func(w http.ResponseWriter, r *http.Request) error)) {
+	h("POST /admin/managed-identities", func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Name string `json:"name"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		mi, err := s.AddUserAssignedIdentity(in.Name)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]string{"name": mi.Name, "clientId": mi.ClientID, "objectId": mi.ObjectID, "resourceId": mi.ResourceID})
+		return nil
+	})
+	h("POST /admin/applications/{appId}/federatedIdentityCredentials", func(w http.ResponseWriter, r *http.Request) error {
+		var in FederatedCredential
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		if err := s.AddFederatedCredential(r.PathValue("appId"), in); err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusCreated, map[string]bool{"ok": true})
+		return nil
+	})
+	h("POST /admin/workload-tokens", func(w http.ResponseWriter, r *http.Request) error {
+		var in struct {
+			Subject         string `json:"subject"`
+			Audience        string `json:"audience"`
+			LifetimeSeconds int    `json:"lifetimeSeconds"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		tok, err := s.IssueWorkloadToken(in.Subject, in.Audience, time.Duration(in.LifetimeSeconds)*time.Second)
+		if err != nil {
+			return err
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusOK, map[string]string{"token": tok, "issuer": s.WorkloadIssuer()})
+		return nil
+	})
 }

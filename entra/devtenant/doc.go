@@ -4,8 +4,27 @@
 //
 // It imports no other entrakit package and never msgraph-sdk-go
 // (internal/deptest enforces it). It is judged by the real clients: MSAL Go,
-// azidentity, go-oidc and msal-browser must not tell it from Entra for the
-// flows entrakit uses.
+// azidentity, go-oidc, msgraph-sdk-go and msal-browser must not tell it from
+// Entra and Graph for the flows entrakit uses.
+//
+// # Packages
+//
+// This package is thin: [Options], [New], Start/Close, the CA and TLS, the
+// admin API, and the operations tests use. The work is done by one package
+// per protocol, each with a doc comment that walks its flow:
+//
+//   - directory: the tenant model — users, groups, apps, managed
+//     identities, consent and app-role grants, the change log. Its own lock,
+//     no HTTP.
+//   - identity: Entra ID's v2.0 endpoints (below), the managed identity
+//     endpoint and the workload issuer.
+//   - graph: the Microsoft Graph emulator (/v1.0 users, groups, photos,
+//     delta, $batch, applications, service principals, organization; OData
+//     $select, $filter, $search, $orderby, $count, $top and skip tokens;
+//     per-app throttling; continuous access evaluation), on its own
+//     listener at [Server.GraphURL].
+//   - fault: failures tests inject into the token endpoint or Graph.
+//   - devtenanttest: Start(t) for tests, like go-oidc's oidctest.
 //
 // # The flow
 //

@@ -4,18 +4,21 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
+	"github.com/entrakit/entrakit/entra/devtenant/fault"
+	"github.com/entrakit/entrakit/entra/devtenant/graph"
+	"github.com/entrakit/entrakit/entra/devtenant/identity"
 )
 
 // Options configure a dev tenant. The zero value is usable except for
@@ -58,81 +61,34 @@ type Options struct {
 	OIDCClient *http.Client
 }
 
-// Server is a running (or ready to run) dev tenant.
+// Server is a running (or ready to run) dev tenant: the tenant model (the
+// embedded [directory.Directory]: users, groups, apps, consent), the
+// identity endpoints ([identity.Provider]) and the Graph emulator
+// ([graph.Server]), each on its own listener, with the tenant's CA.
 type Server struct {
-	opts     Options
-	log      *slog.Logger
-	tenantID string
-	domain   string
-	ca       *certAuthority
-	adminKey string
-	handler  http.Handler
+	*directory.Directory
 
-	ln           net.Listener
-	httpSrv      *http.Server
-	url          string
-	graphSrv     *http.Server
-	graphURL     string
-	graphHandler http.Handler
-	graph        *graphState // guarded by mu
-
+	opts        Options
+	log         *slog.Logger
+	ca          *certAuthority
+	adminKey    string
+	idp         *identity.Provider
+	graph       *graph.Server
+	faults      fault.Set
 	clockOffset atomic.Int64 // nanoseconds added to Options.Now (AdvanceClock)
-	lastSweep   time.Time    // guarded by mu
+	handler     http.Handler
 
-	mu            sync.Mutex
-	keys          keyRing
-	users         map[string]*User
-	upn           map[string]string // lower-case UPN -> user id
-	groups        map[string]*Group
-	apps          map[string]*app // by lower-case appId
-	grants        map[grantKey]map[string]bool
-	appRoleGrants map[[2]string]map[string]bool // {client, resource} -> role values
-	codes         map[string]*authCode
-	refreshTokens map[string]*refreshGrant
-	sessions      map[string]*ssoSession
-	pending       map[string]*authRequest
-	assertionJTIs map[string]time.Time
-	faults        []*Fault
-	secrets       map[string]string // appId -> the secret generated at start (for env files)
-	// roleApp is the app whose user roles User.AppRoles holds: the first in
-	// the manifest that defines roles for users (entrakit's web app).
-	roleApp string
-	mi      *miState        // managed identities (managedidentity.go)
-	fed     *federation     // federated identity credentials (federation.go)
-	wl      *workloadIssuer // the workload OIDC issuer (workload.go)
+	mu       sync.Mutex
+	url      string
+	graphURL string
+	servers  []*http.Server
 }
 
 // New builds a dev tenant from opts: CA, signing keys, directory, apps with a
 // fresh client secret each, and the admin consent the manifest asks for.
 func New(opts Options) (*Server, error) {
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
-	if opts.GraphAddr == "" {
-		opts.GraphAddr = "127.0.0.1:0"
-	}
-	if opts.GraphBudget == 0 {
-		opts.GraphBudget = 10_000
-	}
-	if opts.GraphBudgetWindow == 0 {
-		opts.GraphBudgetWindow = 10 * time.Second
-	}
-	if opts.TenantID == "" {
-		opts.TenantID = DefaultTenantID
-	}
-	if opts.Domain == "" {
-		opts.Domain = DefaultDomain
-	}
-	if opts.KeyGrace == 0 {
-		opts.KeyGrace = 24 * time.Hour
-	}
-	if opts.MSIAddr == "" {
-		opts.MSIAddr = "127.0.0.1:0"
-	}
-	if !isGUID(opts.TenantID) {
+	opts.setDefaults()
+	if !directory.IsGUID(opts.TenantID) {
 		return nil, fmt.Errorf("devtenant: TenantID is not a GUID: %q", opts.TenantID)
 	}
 	if len(opts.Manifest) == 0 {
@@ -144,110 +100,154 @@ func New(opts Options) (*Server, error) {
 	}
 	log := opts.Logger
 	if log == nil {
-		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		log = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{
-		opts:          opts,
-		log:           log,
-		tenantID:      strings.ToLower(opts.TenantID),
-		domain:        strings.ToLower(opts.Domain),
-		adminKey:      randomString(32),
-		apps:          map[string]*app{},
-		grants:        map[grantKey]map[string]bool{},
-		appRoleGrants: map[[2]string]map[string]bool{},
-		codes:         map[string]*authCode{},
-		refreshTokens: map[string]*refreshGrant{},
-		sessions:      map[string]*ssoSession{},
-		pending:       map[string]*authRequest{},
-		assertionJTIs: map[string]time.Time{},
-		secrets:       map[string]string{},
-	}
-	now := opts.Now()
-	if s.ca, err = loadOrCreateCA(opts.StateDir, now); err != nil {
+	s := &Server{opts: opts, log: log, adminKey: rand.Text() + rand.Text()}
+	if s.ca, err = loadOrCreateCA(opts.StateDir, opts.Now()); err != nil {
 		return nil, fmt.Errorf("devtenant: CA: %w", err)
 	}
-	cur, err := newSigningKey(now)
+	s.Directory, err = directory.New(directory.Config{Manifest: m, TenantID: strings.ToLower(opts.TenantID),
+		Domain: strings.ToLower(opts.Domain), Now: s.now})
 	if err != nil {
 		return nil, err
 	}
-	next, err := newSigningKey(now)
+	s.idp, err = identity.New(identity.Config{Directory: s.Directory, Faults: &s.faults, Logger: log, Now: s.now,
+		GraphURL: s.GraphURL, KeyGrace: opts.KeyGrace, AccessTokenLifetime: opts.AccessTokenLifetime,
+		OIDCClient: opts.OIDCClient, CA: s.ca.cert})
 	if err != nil {
 		return nil, err
 	}
-	s.keys = keyRing{current: cur, next: next, grace: opts.KeyGrace}
-	s.users, s.groups = newDirectory(s.domain, func() string { return randomPassword() })
-	s.upn = map[string]string{}
-	for id, u := range s.users {
-		s.upn[strings.ToLower(u.UserPrincipalName)] = id
-	}
-	for _, a := range m.Applications {
-		s.addApp(a)
-		for _, r := range a.AppRoles {
-			if s.roleApp == "" && slices.Contains(r.AllowedMemberTypes, "User") {
-				s.roleApp = strings.ToLower(a.AppID)
-			}
-		}
-	}
-	s.grantManifestConsent(m)
-	s.initManagedIdentities()
-	s.fed = newFederation(opts.OIDCClient, s.ca.cert)
-	s.wl = newWorkloadIssuer()
-	s.graph = newGraphState(s, now)
-	s.handler = s.routes()
-	s.graphHandler = s.graphRoutes()
+	s.graph = graph.New(graph.Config{Directory: s.Directory, Identity: s.idp, Faults: &s.faults, Now: s.now,
+		Budget: opts.GraphBudget, BudgetWindow: opts.GraphBudgetWindow})
+	mux := http.NewServeMux()
+	s.idp.Routes(mux)
+	adminRoutes(s, mux)
+	s.handler = logRequests(log, mux)
 	return s, nil
 }
 
-// Start listens on Options.Addr and serves HTTPS until Close.
+func (o *Options) setDefaults() {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Addr == "" {
+		o.Addr = "127.0.0.1:0"
+	}
+	if o.GraphAddr == "" {
+		o.GraphAddr = "127.0.0.1:0"
+	}
+	if o.MSIAddr == "" {
+		o.MSIAddr = "127.0.0.1:0"
+	}
+	if o.GraphBudget == 0 {
+		o.GraphBudget = 10_000
+	}
+	if o.GraphBudgetWindow == 0 {
+		o.GraphBudgetWindow = 10 * time.Second
+	}
+	if o.TenantID == "" {
+		o.TenantID = DefaultTenantID
+	}
+	if o.Domain == "" {
+		o.Domain = DefaultDomain
+	}
+	if o.KeyGrace == 0 {
+		o.KeyGrace = 24 * time.Hour
+	}
+}
+
+// Start listens on Options.Addr (identity, HTTPS), Options.GraphAddr
+// (Graph, HTTPS) and Options.MSIAddr (managed identity, plain HTTP as App
+// Service's) and serves until Close.
 func (s *Server) Start() error {
 	leaf, err := s.ca.leaf(s.opts.Now())
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", s.opts.Addr)
+	tlsConfig := &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12}
+	var lns []net.Listener
+	listen := func(addr, what string) (net.Listener, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			for _, l := range lns {
+				l.Close()
+			}
+			return nil, fmt.Errorf("devtenant: %slisten: %w", what, err)
+		}
+		lns = append(lns, ln)
+		return ln, nil
+	}
+	ln, err := listen(s.opts.Addr, "")
 	if err != nil {
-		return fmt.Errorf("devtenant: listen: %w", err)
-	}
-	s.ln = ln
-	port := ln.Addr().(*net.TCPAddr).Port
-	s.mu.Lock()
-	s.url = fmt.Sprintf("https://localhost:%d", port)
-	s.mu.Unlock()
-	s.httpSrv = &http.Server{
-		Handler:           s.handler,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      60 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	go func() { _ = s.httpSrv.ServeTLS(ln, "", "") }()
-
-	gln, err := net.Listen("tcp", s.opts.GraphAddr)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("devtenant: graph listen: %w", err)
-	}
-	s.mu.Lock()
-	s.graphURL = fmt.Sprintf("https://localhost:%d", gln.Addr().(*net.TCPAddr).Port)
-	s.mu.Unlock()
-	s.graphSrv = &http.Server{
-		Handler:           s.logRequests(s.graphHandler),
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{leaf}, MinVersion: tls.VersionTLS12},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	go func() { _ = s.graphSrv.ServeTLS(gln, "", "") }()
-	if err := s.startMSI(); err != nil {
-		ln.Close()
-		gln.Close()
 		return err
 	}
+	gln, err := listen(s.opts.GraphAddr, "graph ")
+	if err != nil {
+		return err
+	}
+	mln, err := listen(s.opts.MSIAddr, "managed identity ")
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.url = fmt.Sprintf("https://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	s.graphURL = fmt.Sprintf("https://localhost:%d", gln.Addr().(*net.TCPAddr).Port)
+	s.mu.Unlock()
+	s.idp.SetURL(s.URL())
+	s.graph.SetURL(s.GraphURL())
+	addr := mln.Addr().(*net.TCPAddr)
+	host := "127.0.0.1"
+	if !addr.IP.IsUnspecified() {
+		host = addr.IP.String()
+	}
+	s.idp.SetManagedIdentityURL("http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)))
+	s.serve(ln, s.handler, tlsConfig, 60*time.Second)
+	s.serve(gln, logRequests(s.log, s.graph.Handler()), tlsConfig, 120*time.Second)
+	s.serve(mln, logRequests(s.log, s.idp.ManagedIdentityHandler()), nil, 60*time.Second)
 	return nil
+}
+
+// serve runs one server on ln (TLS when tlsConfig is set) until Close.
+func (s *Server) serve(ln net.Listener, h http.Handler, tlsConfig *tls.Config, writeTimeout time.Duration) {
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsConfig.Clone(), // each server adds its own NextProtos
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      writeTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	s.mu.Lock()
+	s.servers = append(s.servers, srv)
+	s.mu.Unlock()
+	if tlsConfig != nil {
+		go func() { _ = srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { _ = srv.Serve(ln) }()
+	}
+}
+
+// Close stops the servers. An emulator has nothing to drain: it closes at
+// once rather than wait for clients' idle keep-alive connections.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	servers := s.servers
+	s.servers = nil
+	s.mu.Unlock()
+	var errs []error
+	for _, srv := range servers {
+		errs = append(errs, srv.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// URL is the authority host, e.g. https://localhost:41234 (no trailing slash).
+// Set by Start.
+func (s *Server) URL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
 }
 
 // GraphURL is the Microsoft Graph emulator's root, e.g.
@@ -259,45 +259,17 @@ func (s *Server) GraphURL() string {
 }
 
 // GraphHandler is the Graph emulator's handler (in-process use, benchmarks).
-func (s *Server) GraphHandler() http.Handler { return s.graphHandler }
+func (s *Server) GraphHandler() http.Handler { return s.graph.Handler() }
 
-// Close stops the server.
-func (s *Server) Close() error {
-	if s.httpSrv == nil {
-		return nil
-	}
-	// An emulator has nothing to drain: close at once rather than wait for
-	// clients' idle keep-alive connections.
-	if s.graphSrv != nil {
-		_ = s.graphSrv.Close()
-	}
-	if s.mi.srv != nil {
-		_ = s.mi.srv.Close()
-	}
-	return s.httpSrv.Close()
-}
-
-// URL is the authority host, e.g. https://localhost:41234 (no trailing slash).
-// Set by Start.
-func (s *Server) URL() string { return s.baseURL() }
-
-func (s *Server) baseURL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.url
-}
-
-// TenantID is the tenant's id.
-func (s *Server) TenantID() string { return s.tenantID }
-
-// Domain is the tenant's verified domain.
-func (s *Server) Domain() string { return s.domain }
+// Handler is the identity endpoints' handler, with the admin API (in-process
+// use and benchmarks).
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // Authority is URL()/TenantID(), what MSAL and azidentity are given.
-func (s *Server) Authority() string { return s.URL() + "/" + s.tenantID }
+func (s *Server) Authority() string { return s.URL() + "/" + s.TenantID() }
 
 // Issuer is the v2.0 issuer of this tenant's tokens.
-func (s *Server) Issuer() string { return s.URL() + "/" + s.tenantID + "/v2.0" }
+func (s *Server) Issuer() string { return s.idp.Issuer() }
 
 // CACertPEM is the CA certificate in PEM, to write where clients look for it.
 func (s *Server) CACertPEM() []byte { return append([]byte(nil), s.ca.certPEM...) }
@@ -321,83 +293,64 @@ func (s *Server) Client() *http.Client {
 	}
 }
 
-// Handler is the server's HTTP handler (for in-process use and benchmarks).
-func (s *Server) Handler() http.Handler { return s.handler }
-
 // AdminKey guards the admin HTTP API (Authorization: Bearer <key>).
 func (s *Server) AdminKey() string { return s.adminKey }
 
-// ClientSecret returns the secret generated at start for appID ("" if the app
-// has no password credential).
-func (s *Server) ClientSecret(appID string) string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.secrets[strings.ToLower(appID)]
-}
-
-// Applications lists the registered apps.
-func (s *Server) Applications() []Application {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []Application
-	for _, a := range s.apps {
-		out = append(out, a.Application)
-	}
-	return out
-}
-
+// now is the tenant's clock: Options.Now plus AdvanceClock's offset.
 func (s *Server) now() time.Time {
 	return s.opts.Now().Add(time.Duration(s.clockOffset.Load()))
 }
 
-// sweep drops expired authorize requests, codes, sessions and refresh
-// tokens, at most once a minute, so state cannot grow without bound (the
-// authorize endpoint takes anonymous requests). Caller holds s.mu.
-func (s *Server) sweep(now time.Time) {
-	if now.Sub(s.lastSweep) < time.Minute && now.After(s.lastSweep) {
-		return
+// AdvanceClock moves the tenant's clock forward by d (or back, if negative).
+func (s *Server) AdvanceClock(d time.Duration) { s.clockOffset.Add(int64(d)) }
+
+// RevokeUser revokes the user's refresh tokens and SSO sessions, as
+// revokeSignInSessions does: the next refresh fails with AADSTS50173, and
+// Graph challenges the access tokens of CAE-capable (CP1) clients at once
+// (401 insufficient_claims) instead of waiting for them to expire.
+func (s *Server) RevokeUser(id string) error {
+	if err := s.Directory.RevokeSessions(id); err != nil {
+		return err
 	}
-	s.lastSweep = now
-	for k, p := range s.pending {
-		if now.After(p.expires) {
-			delete(s.pending, k)
-		}
-	}
-	for k, c := range s.codes {
-		if now.After(c.expires.Add(codeLifetime)) { // kept a while to detect replays
-			delete(s.codes, k)
-		}
-	}
-	for k, sess := range s.sessions {
-		if now.After(sess.expires) {
-			delete(s.sessions, k)
-		}
-	}
-	for k, g := range s.refreshTokens {
-		if now.After(g.expires) {
-			delete(s.refreshTokens, k)
-		}
-	}
+	s.idp.RevokeUser(strings.ToLower(id))
+	return nil
 }
 
-func (s *Server) routes() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", s.handleDiscovery)
-	mux.HandleFunc("GET /discovery/v2.0/keys", s.handleJWKS)
-	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", s.handleJWKS)
-	mux.HandleFunc("GET /common/discovery/instance", s.handleInstanceDiscovery)
-	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", s.handleAuthorize)
-	mux.HandleFunc("POST /{tenant}/login", s.handleLogin)
-	mux.HandleFunc("POST /{tenant}/consent", s.handleConsent)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", s.handleToken)
-	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", s.handleCORSPreflight)
-	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", s.handleLogout)
-	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", s.handleLogout)
-	mux.HandleFunc("GET /error", s.handleErrorInfo)
-	s.workloadRoutes(mux)
-	s.adminRoutes(mux)
-	return s.logRequests(mux)
+// DeleteUser removes a user from the directory (Graph delta reports it
+// removed) with their refresh tokens and sessions.
+func (s *Server) DeleteUser(id string) error {
+	if err := s.Directory.DeleteUser(id); err != nil {
+		return err
+	}
+	s.idp.ForgetUser(strings.ToLower(id))
+	return nil
+}
+
+// RotateKeys rotates the signing keys now: the published next key starts
+// signing, the current one is retired (still published for KeyGrace).
+func (s *Server) RotateKeys() error { return s.idp.RotateKeys() }
+
+// SigningKeyID is the kid of the key that signs now.
+func (s *Server) SigningKeyID() string { return s.idp.SigningKeyID() }
+
+// InjectFault adds f; faults apply in the order they were added.
+func (s *Server) InjectFault(f Fault) { s.faults.Add(f) }
+
+// ClearFaults removes every injected fault.
+func (s *Server) ClearFaults() { s.faults.Clear() }
+
+// WorkloadIssuer is the issuer URL of the dev tenant's workload identity
+// provider (https://localhost:PORT/workload, set by Start): register it as
+// the issuer of a federated identity credential (AddFederatedCredential)
+// and present tokens from [Server.IssueWorkloadToken]. Its discovery
+// document is at WorkloadIssuer()+"/.well-known/openid-configuration".
+func (s *Server) WorkloadIssuer() string { return s.idp.WorkloadIssuer() }
+
+// IssueWorkloadToken signs a token of the workload issuer for subject and
+// audience (default api://AzureADTokenExchange), valid for lifetime
+// (default 1 h), like a Kubernetes projected service-account token.
+func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
+	return s.idp.IssueWorkloadToken(subject, audience, lifetime)
 }
 
 // statusRecorder captures the status for the request log.
@@ -413,40 +366,16 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // logRequests logs method, path (never the query: it carries codes and
 // state), status and duration.
-func (s *Server) logRequests(next http.Handler) http.Handler {
+func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(rec, r)
-		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		if log.Enabled(r.Context(), slog.LevelInfo) {
+			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
 				slog.String("client_request_id", r.Header.Get("client-request-id")))
 		}
 	})
-}
-
-func (s *Server) logErr(r *http.Request, e *aadError) {
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "aadsts error",
-		slog.String("path", r.URL.Path), slog.Int("aadsts", e.code), slog.String("error", e.err))
-}
-
-func randomString(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b) // crypto/rand never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// randomPassword is easy to type: four groups of letters and digits.
-func randomPassword() string {
-	return "Dev-" + rand.Text()[:16]
-}
-
-func newGUID() string {
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

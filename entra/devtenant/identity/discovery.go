@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"encoding/json"
@@ -15,10 +15,10 @@ type tenantRef struct {
 
 // resolveTenant accepts the tenant id, the tenant's domain, "common" and
 // "organizations". Anything else is AADSTS90002, as Entra answers.
-func (s *Server) resolveTenant(seg string) (tenantRef, *aadError) {
+func (p *Provider) resolveTenant(seg string) (tenantRef, *aadError) {
 	switch l := strings.ToLower(seg); l {
-	case s.tenantID, s.domain:
-		return tenantRef{segment: s.tenantID}, nil
+	case p.dir.TenantID(), p.dir.Domain():
+		return tenantRef{segment: p.dir.TenantID()}, nil
 	case "common", "organizations":
 		return tenantRef{segment: l, multi: true}, nil
 	case "consumers":
@@ -27,20 +27,20 @@ func (s *Server) resolveTenant(seg string) (tenantRef, *aadError) {
 	return tenantRef{}, invalidRequest(90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", seg)
 }
 
-func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
-	t, aerr := s.resolveTenant(r.PathValue("tenant"))
+func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
-		s.writeTokenError(w, r, aerr)
+		p.writeTokenError(w, r, aerr)
 		return
 	}
-	base := s.baseURL()
+	base := p.baseURL()
 	ep := base + "/" + t.segment
-	issuer := base + "/" + s.tenantID + "/v2.0"
+	issuer := base + "/" + p.dir.TenantID() + "/v2.0"
 	if t.multi {
 		issuer = base + "/{tenantid}/v2.0"
 	}
 	u, _ := url.Parse(base)
-	graphBase := s.GraphURL()
+	graphBase := p.cfg.GraphURL()
 	graphHostName := strings.TrimPrefix(graphBase, "https://")
 	if graphBase == "" {
 		graphBase, graphHostName = graphHost, "graph.microsoft.com"
@@ -79,18 +79,18 @@ func (s *Server) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, doc)
 }
 
-func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 	if seg := r.PathValue("tenant"); seg != "" {
-		if _, aerr := s.resolveTenant(seg); aerr != nil {
-			s.writeTokenError(w, r, aerr)
+		if _, aerr := p.resolveTenant(seg); aerr != nil {
+			p.writeTokenError(w, r, aerr)
 			return
 		}
 	}
-	issuer := s.baseURL() + "/{tenantid}/v2.0"
-	now := s.now()
-	s.mu.Lock()
-	keys := s.keys.published(now)
-	s.mu.Unlock()
+	issuer := p.baseURL() + "/{tenantid}/v2.0"
+	now := p.cfg.Now()
+	p.lock()
+	keys := p.keys.published(now)
+	p.unlock()
 	out := struct {
 		Keys []jwk `json:"keys"`
 	}{}
@@ -104,10 +104,10 @@ func (s *Server) handleJWKS(w http.ResponseWriter, r *http.Request) {
 
 // handleInstanceDiscovery answers MSAL's instance discovery with this host as
 // its own only alias, for clients that do not turn discovery off.
-func (s *Server) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request) {
-	host := strings.TrimPrefix(s.baseURL(), "https://")
+func (p *Provider) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	host := strings.TrimPrefix(p.baseURL(), "https://")
 	writeJSON(w, http.StatusOK, map[string]any{
-		"tenant_discovery_endpoint": s.baseURL() + "/common/v2.0/.well-known/openid-configuration",
+		"tenant_discovery_endpoint": p.baseURL() + "/common/v2.0/.well-known/openid-configuration",
 		"api-version":               "1.1",
 		"metadata": []map[string]any{{
 			"preferred_network": host, "preferred_cache": host, "aliases": []string{host},
@@ -115,7 +115,7 @@ func (s *Server) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request)
 	})
 }
 
-func (s *Server) handleErrorInfo(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleErrorInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("AADSTS" + r.URL.Query().Get("code") + ": see https://learn.microsoft.com/entra/identity-platform/reference-error-codes\n"))
 }
@@ -133,7 +133,7 @@ func setCORS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (s *Server) handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")

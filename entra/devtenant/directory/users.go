@@ -1,27 +1,15 @@
-package devtenant
+package directory
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"fmt"
 	"image"
 	"image/color"
 	"image/png"
-	"io"
 	"strings"
-	"text/tabwriter"
-)
-
-// Fixed identities of the dev tenant: the same on every start, so a test or a
-// bookmarked URL keeps working. They are not secrets.
-const (
-	DefaultTenantID = "6f1a3c2e-8d4b-4e7a-9c1f-2b5d8e0a4c7f"
-	DefaultDomain   = "contoso.onmicrosoft.com"
-	// guestHomeTenantID is the home tenant of the guest persona (Fabrikam).
-	guestHomeTenantID = "2b7d9f1e-3c5a-4e8b-9d0f-1a2c3e4f5a6b"
-	// globalAdminRoleID is the Global Administrator directory role template
-	// id, sent in the wids claim.
-	globalAdminRoleID = "62e90394-69f5-4237-9190-012177145e10"
 )
 
 // User is a directory user. Persona users have a password; their ids are
@@ -76,13 +64,11 @@ type Persona struct {
 	Guest       bool     `json:"guest,omitempty"`
 }
 
-// deterministicID derives a GUID (version 4 and variant bits set, so it looks
+// DeterministicID derives a GUID (version 4 and variant bits set, so it looks
 // like any other object id) from name.
-func deterministicID(name string) string {
+func DeterministicID(name string) string {
 	h := sha256.Sum256([]byte("entrakit-devtenant:" + name))
-	h[6] = h[6]&0x0f | 0x40
-	h[8] = h[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+	return formatGUID(h[:])
 }
 
 type personaSpec struct {
@@ -125,21 +111,21 @@ var groupSpecs = []struct{ name, description string }{
 	{"Retail", "Retail stores"},
 }
 
-// newDirectory builds the persona users and their groups. Passwords come from
+// newPersonas builds the persona users and their groups. Passwords come from
 // password (random per start).
-func newDirectory(domain string, password func() string) (map[string]*User, map[string]*Group) {
+func newPersonas(domain string, password func() string) (map[string]*User, map[string]*Group) {
 	users := map[string]*User{}
 	groups := map[string]*Group{}
 	byName := map[string]*Group{}
 	for _, g := range groupSpecs {
-		grp := &Group{ID: deterministicID("group:" + g.name), DisplayName: g.name, Description: g.description}
+		grp := &Group{ID: DeterministicID("group:" + g.name), DisplayName: g.name, Description: g.description}
 		groups[grp.ID] = grp
 		byName[g.name] = grp
 	}
 	for _, p := range personaSpecs {
 		given, surname, _ := strings.Cut(p.name, " ")
 		u := &User{
-			ID:                deterministicID("user:" + p.alias),
+			ID:                DeterministicID("user:" + p.alias),
 			UserPrincipalName: p.alias + "@" + domain,
 			DisplayName:       p.name,
 			GivenName:         given,
@@ -156,11 +142,11 @@ func newDirectory(domain string, password func() string) (map[string]*User, map[
 		}
 		if p.guest {
 			u.UserType = "Guest"
-			u.HomeTenantID = guestHomeTenantID
+			u.HomeTenantID = GuestHomeTenantID
 			u.Mail = "pat@fabrikam.com"
 		}
 		if p.manager != "" {
-			u.ManagerID = deterministicID("user:" + p.manager)
+			u.ManagerID = DeterministicID("user:" + p.manager)
 		}
 		if p.photo {
 			u.Photo = avatar(u.ID)
@@ -200,22 +186,28 @@ func avatar(id string) []byte {
 	return buf.Bytes()
 }
 
-// WritePersonas writes a table of the personas — username, password, app
-// roles and what is special about them — each line starting with indent,
-// for the banners of the binaries that start a dev tenant.
-func (s *Server) WritePersonas(w io.Writer, indent string) error {
-	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	for _, p := range s.Personas() {
-		note := strings.Join(p.Roles, ",")
-		switch {
-		case !p.Enabled:
-			note += " (disabled)"
-		case p.Admin:
-			note += " (tenant admin: can consent for the organization)"
-		case p.Guest:
-			note += " (guest)"
-		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", indent, p.Username, p.Password, note)
-	}
-	return tw.Flush()
+// CheckPassword reports, in constant time, whether password is the user's.
+// A user without a password (synthetic users) never signs in.
+func (u *User) CheckPassword(password string) bool {
+	return u.password != "" && subtle.ConstantTimeCompare([]byte(password), []byte(u.password)) == 1
+}
+
+// randomPassword is easy to type: "Dev-" and 16 letters and digits.
+func randomPassword() string {
+	return "Dev-" + rand.Text()[:16]
+}
+
+// NewObjectID is a random GUID, as Entra gives objects, requests and sessions.
+func NewObjectID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // crypto/rand never fails (Go 1.24+)
+	return formatGUID(b)
+}
+
+// formatGUID sets the version 4 and variant bits of b (16 bytes or more) and
+// formats its first 16 bytes as a GUID.
+func formatGUID(b []byte) string {
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }

@@ -1,4 +1,4 @@
-package devtenant
+package directory
 
 import (
 	"encoding/json"
@@ -46,7 +46,9 @@ type OptionalClaim struct {
 	Name string `json:"name"`
 }
 
-func (o OptionalClaims) idToken(name string) bool {
+// HasIDTokenClaim reports whether the app asks for the optional claim name
+// in ID tokens.
+func (o OptionalClaims) HasIDTokenClaim(name string) bool {
 	for _, c := range o.IDToken {
 		if c.Name == name {
 			return true
@@ -142,7 +144,7 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		if err := checkFICs(m.Applications[i].FederatedIdentityCredentials); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
-		if !isGUID(a.AppID) {
+		if !IsGUID(a.AppID) {
 			errs = append(errs, fmt.Errorf("%s: appId is not a GUID: %q", where, a.AppID))
 		}
 		if seen[strings.ToLower(a.AppID)] {
@@ -160,7 +162,8 @@ func ParseManifest(data []byte) (*Manifest, error) {
 	return &m, errors.Join(errs...)
 }
 
-func isGUID(s string) bool {
+// IsGUID reports whether s is a GUID (any case).
+func IsGUID(s string) bool {
 	if len(s) != 36 {
 		return false
 	}

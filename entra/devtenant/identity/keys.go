@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"crypto"

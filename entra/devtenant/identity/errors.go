@@ -1,10 +1,12 @@
-package devtenant
+package identity
 
 import (
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // aadError is an error as Entra's token endpoint sends it.
@@ -40,7 +42,7 @@ func invalidScope(code int, format string, args ...any) *aadError {
 	return newAADError(http.StatusBadRequest, "invalid_scope", code, format, args...)
 }
 
-func consentRequired(client *app) *aadError {
+func consentRequired(client *directory.App) *aadError {
 	e := invalidGrant(65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", client.AppID, client.DisplayName)
 	e.suberror = "consent_required"
 	return e
@@ -61,9 +63,9 @@ type tokenErrorBody struct {
 
 // writeTokenError answers with e in Entra's shape: the description carries
 // the trace and correlation ids and a timestamp, errors are not cacheable.
-func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, e *aadError) {
-	ts := s.now().UTC().Format("2006-01-02 15:04:05Z")
-	trace, corr := newGUID(), correlationID(r)
+func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *aadError) {
+	ts := p.cfg.Now().UTC().Format("2006-01-02 15:04:05Z")
+	trace, corr := directory.NewObjectID(), correlationID(r)
 	body := tokenErrorBody{
 		Error:            e.err,
 		ErrorDescription: fmt.Sprintf("AADSTS%d: %s\r\nTrace ID: %s\r\nCorrelation ID: %s\r\nTimestamp: %s", e.code, e.msg, trace, corr, ts),
@@ -71,7 +73,7 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, e *aadE
 		Timestamp:        ts,
 		TraceID:          trace,
 		CorrelationID:    corr,
-		ErrorURI:         s.baseURL() + "/error?code=" + strconv.Itoa(e.code),
+		ErrorURI:         p.baseURL() + "/error?code=" + strconv.Itoa(e.code),
 		Suberror:         e.suberror,
 		Claims:           e.claims,
 	}
@@ -82,13 +84,13 @@ func (s *Server) writeTokenError(w http.ResponseWriter, r *http.Request, e *aadE
 	h.Set("x-ms-request-id", trace)
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(body)
-	s.logErr(r, e)
+	p.logErr(r, e)
 }
 
 // correlationID echoes the client's client-request-id as Entra does, or makes one.
 func correlationID(r *http.Request) string {
-	if id := r.Header.Get("client-request-id"); isGUID(id) {
+	if id := r.Header.Get("client-request-id"); directory.IsGUID(id) {
 		return id
 	}
-	return newGUID()
+	return directory.NewObjectID()
 }

@@ -1,37 +1,50 @@
-package devtenant
+package graph
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
+	"github.com/entrakit/entrakit/entra/devtenant/fault"
+	"github.com/entrakit/entrakit/entra/devtenant/identity"
 )
 
 // graphHost is Graph's public host: tokens name it in aud, responses in
 // @odata.context.
 const graphHost = "https://graph.microsoft.com"
 
-// graphState is the directory as Graph sees it: creation order (for stable
-// paging), a change log (for delta), CAE revocations and request budgets.
-// Guarded by Server.mu.
-type graphState struct {
-	userOrder  []string // user ids in creation order; "" marks a deleted user
-	groupOrder []string
-	changes    []graphChange // append-only, seq increasing
-	seq        uint64
-	revokedAt  map[string]time.Time
-	budgets    map[string]*graphBudget
-	created    map[string]time.Time
-	sorted     map[string][]int // property -> userOrder positions sorted by it; nil when stale
+// Config is what the Graph emulator needs from the dev tenant.
+type Config struct {
+	Directory *directory.Directory
+	// Identity verifies bearer tokens: Graph accepts what the tenant issued.
+	Identity *identity.Provider
+	Faults   *fault.Set
+	// Now is the tenant's clock.
+	Now func() time.Time
+	// Budget is each app's request budget per BudgetWindow (429 with
+	// Retry-After beyond it).
+	Budget       int
+	BudgetWindow time.Duration
 }
 
-type graphChange struct {
-	seq  uint64
-	kind byte // 'u' user, 'g' group
-	id   string
+// Server is the Microsoft Graph emulator: the v1.0 slice entrakit uses.
+type Server struct {
+	cfg Config
+	dir *directory.Directory
+	idp *identity.Provider
+
+	handler http.Handler
+
+	mu      sync.Mutex
+	url     string
+	budgets map[string]*graphBudget
 }
 
 type graphBudget struct {
@@ -39,26 +52,39 @@ type graphBudget struct {
 	used  int
 }
 
-func newGraphState(s *Server, now time.Time) *graphState {
-	g := &graphState{revokedAt: map[string]time.Time{}, budgets: map[string]*graphBudget{}, created: map[string]time.Time{}}
-	for _, u := range s.Users() {
-		g.userOrder = append(g.userOrder, u.ID)
-		g.created[u.ID] = now
+// spend counts one request against app's budget; over reports the budget
+// spent, retry when the window ends.
+func (s *Server) spend(app string, now time.Time) (over bool, retry time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.budgets[app]
+	if b == nil || now.Sub(b.start) >= s.cfg.BudgetWindow {
+		b = &graphBudget{start: now}
+		s.budgets[app] = b
 	}
-	for _, grp := range s.Groups() {
-		g.groupOrder = append(g.groupOrder, grp.ID)
-		g.created[grp.ID] = now
-	}
-	return g
+	b.used++
+	return b.used > s.cfg.Budget, b.start.Add(s.cfg.BudgetWindow).Sub(now)
 }
 
-// changed records a mutation for delta queries. Caller holds s.mu.
-func (g *graphState) changed(kind byte, id string) {
-	g.seq++
-	g.changes = append(g.changes, graphChange{seq: g.seq, kind: kind, id: id})
-	if kind == 'u' {
-		g.sorted = nil
-	}
+// New makes the Graph emulator over cfg.Directory.
+func New(cfg Config) *Server {
+	s := &Server{cfg: cfg, dir: cfg.Directory, idp: cfg.Identity, budgets: map[string]*graphBudget{}}
+	s.handler = s.routes()
+	return s
+}
+
+// SetURL records the emulator's root (https://localhost:PORT) once it
+// listens: nextLinks and Location headers name it.
+func (s *Server) SetURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.url = u
+}
+
+func (s *Server) baseURL() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.url
 }
 
 // graphCaller is who a request's token says is calling.
@@ -89,7 +115,10 @@ func (c *graphCaller) can(delegated, application []string) bool {
 
 type graphHandler func(w http.ResponseWriter, r *http.Request, c *graphCaller)
 
-func (s *Server) graphRoutes() http.Handler {
+// Handler serves Graph's /v1.0 and the OIDC userinfo endpoint.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, f graphHandler) { mux.Handle(pattern, s.graphAuth(f)) }
 	h("GET /v1.0/me", s.graphMe)
@@ -139,7 +168,7 @@ type graphCallerKey struct{}
 // budget and CAE revocation, then calls f.
 func (s *Server) graphAuth(f graphHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		reqID := newGUID()
+		reqID := directory.NewObjectID()
 		w.Header().Set("request-id", reqID)
 		if cid := r.Header.Get("client-request-id"); cid != "" {
 			w.Header().Set("client-request-id", cid)
@@ -152,7 +181,7 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 			f(w, r, c)
 			return
 		}
-		if fault := s.takeFault("graph"); fault != nil {
+		if fault := s.cfg.Faults.Take("graph"); fault != nil {
 			if fault.Latency > 0 {
 				select {
 				case <-time.After(fault.Latency):
@@ -180,24 +209,21 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 			graphError(w, r, status, code, msg)
 			return
 		}
-		now := s.now()
-		s.mu.Lock()
-		b := s.graph.budgets[c.appID]
-		if b == nil || now.Sub(b.start) >= s.opts.GraphBudgetWindow {
-			b = &graphBudget{start: now}
-			s.graph.budgets[c.appID] = b
+		now := s.cfg.Now()
+		over, retry := s.spend(c.appID, now)
+		tx := s.dir.Lock()
+		revoked, wasRevoked := tx.RevokedAt(c.userID)
+		enabled := true
+		if u := tx.User(c.userID); u != nil {
+			enabled = u.AccountEnabled
 		}
-		b.used++
-		over, retry := b.used > s.opts.GraphBudget, b.start.Add(s.opts.GraphBudgetWindow).Sub(now)
-		revoked, wasRevoked := s.graph.revokedAt[c.userID]
-		u := s.users[c.userID]
-		s.mu.Unlock()
+		tx.Unlock()
 		if over {
 			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
 			graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests are being made for this application. Please retry after the time in the Retry-After header.")
 			return
 		}
-		if c.userID != "" && c.cp1 && ((wasRevoked && c.issuedAt.Before(revoked)) || (u != nil && !u.AccountEnabled)) {
+		if c.userID != "" && c.cp1 && ((wasRevoked && c.issuedAt.Before(revoked)) || !enabled) {
 			// Continuous access evaluation: a CAE-capable client learns at
 			// once that its token no longer stands.
 			claims := `{"access_token":{"nbf":{"essential":true,"value":"` + strconv.FormatInt(max(revoked.Unix(), c.issuedAt.Unix()+1), 10) + `"}}}`
@@ -215,18 +241,15 @@ func (s *Server) graphAuthenticate(r *http.Request) (*graphCaller, int, string, 
 	if !ok || raw == "" {
 		return nil, 401, "InvalidAuthenticationToken", "Access token is empty."
 	}
-	now := s.now()
-	s.mu.Lock()
-	claims, aerr := s.verifyOwnToken(raw, now)
-	s.mu.Unlock()
-	if aerr != nil {
-		if aerr.code == 500133 {
+	claims, err := s.idp.VerifyToken(raw, s.cfg.Now())
+	if err != nil {
+		if errors.Is(err, identity.ErrTokenExpired) {
 			return nil, 401, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired."
 		}
 		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid signature or malformed token."
 	}
 	aud, _ := claims["aud"].(string)
-	if aud != graphHost && aud != graphHost+"/" && aud != GraphAppID {
+	if aud != graphHost && aud != graphHost+"/" && aud != directory.GraphAppID {
 		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
 	}
 	c := &graphCaller{scopes: map[string]bool{}, roles: map[string]bool{}}
@@ -235,7 +258,7 @@ func (s *Server) graphAuthenticate(r *http.Request) (*graphCaller, int, string, 
 		c.issuedAt = time.Unix(int64(iat), 0)
 	}
 	if aio, _ := claims["aio"].(string); aio != "" {
-		if t, ok := issuedAtFromAIO(aio); ok && t.Unix() == c.issuedAt.Unix() {
+		if t, ok := identity.IssuedAtFromAIO(aio); ok && t.Unix() == c.issuedAt.Unix() {
 			c.issuedAt = t // the precise time, when the tenant recorded one
 		}
 	}

@@ -1,11 +1,10 @@
-package devtenant
+package graph
 
 import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -197,17 +196,6 @@ func matchSearch(terms []searchTerm, obj map[string]any) bool {
 		}
 	}
 	return len(terms) == 0
-}
-
-// sortPositions orders positions by prop (stable, case-insensitive).
-func sortPositions(pos []int, key func(int) string, desc bool) {
-	sort.SliceStable(pos, func(i, j int) bool {
-		a, b := strings.ToLower(key(pos[i])), strings.ToLower(key(pos[j]))
-		if desc {
-			return a > b
-		}
-		return a < b
-	})
 }
 
 // skipStart is where a page starts: 0, or the position in q's $skiptoken of

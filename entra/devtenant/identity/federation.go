@@ -1,9 +1,8 @@
-package devtenant
+package identity
 
 import (
 	"context"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
@@ -19,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // Federated identity credentials (workload identity federation): an app
@@ -26,8 +27,7 @@ import (
 // one as its client assertion instead of a secret or a certificate.
 
 const (
-	maxFICsPerApp = 20
-	ficDocsURL    = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+	ficDocsURL = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
 	// fedCacheTTL is how long an issuer's discovery document and keys are
 	// cached; a token signed with an unknown kid refetches them, at most
 	// every fedRefetchMin.
@@ -36,93 +36,6 @@ const (
 	fedSkew       = 5 * time.Minute
 	maxOIDCBody   = 1 << 20
 )
-
-// FederatedCredential is a federated identity credential of an app, in the
-// shape of Microsoft Graph's federatedIdentityCredential resource: the app
-// accepts, as its client assertion, a token whose iss is Issuer, whose sub
-// is Subject (both compared case-sensitively, byte for byte) and whose aud
-// holds an element of Audiences.
-type FederatedCredential struct {
-	// Name identifies the credential in its app (at most 120 URL-friendly
-	// characters); AddFederatedCredential derives one when empty.
-	Name string `json:"name"`
-	// Issuer is the external issuer's URL (https); the dev tenant fetches
-	// Issuer+"/.well-known/openid-configuration" and the jwks_uri it names.
-	Issuer  string `json:"issuer"`
-	Subject string `json:"subject"`
-	// Audiences holds one value; default DefaultFederatedAudience.
-	Audiences   []string `json:"audiences"`
-	Description string   `json:"description,omitempty"`
-}
-
-// normalize applies defaults and Graph's constraints.
-func (f *FederatedCredential) normalize() error {
-	if len(f.Audiences) == 0 {
-		f.Audiences = []string{DefaultFederatedAudience}
-	}
-	u, err := url.Parse(f.Issuer)
-	switch {
-	case f.Issuer == "" || len(f.Issuer) > 600 || err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
-		return fmt.Errorf("issuer %q is not an https URL of at most 600 characters", f.Issuer)
-	case f.Subject == "" || len(f.Subject) > 600:
-		return errors.New("subject must have 1 to 600 characters")
-	case len(f.Audiences) != 1 || f.Audiences[0] == "" || len(f.Audiences[0]) > 600:
-		return errors.New("audiences must hold exactly one value of at most 600 characters")
-	case len(f.Description) > 600:
-		return errors.New("description is longer than 600 characters")
-	}
-	if f.Name == "" {
-		sum := sha256.Sum256([]byte(f.Issuer + "\x00" + f.Subject))
-		f.Name = "fic-" + base64.RawURLEncoding.EncodeToString(sum[:9])
-	}
-	if len(f.Name) > 120 || strings.Trim(f.Name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.~") != "" {
-		return fmt.Errorf("name %q is not at most 120 URL-friendly characters", f.Name)
-	}
-	return nil
-}
-
-// checkFICs normalizes an app's federated identity credentials and checks
-// that names and issuer+subject pairs are unique, and their number.
-func checkFICs(fics []FederatedCredential) error {
-	if len(fics) > maxFICsPerApp {
-		return fmt.Errorf("%d federated identity credentials; an app may have %d", len(fics), maxFICsPerApp)
-	}
-	for i := range fics {
-		if err := fics[i].normalize(); err != nil {
-			return fmt.Errorf("federatedIdentityCredentials[%d]: %w", i, err)
-		}
-		for _, g := range fics[:i] {
-			if strings.EqualFold(g.Name, fics[i].Name) {
-				return fmt.Errorf("federatedIdentityCredentials[%d]: duplicate name %q", i, fics[i].Name)
-			}
-			if g.Issuer == fics[i].Issuer && g.Subject == fics[i].Subject {
-				return fmt.Errorf("federatedIdentityCredentials[%d]: issuer and subject already used by %q", i, g.Name)
-			}
-		}
-	}
-	return nil
-}
-
-// AddFederatedCredential adds a federated identity credential to the app
-// appID, as POST /applications/{id}/federatedIdentityCredentials does. The
-// app may then authenticate at the token endpoint with a client assertion
-// (client_assertion_type urn:ietf:params:oauth:client-assertion-type:jwt-bearer)
-// that the issuer signed for the subject and audience: azidentity's
-// WorkloadIdentityCredential and ClientAssertionCredential send one.
-func (s *Server) AddFederatedCredential(appID string, fic FederatedCredential) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.app(appID)
-	if a == nil {
-		return fmt.Errorf("devtenant: no app %s", appID)
-	}
-	list := append(slices.Clone(a.FederatedIdentityCredentials), fic)
-	if err := checkFICs(list); err != nil {
-		return fmt.Errorf("devtenant: AddFederatedCredential: %w", err)
-	}
-	a.FederatedIdentityCredentials = list
-	return nil
-}
 
 // federation fetches and caches external issuers' signing keys.
 type federation struct {
@@ -169,8 +82,8 @@ func federatedErr(code int, format string, args ...any) *aadError {
 // issuer, the issuer's signature (discovery and JWKS fetched over HTTPS),
 // lifetime, subject, audience. It returns nil, nil when the request carries
 // no such assertion (the token endpoint's usual client authentication then
-// decides). Caller must not hold s.mu.
-func (s *Server) verifyFederated(r *http.Request, form url.Values) (*federatedAuth, *aadError) {
+// decides). Caller must not hold p.mu.
+func (p *Provider) verifyFederated(r *http.Request, form url.Values) (*federatedAuth, *aadError) {
 	assertion, clientID := form.Get("client_assertion"), form.Get("client_id")
 	if assertion == "" || clientID == "" || form.Get("client_assertion_type") != jwtBearer || form.Get("client_secret") != "" {
 		return nil, nil
@@ -187,21 +100,21 @@ func (s *Server) verifyFederated(r *http.Request, form url.Values) (*federatedAu
 	if json.Unmarshal(hb, &h) != nil || json.Unmarshal(pb, &c) != nil || c.Iss == "" || strings.EqualFold(c.Iss, clientID) {
 		return nil, nil // not federated: a certificate assertion (or malformed, which that path reports)
 	}
-	s.mu.Lock()
-	a := s.app(clientID)
+	p.lock()
+	a := p.tx.App(clientID)
 	var appID string
-	var fics []FederatedCredential
+	var fics []directory.FederatedCredential
 	if a != nil {
 		appID, fics = a.AppID, slices.Clone(a.FederatedIdentityCredentials)
 	}
-	s.mu.Unlock()
+	p.unlock()
 	if a == nil {
 		return nil, nil // AADSTS700016, from the usual path
 	}
-	if s.isTenantIssuer(c.Iss) {
+	if p.isTenantIssuer(c.Iss) {
 		return nil, federatedErr(700236, "Entra ID tokens issued by issuer '%s' may not be used for federated identity credential flows for applications or managed identities registered in this tenant.", c.Iss)
 	}
-	var byIssuer []FederatedCredential
+	var byIssuer []directory.FederatedCredential
 	for _, f := range fics {
 		if f.Issuer == c.Iss {
 			byIssuer = append(byIssuer, f)
@@ -213,8 +126,8 @@ func (s *Server) verifyFederated(r *http.Request, form url.Values) (*federatedAu
 	if h.Alg != "RS256" && h.Alg != "PS256" {
 		return nil, federatedErr(5002738, "Invalid JWT token. '%s' is not a supported signature algorithm. Supported signing algorithms are: 'RS256,PS256'.", h.Alg)
 	}
-	now := s.now()
-	key, aerr := s.fed.key(r.Context(), s, c.Iss, h.Kid, now)
+	now := p.cfg.Now()
+	key, aerr := p.fed.key(r.Context(), p.log, c.Iss, h.Kid, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -233,7 +146,7 @@ func (s *Server) verifyFederated(r *http.Request, form url.Values) (*federatedAu
 		return nil, federatedErr(700024, "Client assertion is not within its valid time range. Current time: %s, assertion valid from %s, expiry time of assertion %s. Review the documentation at https://docs.microsoft.com/azure/active-directory/develop/active-directory-certificate-credentials .",
 			now.UTC().Format(f), from, until)
 	}
-	var match *FederatedCredential
+	var match *directory.FederatedCredential
 	caseOnly := false
 	for i, f := range byIssuer {
 		if f.Subject == c.Sub {
@@ -262,7 +175,7 @@ func (s *Server) verifyFederated(r *http.Request, form url.Values) (*federatedAu
 // false when the assertion is the client's own (iss = client id, a
 // certificate assertion); otherwise it must have been verified by
 // verifyFederated for this request.
-func federatedClient(r *http.Request, a *app, assertion string) (ca clientAuth, aerr *aadError, handled bool) {
+func federatedClient(r *http.Request, a *directory.App, assertion string) (ca clientAuth, aerr *aadError, handled bool) {
 	_, pb, _, err := splitJWT(assertion)
 	var c struct {
 		Iss string `json:"iss"`
@@ -278,7 +191,7 @@ func federatedClient(r *http.Request, a *app, assertion string) (ca clientAuth, 
 
 // key returns the issuer's public key kid (the only key when kid is empty),
 // from the cache or fetched.
-func (f *federation) key(ctx context.Context, s *Server, issuer, kid string, now time.Time) (*rsa.PublicKey, *aadError) {
+func (f *federation) key(ctx context.Context, log *slog.Logger, issuer, kid string, now time.Time) (*rsa.PublicKey, *aadError) {
 	f.mu.Lock()
 	e := f.cache[issuer]
 	f.mu.Unlock()
@@ -294,7 +207,7 @@ func (f *federation) key(ctx context.Context, s *Server, issuer, kid string, now
 	if e == nil || now.Sub(e.fetched) > fedCacheTTL || now.Before(e.fetched) || (lookup(e) == nil && now.Sub(e.fetched) > fedRefetchMin) {
 		ne, err := f.fetch(ctx, issuer)
 		if err != nil {
-			s.log.LogAttrs(ctx, slog.LevelInfo, "external OIDC endpoint failed", slog.String("issuer", issuer), slog.String("error", err.Error()))
+			log.LogAttrs(ctx, slog.LevelInfo, "external OIDC endpoint failed", slog.String("issuer", issuer), slog.String("error", err.Error()))
 			return nil, newAADError(http.StatusBadRequest, "invalid_request", 50166, "Request to External OIDC endpoint failed.")
 		}
 		ne.fetched = now

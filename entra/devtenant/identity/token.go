@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 const (
@@ -34,13 +36,13 @@ type refreshGrant struct {
 
 // clientAuth is how the client authenticated at the token endpoint.
 type clientAuth struct {
-	client *app
+	client *directory.App
 	acr    string // azpacr / appidacr: "0" none, "1" secret, "2" certificate
 }
 
-func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	setCORS(w, r) // before anything else: a browser app must see every answer
-	if f := s.takeFault("token"); f != nil {
+	if f := p.faults.Take("token"); f != nil {
 		if f.Latency > 0 {
 			select {
 			case <-time.After(f.Latency):
@@ -56,43 +58,43 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 			if f.Status == http.StatusTooManyRequests {
 				e = newAADError(f.Status, "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop (throttled by the dev tenant).")
 			}
-			s.writeTokenError(w, r, e)
+			p.writeTokenError(w, r, e)
 			return
 		}
 	}
-	t, aerr := s.resolveTenant(r.PathValue("tenant"))
+	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
-		s.writeTokenError(w, r, aerr)
+		p.writeTokenError(w, r, aerr)
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	form, aerr := parseTokenForm(r)
 	if aerr != nil {
-		s.writeTokenError(w, r, aerr)
+		p.writeTokenError(w, r, aerr)
 		return
 	}
 	// A federated client assertion is verified before taking the lock: it
 	// may need the issuer's keys from the network.
-	fed, aerr := s.verifyFederated(r, form)
+	fed, aerr := p.verifyFederated(r, form)
 	if aerr != nil {
-		s.writeTokenError(w, r, aerr)
+		p.writeTokenError(w, r, aerr)
 		return
 	}
 	if fed != nil {
 		r = r.WithContext(context.WithValue(r.Context(), federatedKey{}, fed))
 	}
-	now := s.now()
-	s.mu.Lock()
-	m, aerr := s.token(r, t, form, now)
-	s.mu.Unlock()
+	now := p.cfg.Now()
+	p.lock()
+	m, aerr := p.token(r, t, form, now)
+	p.unlock()
 	if aerr != nil {
-		s.writeTokenError(w, r, aerr)
+		p.writeTokenError(w, r, aerr)
 		return
 	}
 	// Sign outside the lock: RSA is the expensive part and needs no state.
 	resp, err := m.sign()
 	if err != nil {
-		s.writeTokenError(w, r, newAADError(500, "server_error", 90000, "Token signing failed."))
+		p.writeTokenError(w, r, newAADError(500, "server_error", 90000, "Token signing failed."))
 		return
 	}
 	h := w.Header()
@@ -123,21 +125,21 @@ func parseTokenForm(r *http.Request) (url.Values, *aadError) {
 	return r.PostForm, nil
 }
 
-// token runs one grant. Caller holds s.mu.
-func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+// token runs one grant. Caller holds p.mu.
+func (p *Provider) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	grant := form.Get("grant_type")
 	if grant == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
 	}
 	switch grant {
 	case "authorization_code":
-		return s.grantAuthCode(r, t, form, now)
+		return p.grantAuthCode(r, t, form, now)
 	case "refresh_token":
-		return s.grantRefresh(r, t, form, now)
+		return p.grantRefresh(r, t, form, now)
 	case "client_credentials":
-		return s.grantClientCredentials(r, t, form, now)
+		return p.grantClientCredentials(r, t, form, now)
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
-		return s.grantOBO(r, t, form, now)
+		return p.grantOBO(r, t, form, now)
 	}
 	return nil, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
 }
@@ -145,7 +147,7 @@ func (s *Server) token(r *http.Request, t tenantRef, form url.Values, now time.T
 // authenticate identifies the client and checks its credential. public
 // clients must not present one (AADSTS700025); confidential ones must
 // (AADSTS7000218).
-func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, public bool, now time.Time) (clientAuth, *aadError) {
+func (p *Provider) authenticate(r *http.Request, t tenantRef, form url.Values, public bool, now time.Time) (clientAuth, *aadError) {
 	clientID := form.Get("client_id")
 	secret := form.Get("client_secret")
 	if user, pass, ok := r.BasicAuth(); ok {
@@ -163,9 +165,9 @@ func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, pub
 	if clientID == "" {
 		return clientAuth{}, invalidRequest(900144, "The request body must contain the following parameter: 'client_id'.")
 	}
-	a := s.app(clientID)
+	a := p.tx.App(clientID)
 	if a == nil {
-		return clientAuth{}, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.domain)
+		return clientAuth{}, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, p.dir.Domain())
 	}
 	if public {
 		if secret != "" || assertion != "" {
@@ -177,7 +179,7 @@ func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, pub
 	case secret != "" && assertion != "":
 		return clientAuth{}, invalidRequest(90015, "Only one client credential may be presented: 'client_secret' or 'client_assertion'.")
 	case secret != "":
-		if !a.checkSecret(secret) {
+		if !a.CheckSecret(secret) {
 			return clientAuth{}, invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", a.AppID)
 		}
 		return clientAuth{client: a, acr: "1"}, nil
@@ -188,7 +190,7 @@ func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, pub
 		if ca, aerr, ok := federatedClient(r, a, assertion); ok {
 			return ca, aerr
 		}
-		if aerr := s.verifyClientAssertion(a, assertion, s.tokenAudiences(t), now); aerr != nil {
+		if aerr := p.verifyClientAssertion(a, assertion, p.tokenAudiences(t), now); aerr != nil {
 			return clientAuth{}, aerr
 		}
 		return clientAuth{client: a, acr: "2"}, nil
@@ -198,32 +200,32 @@ func (s *Server) authenticate(r *http.Request, t tenantRef, form url.Values, pub
 
 // tokenAudiences are the aud values a client assertion may carry: the token
 // endpoint of the tenant as requested, by id, and the v1 form.
-func (s *Server) tokenAudiences(t tenantRef) []string {
-	base := s.url
+func (p *Provider) tokenAudiences(t tenantRef) []string {
+	base := p.url
 	out := []string{}
-	for _, seg := range []string{t.segment, s.tenantID, s.domain} {
+	for _, seg := range []string{t.segment, p.dir.TenantID(), p.dir.Domain()} {
 		out = append(out, base+"/"+seg+"/oauth2/v2.0/token", base+"/"+seg+"/oauth2/token")
 	}
-	return append(out, base+"/"+s.tenantID+"/v2.0")
+	return append(out, base+"/"+p.dir.TenantID()+"/v2.0")
 }
 
-func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (p *Provider) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	codeValue := form.Get("code")
 	if codeValue == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
 	}
-	code := s.codes[codeValue]
+	code := p.codes[codeValue]
 	if code == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
 	}
-	ca, aerr := s.authenticateHolder(r, t, form, code.platform, code.clientID, "The provided authorization code", now)
+	ca, aerr := p.authenticateHolder(r, t, form, code.platform, code.clientID, "The provided authorization code", now)
 	if aerr != nil {
 		return nil, aerr
 	}
 	if code.redeemed {
 		// A replayed code revokes what it produced, refreshed descendants
 		// included (RFC 6749 §4.1.2).
-		for _, g := range s.refreshTokens {
+		for _, g := range p.refreshTokens {
 			if g.code == codeValue {
 				g.revoked = true
 			}
@@ -242,15 +244,15 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 		}
 	}
 	code.redeemed = true
-	u := s.users[code.userID]
+	u := p.tx.User(code.userID)
 	if u == nil || !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := s.parseScopes(form.Get("scope"))
+	sr, aerr := p.parseScopes(form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	g := &refreshGrant{code: codeValue, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
@@ -258,19 +260,19 @@ func (s *Server) grantAuthCode(r *http.Request, t tenantRef, form url.Values, no
 	is := issue{client: ca.client, user: u, sr: sr, nonce: code.nonce, authTime: code.authTime, sid: code.sid,
 		xmsCC: g.xmsCC, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
-		is.refresh = s.storeRefresh(g, now)
+		is.refresh = p.storeRefresh(g, now)
 	}
-	return s.mint(now, is), nil
+	return p.mint(now, is), nil
 }
 
 // authenticateHolder authenticates the client presenting a code or refresh
 // token issued to clientID for platform: the origin rule of its platform, the
 // client authentication of its type, and that it is the same client.
-func (s *Server) authenticateHolder(r *http.Request, t tenantRef, form url.Values, platform, clientID, what string, now time.Time) (clientAuth, *aadError) {
+func (p *Provider) authenticateHolder(r *http.Request, t tenantRef, form url.Values, platform, clientID, what string, now time.Time) (clientAuth, *aadError) {
 	if aerr := checkOrigin(r, platform); aerr != nil {
 		return clientAuth{}, aerr
 	}
-	ca, aerr := s.authenticate(r, t, form, platform != "web", now)
+	ca, aerr := p.authenticate(r, t, form, platform != "web", now)
 	if aerr != nil {
 		return clientAuth{}, aerr
 	}
@@ -293,14 +295,14 @@ func checkOrigin(r *http.Request, platform string) *aadError {
 	return nil
 }
 
-func (s *Server) storeRefresh(g *refreshGrant, now time.Time) string {
+func (p *Provider) storeRefresh(g *refreshGrant, now time.Time) string {
 	g.created = now
 	g.expires = now.Add(refreshLifetime)
 	if g.platform == "spa" {
 		g.expires = now.Add(spaRefreshLifetime)
 	}
 	rt := "1.A" + randomString(96)
-	s.refreshTokens[rt] = g
+	p.refreshTokens[rt] = g
 	return rt
 }
 
@@ -312,16 +314,16 @@ func claimsCP1(raw string) bool {
 	return cp1
 }
 
-func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (p *Provider) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
 	}
-	g := s.refreshTokens[rt]
+	g := p.refreshTokens[rt]
 	if g == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
 	}
-	ca, aerr := s.authenticateHolder(r, t, form, g.platform, g.clientID, "The refresh token", now)
+	ca, aerr := p.authenticateHolder(r, t, form, g.platform, g.clientID, "The refresh token", now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -333,7 +335,7 @@ func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now
 	case now.After(g.expires):
 		return nil, invalidGrant(700082, "The refresh token has expired due to inactivity. The token was issued on %s and was inactive for 90.00:00:00.", g.created.UTC().Format(time.RFC3339))
 	}
-	u := s.users[g.userID]
+	u := p.tx.User(g.userID)
 	if u == nil || !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
@@ -345,29 +347,29 @@ func (s *Server) grantRefresh(r *http.Request, t tenantRef, form url.Values, now
 			return nil, e
 		}
 	}
-	sr, aerr := s.parseScopes(form.Get("scope"))
+	sr, aerr := p.parseScopes(form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	ng := *g
 	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
 	is := issue{client: ca.client, user: u, sr: sr, authTime: g.authTime, sid: g.sid, xmsCC: ng.xmsCC,
 		azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
-	is.refresh = s.storeRefresh(&ng, now)
+	is.refresh = p.storeRefresh(&ng, now)
 	if g.platform == "spa" {
-		s.refreshTokens[is.refresh].expires = g.expires // the SPA limit does not slide
+		p.refreshTokens[is.refresh].expires = g.expires // the SPA limit does not slide
 	}
-	return s.mint(now, is), nil
+	return p.mint(now, is), nil
 }
 
-func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (p *Provider) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	if t.multi {
 		return nil, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
 	}
-	ca, aerr := s.authenticate(r, t, form, false, now)
+	ca, aerr := p.authenticate(r, t, form, false, now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -380,24 +382,24 @@ func (s *Server) grantClientCredentials(r *http.Request, t tenantRef, form url.V
 	if len(resourceScopes) != 1 || !strings.HasSuffix(resourceScopes[0], "/.default") {
 		return nil, invalidScope(1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", form.Get("scope"))
 	}
-	sr, aerr := s.parseScopes(resourceScopes[0])
+	sr, aerr := p.parseScopes(resourceScopes[0])
 	if aerr != nil {
 		return nil, aerr
 	}
-	return s.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))}), nil
+	return p.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))}), nil
 }
 
 // grantOBO is the on-behalf-of flow: a web API exchanges the access token it
 // received (aud = the API) for a token to a downstream resource.
-func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (p *Provider) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
 	if form.Get("requested_token_use") != "on_behalf_of" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
 	}
-	ca, aerr := s.authenticate(r, t, form, false, now)
+	ca, aerr := p.authenticate(r, t, form, false, now)
 	if aerr != nil {
 		return nil, aerr
 	}
-	claims, aerr := s.verifyOwnToken(form.Get("assertion"), now)
+	claims, aerr := p.verifyOwnToken(form.Get("assertion"), now)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -405,23 +407,23 @@ func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now tim
 		return nil, invalidGrant(240002, "The assertion is an ID token; an access token for the API is required.")
 	}
 	aud, _ := claims["aud"].(string)
-	res := s.resourceByURI(aud)
-	if res == nil || res.appID != strings.ToLower(ca.client.AppID) {
+	res := p.tx.ResourceByURI(aud)
+	if res == nil || res.AppID != strings.ToLower(ca.client.AppID) {
 		return nil, invalidGrant(50013, "Assertion failed signature validation or its audience is not the calling application '%s'.", ca.client.AppID)
 	}
 	oid, _ := claims["oid"].(string)
-	u := s.users[oid]
+	u := p.tx.User(oid)
 	if u == nil || claims["idtyp"] == "app" {
 		return nil, invalidGrant(50013, "The assertion is not a delegated user token.")
 	}
 	if !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := s.parseScopes(form.Get("scope"))
+	sr, aerr := p.parseScopes(form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(s.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	sid, _ := claims["sid"].(string)
@@ -429,10 +431,10 @@ func (s *Server) grantOBO(r *http.Request, t tenantRef, form url.Values, now tim
 	g := &refreshGrant{clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
 	is := issue{client: ca.client, user: u, sr: sr, sid: sid, xmsCC: cp1, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
-		is.refresh = s.storeRefresh(g, now)
+		is.refresh = p.storeRefresh(g, now)
 	}
 	is.noIDToken = true // OBO returns no ID token
-	return s.mint(now, is), nil
+	return p.mint(now, is), nil
 }
 
 func assertionSubject(jwt string) string {

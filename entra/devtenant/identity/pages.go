@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"bytes"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 //go:embed templates/pages.html
@@ -44,33 +46,33 @@ func formPageCSP(redirectURI string) string {
 
 // errorPage is Entra's own error page: shown instead of redirecting when the
 // redirect URI cannot be trusted (AADSTS50011, unknown client...).
-func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, e *aadError) {
-	s.logErr(r, e)
+func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, e *aadError) {
+	p.logErr(r, e)
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, status, "error", map[string]any{
-		"Title": "Sign-in error", "Code": e.code, "Message": e.Error(), "TraceID": newGUID(), "CorrelationID": correlationID(r),
-		"Timestamp": s.now().UTC().Format("2006-01-02 15:04:05Z"),
+		"Title": "Sign-in error", "Code": e.code, "Message": e.Error(), "TraceID": directory.NewObjectID(), "CorrelationID": correlationID(r),
+		"Timestamp": p.cfg.Now().UTC().Format("2006-01-02 15:04:05Z"),
 	}, pageCSP)
 }
 
-func (s *Server) renderLogin(w http.ResponseWriter, req *authRequest, sess *ssoSession, errMsg string, code int) {
+func (p *Provider) renderLogin(w http.ResponseWriter, req *authRequest, sess *ssoSession, errMsg string, code int) {
 	data := map[string]any{
 		"Title": "Sign in", "App": req.client.DisplayName, "Action": "/" + req.tenant.segment + "/login", "Ctx": req.id,
 		"LoginHint": req.loginHint, "Error": errMsg, "ErrorCode": code,
 	}
 	if sess != nil && req.prompt == "select_account" && !req.freshAuth {
-		data["SSOUser"] = s.users[sess.userID].UserPrincipalName
+		data["SSOUser"] = p.tx.User(sess.userID).UserPrincipalName
 	}
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, http.StatusOK, "login", data, formPageCSP(req.redirectURI))
 }
 
-func (s *Server) renderConsent(w http.ResponseWriter, req *authRequest, u *User, missing []scopeDef) {
+func (p *Provider) renderConsent(w http.ResponseWriter, req *authRequest, u *directory.User, missing []directory.ScopeDef) {
 	var perms []string
 	needsAdmin := false
 	for _, m := range missing {
-		perms = append(perms, m.value)
-		needsAdmin = needsAdmin || (m.admin && !u.Admin)
+		perms = append(perms, m.Value)
+		needsAdmin = needsAdmin || (m.Admin && !u.Admin)
 	}
 	if len(perms) == 0 { // prompt=consent with everything granted: show what is asked
 		for sc := range req.sr.oidc {
@@ -90,7 +92,7 @@ type formField struct{ Name, Value string }
 
 // renderFormPost answers response_mode=form_post: a form that posts the
 // parameters to the redirect URI (auto-submitted by script; a button without).
-func (s *Server) renderFormPost(w http.ResponseWriter, action string, params url.Values) {
+func (p *Provider) renderFormPost(w http.ResponseWriter, action string, params url.Values) {
 	var fields []formField
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -107,6 +109,6 @@ func (s *Server) renderFormPost(w http.ResponseWriter, action string, params url
 		"default-src 'none'; script-src 'nonce-"+nonce+"'; form-action *")
 }
 
-func (s *Server) renderSignedOut(w http.ResponseWriter) {
+func (p *Provider) renderSignedOut(w http.ResponseWriter) {
 	render(w, http.StatusOK, "signedout", map[string]any{"Title": "Signed out"}, pageCSP)
 }

@@ -1,4 +1,4 @@
-package devtenant
+package directory
 
 import "testing"
 
@@ -24,8 +24,8 @@ func TestLoopbackMatch(t *testing.T) {
 		{"http://example.com:8080/cb", "http://example.com:9090/cb", false},
 	}
 	for _, tt := range tests {
-		if got := loopbackMatch(tt.registered, tt.got); got != tt.want {
-			t.Errorf("loopbackMatch(%q, %q) = %v, want %v", tt.registered, tt.got, got, tt.want)
+		if got := LoopbackMatch(tt.registered, tt.got); got != tt.want {
+			t.Errorf("LoopbackMatch(%q, %q) = %v, want %v", tt.registered, tt.got, got, tt.want)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"crypto"
@@ -12,6 +12,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 const maxJWTSize = 16 << 10
@@ -87,7 +89,7 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 // signed by a certificate registered on the app (RS256 or PS256, chosen by
 // x5t or x5t#S256), iss = sub = client id, aud = the token endpoint, a
 // bounded lifetime, and a jti never seen before.
-func (s *Server) verifyClientAssertion(a *app, jwt string, audiences []string, now time.Time) *aadError {
+func (p *Provider) verifyClientAssertion(a *directory.App, jwt string, audiences []string, now time.Time) *aadError {
 	hb, pb, sig, err := splitJWT(jwt)
 	if err != nil {
 		return invalidClient(50027, "JWT token is invalid or malformed.")
@@ -104,7 +106,7 @@ func (s *Server) verifyClientAssertion(a *app, jwt string, audiences []string, n
 	// Entra accepts both, so compare decoded bytes.
 	x5t, x5tS256 := decodeThumbprint(h.X5t), decodeThumbprint(h.X5tS256)
 	var cert *x509.Certificate
-	for _, crt := range a.certs {
+	for _, crt := range a.Certificates() {
 		s1 := sha1.Sum(crt.Raw) // x5t is defined as a SHA-1 thumbprint (RFC 7515 §4.1.7)
 		s256 := sha256.Sum256(crt.Raw)
 		if (x5t != nil && subtle.ConstantTimeCompare(x5t, s1[:]) == 1) || (x5tS256 != nil && subtle.ConstantTimeCompare(x5tS256, s256[:]) == 1) {
@@ -143,22 +145,22 @@ func (s *Server) verifyClientAssertion(a *app, jwt string, audiences []string, n
 	if c.Jti == "" {
 		return invalidClient(50027, "JWT token is invalid or malformed: no jti.")
 	}
-	for jti, exp := range s.assertionJTIs {
+	for jti, exp := range p.assertionJTIs {
 		if now.After(exp.Add(skew)) {
-			delete(s.assertionJTIs, jti)
+			delete(p.assertionJTIs, jti)
 		}
 	}
 	key := strings.ToLower(a.AppID) + "|" + c.Jti
-	if _, seen := s.assertionJTIs[key]; seen {
+	if _, seen := p.assertionJTIs[key]; seen {
 		return invalidClient(7000272, "The client assertion was already used (jti replay).")
 	}
-	s.assertionJTIs[key] = time.Unix(*c.Exp, 0)
+	p.assertionJTIs[key] = time.Unix(*c.Exp, 0)
 	return nil
 }
 
 // verifyOwnToken checks a token this tenant signed (OBO assertions): RS256
 // with one of the published keys, not expired.
-func (s *Server) verifyOwnToken(jwt string, now time.Time) (map[string]any, *aadError) {
+func (p *Provider) verifyOwnToken(jwt string, now time.Time) (map[string]any, *aadError) {
 	hb, pb, sig, err := splitJWT(jwt)
 	if err != nil {
 		return nil, invalidGrant(50013, "Assertion failed signature validation: malformed.")
@@ -168,7 +170,7 @@ func (s *Server) verifyOwnToken(jwt string, now time.Time) (map[string]any, *aad
 		return nil, invalidGrant(50013, "Assertion failed signature validation.")
 	}
 	var key *signingKey
-	for _, k := range s.keys.published(now) {
+	for _, k := range p.keys.published(now) {
 		if k.kid == h.Kid {
 			key = k
 		}
@@ -201,4 +203,23 @@ func decodeThumbprint(v string) []byte {
 		return b
 	}
 	return nil
+}
+
+// ErrTokenExpired is VerifyToken's answer to a token past its exp.
+var ErrTokenExpired = errors.New("devtenant: token expired")
+
+// VerifyToken checks a token this tenant issued (signature by a published
+// key, exp) and returns its claims; errors.Is(err, ErrTokenExpired) for an
+// expired one. Graph uses it for its bearer tokens.
+func (p *Provider) VerifyToken(jwt string, now time.Time) (map[string]any, error) {
+	p.mu.Lock()
+	claims, aerr := p.verifyOwnToken(jwt, now)
+	p.mu.Unlock()
+	switch {
+	case aerr == nil:
+		return claims, nil
+	case aerr.code == 500133:
+		return nil, ErrTokenExpired
+	}
+	return nil, aerr
 }

@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"crypto/rand"
@@ -8,12 +8,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"math/big"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // The workload issuer is a tiny OIDC issuer served by the dev tenant itself,
@@ -24,11 +25,8 @@ import (
 // as federated assertions.
 
 const (
-	workloadPath = "/workload"
-	// DefaultFederatedAudience is the audience Entra expects in federated
-	// assertions unless a federated identity credential names another.
-	DefaultFederatedAudience = "api://AzureADTokenExchange"
-	defaultWorkloadLifetime  = time.Hour
+	workloadPath            = "/workload"
+	defaultWorkloadLifetime = time.Hour
 )
 
 type workloadKey struct {
@@ -65,8 +63,8 @@ func newWorkloadIssuer() *workloadIssuer {
 // the issuer of a federated identity credential ([Server.AddFederatedCredential])
 // and present tokens from [Server.IssueWorkloadToken]. Its discovery document
 // is at WorkloadIssuer()+"/.well-known/openid-configuration".
-func (s *Server) WorkloadIssuer() string {
-	u := s.URL()
+func (p *Provider) WorkloadIssuer() string {
+	u := p.baseURL()
 	if u == "" {
 		return ""
 	}
@@ -76,12 +74,12 @@ func (s *Server) WorkloadIssuer() string {
 // IssueWorkloadToken returns a token of the workload issuer for subject (e.g.
 // "system:serviceaccount:NAMESPACE:NAME"), like a Kubernetes projected
 // service-account token: RS256, iss WorkloadIssuer(), aud [audience]
-// (DefaultFederatedAudience when empty), sub, iat, nbf, exp = now + lifetime
+// (directory.DefaultFederatedAudience when empty), sub, iat, nbf, exp = now + lifetime
 // (one hour when zero), jti. Write it to the file AZURE_FEDERATED_TOKEN_FILE
 // names for azidentity.WorkloadIdentityCredential. The tenant's clock
 // ([Server.AdvanceClock]) applies.
-func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
-	iss := s.WorkloadIssuer()
+func (p *Provider) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
+	iss := p.WorkloadIssuer()
 	switch {
 	case iss == "":
 		return "", errors.New("devtenant: IssueWorkloadToken: the server is not started")
@@ -91,26 +89,26 @@ func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Dura
 		return "", errors.New("devtenant: IssueWorkloadToken: negative lifetime")
 	}
 	if audience == "" {
-		audience = DefaultFederatedAudience
+		audience = directory.DefaultFederatedAudience
 	}
 	if lifetime == 0 {
 		lifetime = defaultWorkloadLifetime
 	}
-	k, err := s.wl.key()
+	k, err := p.wl.key()
 	if err != nil {
 		return "", err
 	}
-	now := s.now()
+	now := p.cfg.Now()
 	payload, _ := json.Marshal(map[string]any{
 		"aud": []string{audience}, "exp": now.Add(lifetime).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
-		"iss": iss, "jti": newGUID(), "sub": subject,
+		"iss": iss, "jti": directory.NewObjectID(), "sub": subject,
 	})
 	return sign(k.key, k.header, payload)
 }
 
-func (s *Server) workloadRoutes(mux *http.ServeMux) {
+func (p *Provider) workloadRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+workloadPath+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss := s.WorkloadIssuer()
+		iss := p.WorkloadIssuer()
 		w.Header().Set("Cache-Control", "max-age=3600, public")
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer": iss, "jwks_uri": iss + "/openid/v1/jwks",
@@ -120,7 +118,7 @@ func (s *Server) workloadRoutes(mux *http.ServeMux) {
 		})
 	})
 	mux.HandleFunc("GET "+workloadPath+"/openid/v1/jwks", func(w http.ResponseWriter, r *http.Request) {
-		k, err := s.wl.key()
+		k, err := p.wl.key()
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "no key"})
 			return
@@ -136,54 +134,7 @@ func (s *Server) workloadRoutes(mux *http.ServeMux) {
 
 // isTenantIssuer reports whether iss is one of this tenant's own token
 // issuers (v2 or v1), which Entra refuses as federated assertions.
-func (s *Server) isTenantIssuer(iss string) bool {
+func (p *Provider) isTenantIssuer(iss string) bool {
 	iss = strings.TrimSuffix(iss, "/")
-	return iss == strings.TrimSuffix(s.Issuer(), "/") || iss == "https://sts.windows.net/"+s.tenantID
-}
-
-// identityAdminRoutes serves managed identities, federated credentials and
-// workload tokens on the admin API (h checks the admin key).
-func (s *Server) identityAdminRoutes(h func(pattern string, f func(w http.ResponseWriter, r *http.Request) error)) {
-	h("POST /admin/managed-identities", func(w http.ResponseWriter, r *http.Request) error {
-		var in struct {
-			Name string `json:"name"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			return fmt.Errorf("body: %w", err)
-		}
-		mi, err := s.AddUserAssignedIdentity(in.Name)
-		if err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]string{"name": mi.Name, "clientId": mi.ClientID, "objectId": mi.ObjectID, "resourceId": mi.ResourceID})
-		return nil
-	})
-	h("POST /admin/applications/{appId}/federatedIdentityCredentials", func(w http.ResponseWriter, r *http.Request) error {
-		var in FederatedCredential
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			return fmt.Errorf("body: %w", err)
-		}
-		if err := s.AddFederatedCredential(r.PathValue("appId"), in); err != nil {
-			return err
-		}
-		writeJSON(w, http.StatusCreated, map[string]bool{"ok": true})
-		return nil
-	})
-	h("POST /admin/workload-tokens", func(w http.ResponseWriter, r *http.Request) error {
-		var in struct {
-			Subject         string `json:"subject"`
-			Audience        string `json:"audience"`
-			LifetimeSeconds int    `json:"lifetimeSeconds"`
-		}
-		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
-			return fmt.Errorf("body: %w", err)
-		}
-		tok, err := s.IssueWorkloadToken(in.Subject, in.Audience, time.Duration(in.LifetimeSeconds)*time.Second)
-		if err != nil {
-			return err
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusOK, map[string]string{"token": tok, "issuer": s.WorkloadIssuer()})
-		return nil
-	})
+	return iss == strings.TrimSuffix(p.Issuer(), "/") || iss == "https://sts.windows.net/"+p.dir.TenantID()
 }

@@ -1,4 +1,4 @@
-package devtenant
+package graph
 
 import (
 	"encoding/json"
@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
+	"github.com/entrakit/entrakit/entra/devtenant/identity"
 )
 
 var userShape = shape("user", 100, 999,
@@ -28,7 +31,7 @@ var (
 	writeUsers         = []string{"User.ReadWrite.All"}
 )
 
-func (s *Server) userObject(u *User) map[string]any {
+func userObject(tx directory.Tx, u *directory.User) map[string]any {
 	nick, _, _ := strings.Cut(u.UserPrincipalName, "@")
 	o := map[string]any{
 		"id": u.ID, "displayName": u.DisplayName, "givenName": nilIfEmpty(u.GivenName), "surname": nilIfEmpty(u.Surname),
@@ -37,7 +40,7 @@ func (s *Server) userObject(u *User) map[string]any {
 		"userType": u.UserType, "businessPhones": []string{}, "mobilePhone": nil, "preferredLanguage": "en-US",
 		"mailNickname": nick, "companyName": "Contoso", "city": nilIfEmpty(u.OfficeLocation),
 	}
-	if t, ok := s.graph.created[u.ID]; ok {
+	if t, ok := tx.Created(u.ID); ok {
 		o["createdDateTime"] = t.UTC().Format(time.RFC3339)
 	}
 	return o
@@ -88,13 +91,13 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	s.mu.Lock()
-	u := s.lookupUser(idOrUPN)
+	tx := s.dir.Lock()
+	u := tx.LookupUser(idOrUPN)
 	var obj map[string]any
 	if u != nil {
-		obj = s.userObject(u)
+		obj = userObject(tx, u)
 	}
-	s.mu.Unlock()
+	tx.Unlock()
 	self := u != nil && u.ID == c.userID && c.can([]string{"User.Read"}, nil)
 	if !self && !c.can(append(readUsersDelegated, "User.Read"), readUsersApp) {
 		forbidden(w, r)
@@ -111,17 +114,6 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 	out := project(obj, q.selectProps, userDefaultProps)
 	out["@odata.context"] = contextURL("users", q.selectProps) + "/$entity"
 	graphJSON(w, http.StatusOK, out)
-}
-
-// lookupUser finds a user by object id or UPN. Caller holds s.mu.
-func (s *Server) lookupUser(idOrUPN string) *User {
-	if u := s.users[strings.ToLower(idOrUPN)]; u != nil {
-		return u
-	}
-	if strings.Contains(idOrUPN, "@") {
-		return s.userByUPN(idOrUPN)
-	}
-	return nil
 }
 
 func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
@@ -152,21 +144,21 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 	if !ok {
 		return
 	}
-	s.mu.Lock()
-	order := s.graph.userOrder
+	tx := s.dir.Lock()
+	order := tx.UserOrder()
 	positions := []int(nil)
 	if q.orderBy != "" {
-		positions = s.sortedUsers(q.orderBy, q.desc)
+		positions = tx.SortedUsers(q.orderBy, q.desc)
 	}
 	n := len(order)
 	if positions != nil {
 		n = len(positions)
 	}
-	at := func(i int) *User {
+	at := func(i int) *directory.User {
 		if positions != nil {
 			i = positions[i]
 		}
-		return s.users[order[i]]
+		return tx.User(order[i])
 	}
 	page := make([]map[string]any, 0, min(q.top, 128))
 	next := -1
@@ -176,7 +168,7 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 		if u == nil {
 			continue
 		}
-		obj := s.userObject(u)
+		obj := userObject(tx, u)
 		if (q.filter != nil && !q.filter.eval(obj)) || !matchSearch(q.search, obj) {
 			continue
 		}
@@ -194,14 +186,14 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 			if u == nil {
 				continue
 			}
-			obj := s.userObject(u)
+			obj := userObject(tx, u)
 			if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
 				count++
 			}
 		}
 	}
-	base := s.graphURL
-	s.mu.Unlock()
+	base := s.baseURL()
+	tx.Unlock()
 	out := map[string]any{"@odata.context": contextURL(set, q.selectProps), "value": page}
 	if count >= 0 {
 		out["@odata.count"] = count
@@ -224,37 +216,6 @@ func nextLink(base string, r *http.Request, skip string) string {
 	return base + r.URL.Path + "?" + strings.ReplaceAll(v.Encode(), "%24", "$")
 }
 
-// sortedUsers returns userOrder positions sorted by prop, cached until the
-// next change. Caller holds s.mu.
-func (s *Server) sortedUsers(prop string, desc bool) []int {
-	key := prop
-	if desc {
-		key += " desc"
-	}
-	if s.graph.sorted == nil {
-		s.graph.sorted = map[string][]int{}
-	}
-	if p, ok := s.graph.sorted[key]; ok {
-		return p
-	}
-	var pos []int
-	for i, id := range s.graph.userOrder {
-		if id != "" {
-			pos = append(pos, i)
-		}
-	}
-	val := func(i int) string {
-		u := s.users[s.graph.userOrder[i]]
-		if prop == "userPrincipalName" {
-			return u.UserPrincipalName
-		}
-		return u.DisplayName
-	}
-	sortPositions(pos, val, desc)
-	s.graph.sorted[key] = pos
-	return pos
-}
-
 func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
 	if !c.can(readUsersDelegated, readUsersApp) {
 		forbidden(w, r)
@@ -269,19 +230,19 @@ func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	s.mu.Lock()
+	tx := s.dir.Lock()
 	n := 0
-	for _, u := range s.users {
+	for u := range tx.Users() {
 		if q.filter == nil && len(q.search) == 0 {
 			n++
 			continue
 		}
-		obj := s.userObject(u)
+		obj := userObject(tx, u)
 		if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
 			n++
 		}
 	}
-	s.mu.Unlock()
+	tx.Unlock()
 	w.Header().Set("Content-Type", "text/plain;charset=utf-8")
 	w.Header().Set("OData-Version", "4.0")
 	_, _ = io.WriteString(w, strconv.Itoa(n))
@@ -326,23 +287,23 @@ func (s *Server) graphCreateUser(w http.ResponseWriter, r *http.Request, c *grap
 		return
 	}
 	_, domain, _ := strings.Cut(in.UserPrincipalName, "@")
-	if !strings.EqualFold(domain, s.domain) {
+	if !strings.EqualFold(domain, s.dir.Domain()) {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
 		return
 	}
-	u, err := s.AddUser(User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, GivenName: in.GivenName,
+	u, err := s.dir.AddUser(directory.User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, GivenName: in.GivenName,
 		Surname: in.Surname, JobTitle: in.JobTitle, Department: in.Department, AccountEnabled: *in.AccountEnabled,
 		Mail: in.UserPrincipalName}, in.PasswordProfile.Password)
 	if err != nil {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
 		return
 	}
-	s.mu.Lock()
-	obj := s.userObject(s.users[u.ID])
-	s.mu.Unlock()
+	tx := s.dir.Lock()
+	obj := userObject(tx, tx.User(u.ID))
+	tx.Unlock()
 	out := project(obj, nil, userDefaultProps)
 	out["@odata.context"] = contextURL("users", nil) + "/$entity"
-	w.Header().Set("Location", s.GraphURL()+"/v1.0/users/"+u.ID)
+	w.Header().Set("Location", s.baseURL()+"/v1.0/users/"+u.ID)
 	graphJSON(w, http.StatusCreated, out)
 }
 
@@ -356,9 +317,9 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: "+err.Error())
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.lookupUser(r.PathValue("id"))
+	tx := s.dir.Lock()
+	defer tx.Unlock()
+	u := tx.LookupUser(r.PathValue("id"))
 	if u == nil {
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
@@ -391,7 +352,7 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 		}
 	}
 	*u = nu
-	s.graph.changed('u', u.ID)
+	tx.Changed('u', u.ID)
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -400,43 +361,18 @@ func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *grap
 		forbidden(w, r)
 		return
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	u := s.lookupUser(r.PathValue("id"))
+	tx := s.dir.Lock()
+	u := tx.LookupUser(r.PathValue("id"))
 	if u == nil {
+		tx.Unlock()
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
-	s.deleteUserLocked(u.ID)
+	id := u.ID
+	tx.DeleteUser(id)
+	tx.Unlock()
+	s.idp.ForgetUser(id) // after Unlock: the identity lock comes first
 	w.WriteHeader(http.StatusNoContent)
-}
-
-// deleteUserLocked removes a user everywhere. Caller holds s.mu.
-func (s *Server) deleteUserLocked(id string) {
-	if u := s.users[id]; u != nil {
-		delete(s.upn, strings.ToLower(u.UserPrincipalName))
-	}
-	delete(s.users, id)
-	for i, uid := range s.graph.userOrder {
-		if uid == id {
-			s.graph.userOrder[i] = "" // a tombstone keeps skip tokens valid
-		}
-	}
-	for _, g := range s.groups {
-		for i, m := range g.Members {
-			if m == id {
-				g.Members = append(g.Members[:i:i], g.Members[i+1:]...)
-				s.graph.changed('g', g.ID)
-				break
-			}
-		}
-	}
-	for k, g := range s.refreshTokens {
-		if g.userID == id {
-			delete(s.refreshTokens, k)
-		}
-	}
-	s.graph.changed('u', id)
 }
 
 // decodeGraphBody reads a JSON body of at most 1 MiB; gzip was undone by
@@ -474,34 +410,34 @@ func (s *Server) graphPhotoValue(w http.ResponseWriter, r *http.Request, c *grap
 
 // photoOwner resolves /me or /users/{id} for a photo request and answers
 // 404 ImageNotFound, as Graph does, for a user without one.
-func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCaller) (User, bool) {
+func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCaller) (directory.User, bool) {
 	id := r.PathValue("id")
 	if id == "" {
 		if c.userID == "" {
 			graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
-			return User{}, false
+			return directory.User{}, false
 		}
 		id = c.userID
 	}
-	s.mu.Lock()
-	u := s.lookupUser(id)
-	var cp User
+	tx := s.dir.Lock()
+	u := tx.LookupUser(id)
+	var cp directory.User
 	if u != nil {
 		cp = *u
 	}
-	s.mu.Unlock()
+	tx.Unlock()
 	self := u != nil && u.ID == c.userID
 	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(readUsersDelegated, readUsersApp) {
 		forbidden(w, r)
-		return User{}, false
+		return directory.User{}, false
 	}
 	if u == nil {
 		resourceNotFound(w, r, id)
-		return User{}, false
+		return directory.User{}, false
 	}
 	if len(cp.Photo) == 0 {
 		graphError(w, r, http.StatusNotFound, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
-		return User{}, false
+		return directory.User{}, false
 	}
 	return cp, true
 }
@@ -512,11 +448,11 @@ func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, c *graphC
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "The UserInfo endpoint needs a delegated token with the openid scope.")
 		return
 	}
-	s.mu.Lock()
-	u := s.users[c.userID]
+	tx := s.dir.Lock()
+	u := tx.User(c.userID)
 	var out map[string]any
 	if u != nil {
-		out = map[string]any{"sub": pairwiseSub(u.ID, c.appID)}
+		out = map[string]any{"sub": identity.PairwiseSub(u.ID, c.appID)}
 		if c.scopes["profile"] {
 			out["name"], out["family_name"], out["given_name"] = u.DisplayName, u.Surname, u.GivenName
 			out["picture"] = graphHost + "/v1.0/me/photo/$value"
@@ -525,7 +461,7 @@ func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, c *graphC
 			out["email"] = u.Mail
 		}
 	}
-	s.mu.Unlock()
+	tx.Unlock()
 	if u == nil {
 		graphError(w, r, http.StatusNotFound, "Request_ResourceNotFound", "The user no longer exists.")
 		return

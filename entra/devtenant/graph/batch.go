@@ -1,4 +1,4 @@
-package devtenant
+package graph
 
 import (
 	"bytes"
@@ -137,7 +137,7 @@ func (s *Server) runBatchRequest(ctx context.Context, c *graphCaller, rq *batchR
 		sub.Header.Set("Content-Type", "application/json")
 	}
 	rec := httptest.NewRecorder()
-	s.graphHandler.ServeHTTP(rec, sub)
+	s.handler.ServeHTTP(rec, sub)
 	resp := batchResponse{ID: rq.ID, Status: rec.Code, Headers: map[string]string{}}
 	for k := range rec.Header() {
 		switch strings.ToLower(k) {

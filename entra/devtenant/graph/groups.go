@@ -1,4 +1,4 @@
-package devtenant
+package graph
 
 import (
 	"bytes"
@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 var groupShape = shape("group", 100, 999,
@@ -25,11 +27,11 @@ var (
 	readGroupsApp       = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
 )
 
-func (s *Server) groupObject(g *Group) map[string]any {
+func groupObject(tx directory.Tx, g *directory.Group) map[string]any {
 	nick := strings.ReplaceAll(g.DisplayName, " ", "")
 	o := map[string]any{"id": g.ID, "displayName": g.DisplayName, "description": nilIfEmpty(g.Description), "mail": nil,
 		"mailEnabled": false, "mailNickname": nick, "securityEnabled": true, "groupTypes": []string{}}
-	if t, ok := s.graph.created[g.ID]; ok {
+	if t, ok := tx.Created(g.ID); ok {
 		o["createdDateTime"] = t.UTC().Format(time.RFC3339)
 	}
 	return o
@@ -49,15 +51,15 @@ func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *grap
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	tx := s.dir.Lock()
 	var objs []map[string]any
-	for _, id := range s.graph.groupOrder {
-		if g := s.groups[id]; g != nil {
-			objs = append(objs, s.groupObject(g))
+	for _, id := range tx.GroupOrder() {
+		if g := tx.Group(id); g != nil {
+			objs = append(objs, groupObject(tx, g))
 		}
 	}
-	base := s.graphURL
-	s.mu.Unlock()
+	base := s.baseURL()
+	tx.Unlock()
 	s.writePage(w, r, q, objs, start, "g", "groups", groupDefaultProps, base)
 }
 
@@ -108,13 +110,13 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	s.mu.Lock()
-	g := s.groups[strings.ToLower(r.PathValue("id"))]
+	tx := s.dir.Lock()
+	g := tx.Group(strings.ToLower(r.PathValue("id")))
 	var obj map[string]any
 	if g != nil {
-		obj = s.groupObject(g)
+		obj = groupObject(tx, g)
 	}
-	s.mu.Unlock()
+	tx.Unlock()
 	if g == nil {
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
@@ -141,24 +143,24 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		return
 	}
 	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMembers")
-	s.mu.Lock()
-	g := s.groups[strings.ToLower(r.PathValue("id"))]
+	tx := s.dir.Lock()
+	g := tx.Group(strings.ToLower(r.PathValue("id")))
 	var objs []map[string]any
 	if g != nil {
 		seen := map[string]bool{}
-		var visit func(g *Group)
-		visit = func(g *Group) {
+		var visit func(g *directory.Group)
+		visit = func(g *directory.Group) {
 			for _, m := range g.Members {
 				if seen[m] {
 					continue
 				}
 				seen[m] = true
-				if u := s.users[m]; u != nil {
-					o := s.userObject(u)
+				if u := tx.User(m); u != nil {
+					o := userObject(tx, u)
 					o["@odata.type"] = "#microsoft.graph.user"
 					objs = append(objs, o)
-				} else if sub := s.groups[m]; sub != nil {
-					o := s.groupObject(sub)
+				} else if sub := tx.Group(m); sub != nil {
+					o := groupObject(tx, sub)
 					o["@odata.type"] = "#microsoft.graph.group"
 					objs = append(objs, o)
 					if transitive {
@@ -169,8 +171,8 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		}
 		visit(g)
 	}
-	base := s.graphURL
-	s.mu.Unlock()
+	base := s.baseURL()
+	tx.Unlock()
 	if g == nil {
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
@@ -187,9 +189,9 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 		}
 		id = c.userID
 	}
-	s.mu.Lock()
-	u := s.lookupUser(id)
-	s.mu.Unlock()
+	tx := s.dir.Lock()
+	u := tx.LookupUser(id)
+	tx.Unlock()
 	self := u != nil && u.ID == c.userID
 	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(append(readGroupsDelegated, "User.Read.All"), append(readGroupsApp, "User.Read.All")) {
 		forbidden(w, r)
@@ -204,24 +206,24 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	s.mu.Lock()
+	tx = s.dir.Lock()
 	var objs []map[string]any
-	for _, gid := range s.graph.groupOrder {
-		g := s.groups[gid]
+	for _, gid := range tx.GroupOrder() {
+		g := tx.Group(gid)
 		if g == nil {
 			continue
 		}
 		for _, m := range g.Members {
 			if m == u.ID {
-				o := s.groupObject(g)
+				o := groupObject(tx, g)
 				o["@odata.type"] = "#microsoft.graph.group"
 				objs = append(objs, o)
 				break
 			}
 		}
 	}
-	base := s.graphURL
-	s.mu.Unlock()
+	base := s.baseURL()
+	tx.Unlock()
 	s.writePage(w, r, q, objs, 0, "mo", "directoryObjects", groupDefaultProps, base)
 }
 
@@ -234,26 +236,17 @@ var (
 	readAppsApp       = []string{"Application.Read.All", "Directory.Read.All"}
 )
 
-func (s *Server) appCredentials(a *app) (pw, keys []map[string]any) {
+func (s *Server) appCredentials(a *directory.App) (pw, keys []map[string]any) {
 	pw, keys = []map[string]any{}, []map[string]any{}
 	for i, p := range a.PasswordCredentials {
 		pw = append(pw, map[string]any{"displayName": p.DisplayName, "endDateTime": p.EndDateTime,
-			"keyId": deterministicID("secret:" + a.AppID + ":" + string(rune('0'+i))), "hint": "Dev", "startDateTime": "2025-11-25T00:00:00Z"})
+			"keyId": directory.DeterministicID("secret:" + a.AppID + ":" + string(rune('0'+i))), "hint": "Dev", "startDateTime": "2025-11-25T00:00:00Z"})
 	}
 	for i, k := range a.KeyCredentials {
 		keys = append(keys, map[string]any{"displayName": k.DisplayName, "endDateTime": k.EndDateTime, "type": k.Type, "usage": k.Usage,
-			"keyId": deterministicID("cert:" + a.AppID + ":" + string(rune('0'+i))), "startDateTime": "2025-11-25T00:00:00Z"})
+			"keyId": directory.DeterministicID("cert:" + a.AppID + ":" + string(rune('0'+i))), "startDateTime": "2025-11-25T00:00:00Z"})
 	}
 	return pw, keys
-}
-
-func (s *Server) sortedApps() []*app {
-	apps := make([]*app, 0, len(s.apps))
-	for _, a := range s.apps {
-		apps = append(apps, a)
-	}
-	sort.Slice(apps, func(i, j int) bool { return apps[i].AppID < apps[j].AppID })
-	return apps
 }
 
 func (s *Server) graphApplications(w http.ResponseWriter, r *http.Request, c *graphCaller) {
@@ -282,16 +275,16 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	if !ok {
 		return
 	}
-	s.mu.Lock()
+	tx := s.dir.Lock()
 	var objs []map[string]any
-	for _, a := range s.sortedApps() {
+	for _, a := range tx.Apps() {
 		pw, keys := s.appCredentials(a)
-		o := map[string]any{"id": deterministicID("app:" + strings.ToLower(a.AppID)), "appId": a.AppID, "displayName": a.DisplayName,
+		o := map[string]any{"id": directory.DeterministicID("app:" + strings.ToLower(a.AppID)), "appId": a.AppID, "displayName": a.DisplayName,
 			"signInAudience": a.SignInAudience, "passwordCredentials": pw, "keyCredentials": keys, "createdDateTime": "2025-11-25T00:00:00Z"}
 		if sps {
 			// A service principal's own credentials are separate from its
 			// application's, and usually empty.
-			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.spID, s.tenantID, "Application"
+			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.SPID, s.dir.TenantID(), "Application"
 			o["passwordCredentials"], o["keyCredentials"] = []map[string]any{}, []map[string]any{}
 			delete(o, "signInAudience")
 		}
@@ -300,11 +293,11 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	defaults := []string{"id", "appId", "displayName", "passwordCredentials", "keyCredentials", "createdDateTime"}
 	if sps {
 		// Managed identities have a service principal and no application.
-		objs = append(objs, s.managedIdentitySPs()...)
+		objs = append(objs, managedIdentitySPs(tx)...)
 		defaults = append(defaults, "servicePrincipalType")
 	}
-	base := s.graphURL
-	s.mu.Unlock()
+	base := s.baseURL()
+	tx.Unlock()
 	s.writePage(w, r, q, objs, start, kind, set, defaults, base)
 }
 
@@ -316,8 +309,8 @@ func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, c *gr
 	graphJSON(w, http.StatusOK, map[string]any{
 		"@odata.context": graphHost + "/v1.0/$metadata#organization",
 		"value": []map[string]any{{
-			"id": s.tenantID, "displayName": "Contoso (entrakit dev tenant)", "tenantType": "AAD",
-			"verifiedDomains": []map[string]any{{"name": s.domain, "isDefault": true, "isInitial": true, "type": "Managed"}},
+			"id": s.dir.TenantID(), "displayName": "Contoso (entrakit dev tenant)", "tenantType": "AAD",
+			"verifiedDomains": []map[string]any{{"name": s.dir.Domain(), "isDefault": true, "isInitial": true, "type": "Managed"}},
 		}},
 	})
 }
@@ -356,4 +349,20 @@ func graphBody(r *http.Request) ([]byte, error) {
 		}
 	}
 	return body, nil
+}
+
+// managedIdentitySPs are the managed identities' service principals as Graph
+// lists them.
+func managedIdentitySPs(tx directory.Tx) []map[string]any {
+	var out []map[string]any
+	for _, mi := range tx.ManagedIdentities() {
+		explicit := "isExplicit=False"
+		if !mi.System {
+			explicit = "isExplicit=True"
+		}
+		out = append(out, map[string]any{"id": mi.App.SPID, "appId": mi.App.AppID, "displayName": mi.App.DisplayName,
+			"servicePrincipalType": "ManagedIdentity", "alternativeNames": []string{explicit, mi.ResourceID},
+			"passwordCredentials": []map[string]any{}, "keyCredentials": []map[string]any{}, "createdDateTime": "2025-11-25T00:00:00Z"})
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"crypto/rsa"
@@ -8,12 +8,14 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // issue describes one token issuance.
 type issue struct {
-	client   *app
-	user     *User // nil: app-only (client credentials)
+	client   *directory.App
+	user     *directory.User // nil: app-only (client credentials)
 	sr       *scopeRequest
 	nonce    string
 	authTime time.Time
@@ -87,8 +89,8 @@ func aioFor(now time.Time, random string) string {
 	return base64.RawURLEncoding.EncodeToString(b[:]) + random
 }
 
-// issuedAtFromAIO reads aioFor's time; ok is false for any other aio.
-func issuedAtFromAIO(aio string) (time.Time, bool) {
+// IssuedAtFromAIO reads aioFor's time; ok is false for any other aio.
+func IssuedAtFromAIO(aio string) (time.Time, bool) {
 	if len(aio) < 11 {
 		return time.Time{}, false
 	}
@@ -137,46 +139,46 @@ type accessClaims struct {
 	XmsMirid          string   `json:"xms_mirid,omitempty"`
 }
 
-// pairwiseSub is Entra's sub: stable per user and app, different across apps.
-func pairwiseSub(oid, appID string) string {
+// PairwiseSub is Entra's sub: stable per user and app, different across apps.
+func PairwiseSub(oid, appID string) string {
 	h := sha256.Sum256([]byte(strings.ToLower(oid) + "|" + strings.ToLower(appID)))
 	return base64.RawURLEncoding.EncodeToString(h[:])[:43]
 }
 
-// mint builds the tokens of one response, to be signed. The caller holds s.mu.
-func (s *Server) mint(now time.Time, is issue) *minted {
-	key, kid := s.keys.current.key, s.keys.current.kid
+// mint builds the tokens of one response, to be signed. The caller holds p.mu.
+func (p *Provider) mint(now time.Time, is issue) *minted {
+	key, kid := p.keys.current.key, p.keys.current.kid
 	res := is.sr.res
 	lifetime := accessTokenLifetime
 	resp := tokenResponse{TokenType: "Bearer"}
-	if is.xmsCC && res.graph && is.user != nil {
+	if is.xmsCC && res.Graph && is.user != nil {
 		lifetime = caeTokenLifetime
 		resp.RefreshIn = int(lifetime.Seconds()) / 2
 	}
 	if is.lifetime > 0 {
 		lifetime = is.lifetime
 	}
-	if s.opts.AccessTokenLifetime > 0 {
-		lifetime = s.opts.AccessTokenLifetime
+	if p.cfg.AccessTokenLifetime > 0 {
+		lifetime = p.cfg.AccessTokenLifetime
 		resp.RefreshIn = 0
 	}
 	resp.ExpiresIn = int(lifetime.Seconds())
 	resp.ExtExpiresIn = resp.ExpiresIn
 	exp := now.Add(lifetime).Unix()
-	v1Issuer := "https://sts.windows.net/" + s.tenantID + "/"
-	v2Issuer := s.url + "/" + s.tenantID + "/v2.0"
+	v1Issuer := "https://sts.windows.net/" + p.dir.TenantID() + "/"
+	v2Issuer := p.url + "/" + p.dir.TenantID() + "/v2.0"
 
 	rnd := randomString(48) // one read for aio, rh and uti
 	at := accessClaims{
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: exp,
-		Aio: aioFor(now, rnd[:12]), Rh: "0." + rnd[24:48] + ".", Tid: s.tenantID, Uti: rnd[48:],
+		Aio: aioFor(now, rnd[:12]), Rh: "0." + rnd[24:48] + ".", Tid: p.dir.TenantID(), Uti: rnd[48:],
 	}
 	if is.xmsCC {
 		at.XmsCC = []string{"CP1"}
 	}
 	at.XmsMirid = is.mirid
-	if res.version == 2 {
-		at.Aud, at.Iss, at.Ver = res.appID, v2Issuer, "2.0"
+	if res.Version == 2 {
+		at.Aud, at.Iss, at.Ver = res.AppID, v2Issuer, "2.0"
 		at.Azp, at.Azpacr = strings.ToLower(is.client.AppID), is.azpacr
 	} else {
 		at.Aud, at.Iss, at.Ver = is.sr.aud, v1Issuer, "1.0"
@@ -185,13 +187,13 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 		at.Idp = v1Issuer
 	}
 	if is.user == nil {
-		at.Idtyp, at.Oid, at.Sub = "app", is.client.spID, is.client.spID
-		at.Roles = s.appRoles(is.client.AppID, res)
+		at.Idtyp, at.Oid, at.Sub = "app", is.client.SPID, is.client.SPID
+		at.Roles = p.tx.AppRoles(is.client.AppID, res)
 	} else {
 		u := is.user
-		at.Oid, at.Sub, at.Name, at.Sid = u.ID, pairwiseSub(u.ID, res.appID), u.DisplayName, is.sid
-		at.Scp = strings.Join(s.granted(is.client.AppID, u.ID, res), " ")
-		if res.version == 2 {
+		at.Oid, at.Sub, at.Name, at.Sid = u.ID, PairwiseSub(u.ID, res.AppID), u.DisplayName, is.sid
+		at.Scp = strings.Join(p.tx.Granted(is.client.AppID, u.ID, res), " ")
+		if res.Version == 2 {
 			at.PreferredUsername = u.UserPrincipalName
 		} else {
 			at.Idtyp, at.Upn, at.UniqueName = "user", u.UserPrincipalName, u.UserPrincipalName
@@ -199,21 +201,21 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 			at.Amr, at.Acr = []string{"pwd"}, "1"
 			at.Idp = ""
 		}
-		if !res.graph && len(u.AppRoles) > 0 && res.appID == s.roleApp {
+		if !res.Graph && len(u.AppRoles) > 0 && res.AppID == p.tx.RoleApp() {
 			at.Roles = u.AppRoles
 		}
 		if u.Admin {
-			at.Wids = []string{globalAdminRoleID}
+			at.Wids = []string{directory.GlobalAdminRoleID}
 		}
 	}
 	header := ""
-	if res.graph {
+	if res.Graph {
 		// Graph's tokens carry a nonce in the header, which is why apps
 		// cannot validate them; relying parties must not try.
 		h := `{"typ":"JWT","nonce":"` + randomString(32) + `","alg":"RS256","x5t":"` + kid + `","kid":"` + kid + `"}`
 		header = base64.RawURLEncoding.EncodeToString([]byte(h))
 	} else {
-		header = s.keys.current.header
+		header = p.keys.current.header
 	}
 	payload, _ := json.Marshal(at)
 	m := &minted{key: key, atHeader: header, atPayload: payload}
@@ -237,7 +239,7 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 				echo = append(echo, sc)
 			}
 		}
-		for _, v := range s.granted(is.client.AppID, is.user.ID, res) {
+		for _, v := range p.tx.Granted(is.client.AppID, is.user.ID, res) {
 			if !oidcScopes[strings.ToLower(v)] {
 				echo = append(echo, scopePrefix(is.sr)+v)
 			}
@@ -246,12 +248,12 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 	resp.Scope = strings.Join(echo, " ")
 	resp.RefreshToken = is.refresh
 	if is.clientInfo {
-		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": s.tenantID})
+		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": p.dir.TenantID()})
 		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
 	}
 	if is.sr.oidc["openid"] && !is.noIDToken {
-		m.idHeader = s.keys.current.header
-		m.idPayload, _ = json.Marshal(s.idTokenClaims(now, is))
+		m.idHeader = p.keys.current.header
+		m.idPayload, _ = json.Marshal(p.idTokenClaims(now, is))
 	}
 	m.resp = resp
 	return m
@@ -259,19 +261,19 @@ func (s *Server) mint(now time.Time, is issue) *minted {
 
 // scopePrefix is how the request named its resource, for echoing .default.
 func scopePrefix(sr *scopeRequest) string {
-	if sr.res.graph && strings.EqualFold(sr.aud, "https://graph.microsoft.com") {
+	if sr.res.Graph && strings.EqualFold(sr.aud, "https://graph.microsoft.com") {
 		return "https://graph.microsoft.com/"
 	}
 	return sr.aud + "/"
 }
 
-func (s *Server) idTokenClaims(now time.Time, is issue) map[string]any {
+func (p *Provider) idTokenClaims(now time.Time, is issue) map[string]any {
 	u, client := is.user, is.client
 	c := map[string]any{
-		"aud": strings.ToLower(client.AppID), "iss": s.url + "/" + s.tenantID + "/v2.0",
+		"aud": strings.ToLower(client.AppID), "iss": p.url + "/" + p.dir.TenantID() + "/v2.0",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"aio": randomString(24), "oid": u.ID, "rh": "0." + randomString(24) + ".",
-		"sub": pairwiseSub(u.ID, client.AppID), "tid": s.tenantID, "uti": randomString(16), "ver": "2.0",
+		"sub": PairwiseSub(u.ID, client.AppID), "tid": p.dir.TenantID(), "uti": randomString(16), "ver": "2.0",
 		"sid": is.sid,
 	}
 	if is.nonce != "" {
@@ -283,15 +285,15 @@ func (s *Server) idTokenClaims(now time.Time, is issue) map[string]any {
 	if is.sr.oidc["email"] && u.Mail != "" {
 		c["email"] = u.Mail
 	}
-	if client.OptionalClaims.idToken("login_hint") {
+	if client.OptionalClaims.HasIDTokenClaim("login_hint") {
 		// Entra's login_hint is opaque: an encoded reference to the
 		// account, for login_hint and logout_hint.
-		c["login_hint"] = base64.RawURLEncoding.EncodeToString([]byte(`{"oid":"` + u.ID + `","tid":"` + s.tenantID + `"}`))
+		c["login_hint"] = base64.RawURLEncoding.EncodeToString([]byte(`{"oid":"` + u.ID + `","tid":"` + p.dir.TenantID() + `"}`))
 	}
 	if u.HomeTenantID != "" {
 		c["idp"] = "https://sts.windows.net/" + u.HomeTenantID + "/"
 	}
-	if len(u.AppRoles) > 0 && strings.EqualFold(client.AppID, s.roleApp) {
+	if len(u.AppRoles) > 0 && strings.EqualFold(client.AppID, p.tx.RoleApp()) {
 		c["roles"] = u.AppRoles
 	}
 	if strings.EqualFold(client.GroupMembershipClaims, "SecurityGroup") || strings.EqualFold(client.GroupMembershipClaims, "All") {

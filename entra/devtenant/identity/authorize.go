@@ -1,4 +1,4 @@
-package devtenant
+package identity
 
 import (
 	"crypto/sha256"
@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 const (
@@ -24,7 +26,7 @@ const (
 type authRequest struct {
 	id           string
 	tenant       tenantRef
-	client       *app
+	client       *directory.App
 	redirectURI  string
 	platform     string
 	responseMode string
@@ -69,37 +71,37 @@ type ssoSession struct {
 	expires  time.Time
 }
 
-func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
 		return
 	}
 	q := r.Form
-	t, aerr := s.resolveTenant(r.PathValue("tenant"))
+	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
-		s.errorPage(w, r, http.StatusBadRequest, aerr)
+		p.errorPage(w, r, http.StatusBadRequest, aerr)
 		return
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := p.cfg.Now()
+	p.lock()
+	defer p.unlock()
 
 	clientID := q.Get("client_id")
 	if clientID == "" {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request body must contain the following parameter: 'client_id'."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request body must contain the following parameter: 'client_id'."))
 		return
 	}
-	client := s.app(clientID)
+	client := p.tx.App(clientID)
 	if client == nil {
-		s.errorPage(w, r, http.StatusBadRequest, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, s.domain))
+		p.errorPage(w, r, http.StatusBadRequest, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, p.dir.Domain()))
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
-	platform := client.platform(redirectURI)
+	platform := client.Platform(redirectURI)
 	if platform == "" {
 		// Never redirect to an unregistered URI: Entra shows its own page.
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirectURI, client.AppID))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirectURI, client.AppID))
 		return
 	}
 	req := &authRequest{
@@ -112,56 +114,56 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	case "", "query", "fragment", "form_post":
 	default:
 		req.responseMode = ""
-		s.redirectError(w, r, req, invalidRequest(900144, "The provided value for the input parameter 'response_mode' is not valid. Expected 'query', 'fragment' or 'form_post'."))
+		p.redirectError(w, r, req, invalidRequest(900144, "The provided value for the input parameter 'response_mode' is not valid. Expected 'query', 'fragment' or 'form_post'."))
 		return
 	}
 	switch rt := q.Get("response_type"); rt {
 	case "code":
 	case "":
-		s.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'response_type'."))
+		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'response_type'."))
 		return
 	default:
 		if strings.Contains(rt, "id_token") && !client.Web.ImplicitGrantSettings.EnableIDTokenIssuance {
-			s.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700054, "Response_type 'id_token' is not enabled for the application."))
+			p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700054, "Response_type 'id_token' is not enabled for the application."))
 			return
 		}
-		s.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type '%s' is not supported by the dev tenant (only 'code').", rt))
+		p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type '%s' is not supported by the dev tenant (only 'code').", rt))
 		return
 	}
 	if q.Get("scope") == "" {
-		s.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
+		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
 		return
 	}
-	sr, aerr := s.parseScopes(q.Get("scope"))
+	sr, aerr := p.parseScopes(q.Get("scope"))
 	if aerr != nil {
-		s.redirectError(w, r, req, aerr)
+		p.redirectError(w, r, req, aerr)
 		return
 	}
 	req.sr = sr
 	if aerr := checkPKCEParams(req); aerr != nil {
-		s.redirectError(w, r, req, aerr)
+		p.redirectError(w, r, req, aerr)
 		return
 	}
 	switch req.prompt {
 	case "", "login", "none", "consent", "select_account", "create":
 	default:
-		s.redirectError(w, r, req, invalidRequest(90023, "Invalid prompt value '%s'. Supported values: login, none, consent, select_account.", req.prompt))
+		p.redirectError(w, r, req, invalidRequest(90023, "Invalid prompt value '%s'. Supported values: login, none, consent, select_account.", req.prompt))
 		return
 	}
 	if req.claims != "" {
 		cc, fresh, ok := parseClaimsRequest(req.claims)
 		if !ok {
-			s.redirectError(w, r, req, invalidRequest(90014, "The claims parameter is not valid JSON."))
+			p.redirectError(w, r, req, invalidRequest(90014, "The claims parameter is not valid JSON."))
 			return
 		}
 		req.xmsCC, req.freshAuth = cc, fresh
 	}
-	s.sweep(now)
-	s.pending[req.id] = req
+	p.sweep(now)
+	p.pending[req.id] = req
 
-	sess := s.sessionFromCookie(r, now)
+	sess := p.sessionFromCookie(r, now)
 	needForm := sess == nil || req.prompt == "login" || req.prompt == "select_account" || req.prompt == "create" || req.freshAuth
-	if sess != nil && req.loginHint != "" && !strings.EqualFold(s.users[sess.userID].UserPrincipalName, req.loginHint) {
+	if sess != nil && req.loginHint != "" && !strings.EqualFold(p.tx.User(sess.userID).UserPrincipalName, req.loginHint) {
 		needForm = true
 	}
 	if needForm {
@@ -172,14 +174,14 @@ func (s *Server) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 			if sess != nil {
 				code, oauthErr, msg = 50076, "interaction_required", "Due to a configuration change made by your administrator, or because you moved to a new location, you must sign in again."
 			}
-			s.redirectError(w, r, req, newAADError(400, oauthErr, code, "%s", msg))
+			p.redirectError(w, r, req, newAADError(400, oauthErr, code, "%s", msg))
 			return
 		}
-		s.renderLogin(w, req, sess, "", 0)
+		p.renderLogin(w, req, sess, "", 0)
 		return
 	}
 	req.userID, req.authTime, req.sid = sess.userID, sess.authTime, sess.sid
-	s.afterSignIn(w, r, req, now)
+	p.afterSignIn(w, r, req, now)
 }
 
 // checkPKCEParams: S256 or plain (RFC 7636 §4.2-4.3); a SPA must use PKCE.
@@ -255,16 +257,16 @@ func parseClaimsRequest(raw string) (cp1, fresh, ok bool) {
 	return cp1, fresh, true
 }
 
-func (s *Server) sessionFromCookie(r *http.Request, now time.Time) *ssoSession {
+func (p *Provider) sessionFromCookie(r *http.Request, now time.Time) *ssoSession {
 	c, err := r.Cookie(ssoCookie)
 	if err != nil {
 		return nil
 	}
-	sess := s.sessions[c.Value]
+	sess := p.sessions[c.Value]
 	if sess == nil || now.After(sess.expires) {
 		return nil
 	}
-	if u := s.users[sess.userID]; u == nil || !u.AccountEnabled {
+	if u := p.tx.User(sess.userID); u == nil || !u.AccountEnabled {
 		return nil
 	}
 	return sess
@@ -272,115 +274,110 @@ func (s *Server) sessionFromCookie(r *http.Request, now time.Time) *ssoSession {
 
 // handleLogin takes the sign-in form: ctx, username, password; or ctx and
 // sso=continue to keep the signed-in account (select_account).
-func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
 		return
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	req := s.pendingRequest(r.PostForm.Get("ctx"), now)
+	now := p.cfg.Now()
+	p.lock()
+	defer p.unlock()
+	req := p.pendingRequest(r.PostForm.Get("ctx"), now)
 	if req == nil {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
 		return
 	}
 	if r.PostForm.Get("sso") == "continue" {
-		sess := s.sessionFromCookie(r, now)
+		sess := p.sessionFromCookie(r, now)
 		if sess == nil || req.freshAuth || req.prompt == "login" {
-			s.renderLogin(w, req, nil, "", 0)
+			p.renderLogin(w, req, nil, "", 0)
 			return
 		}
 		req.userID, req.authTime, req.sid = sess.userID, sess.authTime, sess.sid
-		s.afterSignIn(w, r, req, now)
+		p.afterSignIn(w, r, req, now)
 		return
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
-	u := s.userByUPN(username)
+	u := p.tx.UserByUPN(username)
 	switch {
 	case u == nil:
-		s.logErr(r, newAADError(400, "invalid_grant", 50034, "unknown user"))
-		s.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+s.domain+" directory. To sign into this application, the account must be added to the directory.", 50034)
+		p.logErr(r, newAADError(400, "invalid_grant", 50034, "unknown user"))
+		p.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+p.dir.Domain()+" directory. To sign into this application, the account must be added to the directory.", 50034)
 		return
-	case subtle.ConstantTimeCompare([]byte(r.PostForm.Get("password")), []byte(u.password)) != 1:
-		s.logErr(r, newAADError(400, "invalid_grant", 50126, "wrong password"))
-		s.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
+	case !u.CheckPassword(r.PostForm.Get("password")):
+		p.logErr(r, newAADError(400, "invalid_grant", 50126, "wrong password"))
+		p.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
 		return
 	case !u.AccountEnabled:
-		s.logErr(r, newAADError(400, "invalid_grant", 50057, "user disabled"))
-		s.renderLogin(w, req, nil, "AADSTS50057: The user account is disabled. The account has been disabled by an administrator.", 50057)
+		p.logErr(r, newAADError(400, "invalid_grant", 50057, "user disabled"))
+		p.renderLogin(w, req, nil, "AADSTS50057: The user account is disabled. The account has been disabled by an administrator.", 50057)
 		return
 	}
-	sess := &ssoSession{id: randomString(32), userID: u.ID, sid: newGUID(), authTime: now, expires: now.Add(ssoLifetime)}
-	s.sessions[sess.id] = sess
+	sess := &ssoSession{id: randomString(32), userID: u.ID, sid: directory.NewObjectID(), authTime: now, expires: now.Add(ssoLifetime)}
+	p.sessions[sess.id] = sess
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: sess.id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	req.userID, req.authTime, req.sid = u.ID, now, sess.sid
-	s.afterSignIn(w, r, req, now)
+	p.afterSignIn(w, r, req, now)
 }
 
-func (s *Server) pendingRequest(id string, now time.Time) *authRequest {
-	req := s.pending[id]
+func (p *Provider) pendingRequest(id string, now time.Time) *authRequest {
+	req := p.pending[id]
 	if req == nil || now.After(req.expires) {
-		delete(s.pending, id)
+		delete(p.pending, id)
 		return nil
 	}
 	return req
 }
 
-// userByUPN finds a user by UPN, case-insensitively. Caller holds s.mu.
-func (s *Server) userByUPN(upn string) *User {
-	return s.users[s.upn[strings.ToLower(upn)]]
-}
-
-// afterSignIn checks consent, then issues the code. Caller holds s.mu.
-func (s *Server) afterSignIn(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
-	u := s.users[req.userID]
-	missing := s.missingConsent(req.client.AppID, u.ID, req.sr)
+// afterSignIn checks consent, then issues the code. Caller holds p.mu.
+func (p *Provider) afterSignIn(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
+	u := p.tx.User(req.userID)
+	missing := p.missingConsent(req.client.AppID, u.ID, req.sr)
 	if len(missing) > 0 || req.prompt == "consent" {
 		if req.prompt == "none" {
 			e := newAADError(400, "consent_required", 65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", req.client.AppID, req.client.DisplayName)
-			s.redirectError(w, r, req, e)
+			p.redirectError(w, r, req, e)
 			return
 		}
-		s.renderConsent(w, req, u, missing)
+		p.renderConsent(w, req, u, missing)
 		return
 	}
-	s.issueCode(w, r, req, now)
+	p.issueCode(w, r, req, now)
 }
 
 // handleConsent takes the consent form: ctx, decision=accept|decline, and
 // consent_for_org=on (admins only).
-func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	if err := r.ParseForm(); err != nil {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
 		return
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	req := s.pendingRequest(r.PostForm.Get("ctx"), now)
+	now := p.cfg.Now()
+	p.lock()
+	defer p.unlock()
+	req := p.pendingRequest(r.PostForm.Get("ctx"), now)
 	if req == nil || req.userID == "" {
-		s.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
 		return
 	}
-	u := s.users[req.userID]
+	u := p.tx.User(req.userID)
 	if r.PostForm.Get("decision") != "accept" {
 		e := newAADError(400, "access_denied", 65004, "User declined to consent to access the app.")
-		s.redirectError(w, r, req, e, "error_subcode", "cancel")
+		p.redirectError(w, r, req, e, "error_subcode", "cancel")
 		return
 	}
-	missing := s.missingConsent(req.client.AppID, u.ID, req.sr)
+	missing := p.missingConsent(req.client.AppID, u.ID, req.sr)
 	forOrg := r.PostForm.Get("consent_for_org") == "on"
 	for _, m := range missing {
-		if m.admin && !u.Admin {
-			s.errorPage(w, r, http.StatusForbidden, newAADError(403, "access_denied", 90094, "Admin consent is required for the permissions requested by this application. An admin consent request may be sent to the admin."))
+		if m.Admin && !u.Admin {
+			p.errorPage(w, r, http.StatusForbidden, newAADError(403, "access_denied", 90094, "Admin consent is required for the permissions requested by this application. An admin consent request may be sent to the admin."))
 			return
 		}
 	}
 	if forOrg && !u.Admin {
-		s.errorPage(w, r, http.StatusForbidden, newAADError(403, "access_denied", 90094, "Only an administrator can consent on behalf of the organization."))
+		p.errorPage(w, r, http.StatusForbidden, newAADError(403, "access_denied", 90094, "Only an administrator can consent on behalf of the organization."))
 		return
 	}
 	principal := u.ID
@@ -391,20 +388,20 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	for sc := range req.sr.oidc {
 		oidc = append(oidc, sc)
 	}
-	s.addGrant(grantKey{req.client.AppID, GraphAppID, principal}, oidc...)
-	s.addGrant(grantKey{req.client.AppID, req.sr.res.appID, principal}, req.sr.values...)
-	s.issueCode(w, r, req, now)
+	p.tx.AddGrant(req.client.AppID, directory.GraphAppID, principal, oidc...)
+	p.tx.AddGrant(req.client.AppID, req.sr.res.AppID, principal, req.sr.values...)
+	p.issueCode(w, r, req, now)
 }
 
-func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
-	delete(s.pending, req.id)
+func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
+	delete(p.pending, req.id)
 	code := "1.A" + randomString(48)
-	s.codes[code] = &authCode{
+	p.codes[code] = &authCode{
 		clientID: strings.ToLower(req.client.AppID), redirectURI: req.redirectURI, platform: req.platform,
 		challenge: req.challenge, method: req.method, nonce: req.nonce, userID: req.userID,
 		authTime: req.authTime, sid: req.sid, xmsCC: req.xmsCC, expires: now.Add(codeLifetime),
 	}
-	s.respond(w, req, url.Values{"code": {code}, "state": optional(req.state), "session_state": {req.sid}})
+	p.respond(w, req, url.Values{"code": {code}, "state": optional(req.state), "session_state": {req.sid}})
 }
 
 func optional(v string) []string {
@@ -415,27 +412,27 @@ func optional(v string) []string {
 }
 
 // redirectError sends an OAuth error to the (already verified) redirect URI.
-func (s *Server) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError, extra ...string) {
-	s.logErr(r, e)
+func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError, extra ...string) {
+	p.logErr(r, e)
 	v := url.Values{
 		"error":             {e.err},
-		"error_description": {e.Error() + "\r\nTrace ID: " + newGUID() + "\r\nCorrelation ID: " + correlationID(r) + "\r\nTimestamp: " + s.now().UTC().Format("2006-01-02 15:04:05Z")},
+		"error_description": {e.Error() + "\r\nTrace ID: " + directory.NewObjectID() + "\r\nCorrelation ID: " + correlationID(r) + "\r\nTimestamp: " + p.cfg.Now().UTC().Format("2006-01-02 15:04:05Z")},
 		"state":             optional(req.state),
 	}
 	for i := 0; i+1 < len(extra); i += 2 {
 		v.Set(extra[i], extra[i+1])
 	}
-	delete(s.pending, req.id)
-	s.respond(w, req, v)
+	delete(p.pending, req.id)
+	p.respond(w, req, v)
 }
 
 // respond delivers params per the response mode: query, fragment or form_post.
-func (s *Server) respond(w http.ResponseWriter, req *authRequest, params url.Values) {
+func (p *Provider) respond(w http.ResponseWriter, req *authRequest, params url.Values) {
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Pragma", "no-cache")
 	switch req.responseMode {
 	case "form_post":
-		s.renderFormPost(w, req.redirectURI, params)
+		p.renderFormPost(w, req.redirectURI, params)
 	case "fragment":
 		http.Redirect(w, &http.Request{}, req.redirectURI+"#"+params.Encode(), http.StatusFound)
 	default:
@@ -452,16 +449,16 @@ func (s *Server) respond(w http.ResponseWriter, req *authRequest, params url.Val
 
 // handleLogout ends the SSO session and returns to a registered
 // post_logout_redirect_uri, or shows the signed-out page.
-func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	_ = r.ParseForm()
-	if _, aerr := s.resolveTenant(r.PathValue("tenant")); aerr != nil {
-		s.errorPage(w, r, http.StatusBadRequest, aerr)
+	if _, aerr := p.resolveTenant(r.PathValue("tenant")); aerr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, aerr)
 		return
 	}
-	s.mu.Lock()
+	p.lock()
 	if c, err := r.Cookie(ssoCookie); err == nil {
-		delete(s.sessions, c.Value)
+		delete(p.sessions, c.Value)
 	}
 	clientID := r.Form.Get("client_id")
 	if clientID == "" {
@@ -469,10 +466,10 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Form.Get("post_logout_redirect_uri")
 	ok := false
-	if a := s.app(clientID); a != nil && target != "" {
-		ok = a.platform(target) != "" || a.Web.LogoutURL == target || loopbackMatch(a.Web.LogoutURL, target)
+	if a := p.tx.App(clientID); a != nil && target != "" {
+		ok = a.Platform(target) != "" || a.Web.LogoutURL == target || directory.LoopbackMatch(a.Web.LogoutURL, target)
 	}
-	s.mu.Unlock()
+	p.unlock()
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	if ok {
 		u, _ := url.Parse(target)
@@ -485,7 +482,7 @@ func (s *Server) handleLogout(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	s.renderSignedOut(w)
+	p.renderSignedOut(w)
 }
 
 // audOf reads the aud of a JWT without verifying it: logout only uses it to

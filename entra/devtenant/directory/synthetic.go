@@ -1,4 +1,4 @@
-package devtenant
+package directory
 
 import (
 	"fmt"
@@ -16,37 +16,37 @@ var (
 // per department and a manager for each (every 10th user manages the next
 // nine). It is for scale tests of Graph paging and delta; the users cannot
 // sign in (no password).
-func (s *Server) GenerateDirectory(n int) error {
+func (d *Directory) GenerateDirectory(n int) error {
 	if n < 0 || n > 1_000_000 {
 		return fmt.Errorf("devtenant: GenerateDirectory: n must be 0..1,000,000, got %d", n)
 	}
-	now := s.now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := d.now()
+	tx := d.Lock()
+	defer tx.Unlock()
 	groups := map[string]*Group{}
-	for _, d := range synthDepts {
-		id := deterministicID("synthetic-group:" + d)
-		g := s.groups[id]
+	for _, dept := range synthDepts {
+		id := DeterministicID("synthetic-group:" + dept)
+		g := d.groups[id]
 		if g == nil {
-			g = &Group{ID: id, DisplayName: "Synthetic " + d, Description: "Generated " + d + " department"}
-			s.groups[id] = g
-			s.graph.groupOrder = append(s.graph.groupOrder, id)
-			s.graph.created[id] = now
+			g = &Group{ID: id, DisplayName: "Synthetic " + dept, Description: "Generated " + dept + " department"}
+			d.groups[id] = g
+			d.log.groupOrder = append(d.log.groupOrder, id)
+			d.log.created[id] = now
 		}
-		groups[d] = g
+		groups[dept] = g
 	}
 	var manager string
 	for i := 0; i < n; i++ {
 		alias := fmt.Sprintf("user%06d", i)
-		id := deterministicID("synthetic-user:" + alias)
-		if s.users[id] != nil {
+		id := DeterministicID("synthetic-user:" + alias)
+		if d.users[id] != nil {
 			continue
 		}
 		given, surname := synthGiven[i%len(synthGiven)], synthSurname[(i/len(synthGiven))%len(synthSurname)]
 		dept := synthDepts[i%len(synthDepts)]
 		u := &User{
-			ID: id, UserPrincipalName: alias + "@" + s.domain, DisplayName: given + " " + surname + " " + strings.TrimLeft(alias[4:], "0"),
-			GivenName: given, Surname: surname, Mail: alias + "@" + s.domain, JobTitle: "Associate", Department: dept,
+			ID: id, UserPrincipalName: alias + "@" + d.domain, DisplayName: given + " " + surname + " " + strings.TrimLeft(alias[4:], "0"),
+			GivenName: given, Surname: surname, Mail: alias + "@" + d.domain, JobTitle: "Associate", Department: dept,
 			OfficeLocation: "Building " + fmt.Sprint(i%7+1), UserType: "Member", AccountEnabled: i%97 != 0,
 			Groups: []string{groups[dept].ID},
 		}
@@ -56,15 +56,15 @@ func (s *Server) GenerateDirectory(n int) error {
 		} else {
 			u.ManagerID = manager
 		}
-		s.users[id] = u
-		s.upn[strings.ToLower(u.UserPrincipalName)] = id
+		d.users[id] = u
+		d.upn[strings.ToLower(u.UserPrincipalName)] = id
 		groups[dept].Members = append(groups[dept].Members, id)
-		s.graph.userOrder = append(s.graph.userOrder, id)
-		s.graph.created[id] = now
-		s.graph.changed('u', id)
+		d.log.userOrder = append(d.log.userOrder, id)
+		d.log.created[id] = now
+		tx.Changed('u', id)
 	}
 	for _, g := range groups {
-		s.graph.changed('g', g.ID)
+		tx.Changed('g', g.ID)
 	}
 	return nil
 }

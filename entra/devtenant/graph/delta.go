@@ -1,4 +1,4 @@
-package devtenant
+package graph
 
 import (
 	"encoding/base64"
@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // deltaToken is a position in a delta round: kind ('u' or 'g'), the index
@@ -123,8 +125,8 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 			pageSize = min(n, 999)
 		}
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	tx := s.dir.Lock()
+	defer tx.Unlock()
 	var tok deltaToken
 	switch {
 	case v.Get("$skiptoken") != "":
@@ -136,29 +138,29 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 		tok = t
 	case v.Get("$deltatoken") != "":
 		t, ok := decodeDeltaToken(v.Get("$deltatoken"), kind)
-		if !ok || t.to > s.graph.seq {
+		if !ok || t.to > tx.Seq() {
 			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $deltatoken: start a new delta round.")
 			return
 		}
-		tok = deltaToken{kind: kind, from: t.to, to: s.graph.seq}
+		tok = deltaToken{kind: kind, from: t.to, to: tx.Seq()}
 	default:
-		tok = deltaToken{kind: kind, from: fullRound, to: s.graph.seq}
+		tok = deltaToken{kind: kind, from: fullRound, to: tx.Seq()}
 	}
 
 	var items []string
 	full := tok.from == fullRound
 	if full {
-		items = s.graph.userOrder
+		items = tx.UserOrder()
 		if kind == 'g' {
-			items = s.graph.groupOrder
+			items = tx.GroupOrder()
 		}
 	} else {
 		seen := map[string]bool{}
-		lo, hi := int(min(tok.from, uint64(len(s.graph.changes)))), int(min(tok.to, uint64(len(s.graph.changes))))
-		for _, ch := range s.graph.changes[lo:hi] {
-			if ch.kind == kind && !seen[ch.id] {
-				seen[ch.id] = true
-				items = append(items, ch.id)
+		lo, hi := int(min(tok.from, uint64(len(tx.Changes())))), int(min(tok.to, uint64(len(tx.Changes()))))
+		for _, ch := range tx.Changes()[lo:hi] {
+			if ch.Kind == kind && !seen[ch.ID] {
+				seen[ch.ID] = true
+				items = append(items, ch.ID)
 			}
 		}
 	}
@@ -169,12 +171,12 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 		if id == "" || (only != nil && !only[id]) {
 			continue
 		}
-		if o := s.deltaObject(kind, id, sel, defaults, full, withMembers); o != nil {
+		if o := deltaObject(tx, kind, id, sel, defaults, full, withMembers); o != nil {
 			page = append(page, o)
 		}
 	}
 	out := map[string]any{"@odata.context": contextURL(set, sel), "value": page}
-	base := s.graphURL + r.URL.Path + "?"
+	base := s.baseURL() + r.URL.Path + "?"
 	keep := url.Values{}
 	if len(sel) > 0 {
 		keep.Set("$select", strings.Join(sel, ","))
@@ -196,20 +198,20 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 
 // deltaObject is one delta entry; nil to skip (absent in a full round).
 // Caller holds s.mu.
-func (s *Server) deltaObject(kind byte, id string, sel, defaults []string, full, withMembers bool) map[string]any {
+func deltaObject(tx directory.Tx, kind byte, id string, sel, defaults []string, full, withMembers bool) map[string]any {
 	if kind == 'u' {
-		if u := s.users[id]; u != nil {
-			return project(s.userObject(u), sel, defaults)
+		if u := tx.User(id); u != nil {
+			return project(userObject(tx, u), sel, defaults)
 		}
-	} else if g := s.groups[id]; g != nil {
-		o := project(s.groupObject(g), sel, defaults)
+	} else if g := tx.Group(id); g != nil {
+		o := project(groupObject(tx, g), sel, defaults)
 		if !withMembers {
 			return o
 		}
 		members := make([]map[string]any, 0, len(g.Members))
 		for _, m := range g.Members {
 			t := "#microsoft.graph.user"
-			if s.groups[m] != nil {
+			if tx.Group(m) != nil {
 				t = "#microsoft.graph.group"
 			}
 			members = append(members, map[string]any{"@odata.type": t, "id": m})

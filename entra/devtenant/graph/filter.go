@@ -1,4 +1,4 @@
-package devtenant
+package graph
 
 import (
 	"strings"

@@ -1,0 +1,25 @@
+// Package graph is the dev tenant's Microsoft Graph: the v1.0 slice that
+// entrakit and msgraph-sdk-go use, over the tenant's directory.
+//
+// # The flow
+//
+//  1. router.go: every request gets request-id and client-request-id
+//     headers; injected faults apply; the bearer token is verified by the
+//     identity provider (signature, expiry) and must be for Graph; the
+//     app's request budget is spent (429 with Retry-After beyond it); a
+//     CAE-capable (cp1) token of a revoked or disabled user gets a 401
+//     claims challenge. The caller's delegated scopes or application roles
+//     decide what it may read.
+//  2. odata.go and filter.go parse $select, $filter, $search, $orderby,
+//     $top, $count and $skiptoken as Graph does (and refuse what it
+//     refuses); skip tokens are opaque and bound to their query.
+//  3. users.go and groups.go answer /me, /users, /groups, members, memberOf,
+//     photos, applications, servicePrincipals and organization, a page at a
+//     time in creation order (stable under inserts; deletions leave
+//     tombstones).
+//  4. delta.go reads the directory's change log: a first round lists all,
+//     later rounds what changed since the deltaLink, deletions as @removed.
+//  5. batch.go runs $batch requests through the same handler.
+//
+// Errors are Graph's JSON ({"error":{"code","message","innerError"}}).
+package graph

@@ -1,0 +1,240 @@
+package identity
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
+	"github.com/entrakit/entrakit/entra/devtenant/fault"
+)
+
+// graphHost is Graph's public host: tokens for Graph name it in aud.
+const graphHost = "https://graph.microsoft.com"
+
+// Config is what a Provider needs from the dev tenant that hosts it.
+type Config struct {
+	Directory *directory.Directory
+	Faults    *fault.Set
+	Logger    *slog.Logger
+	// Now is the tenant's clock (with AdvanceClock's offset).
+	Now func() time.Time
+	// GraphURL is the Graph emulator's root, for discovery's
+	// userinfo_endpoint and msgraph_host; "" before it listens.
+	GraphURL func() string
+	// KeyGrace is how long a retired signing key stays in the JWKS.
+	KeyGrace time.Duration
+	// AccessTokenLifetime, when set, is the lifetime of every access token.
+	AccessTokenLifetime time.Duration
+	// MSIAddr is the managed identity endpoint's listen address.
+	MSIAddr string
+	// OIDCClient fetches external issuers' keys for federated credentials;
+	// nil: a client trusting the system roots and CA.
+	OIDCClient *http.Client
+	CA         *x509.Certificate
+}
+
+// Provider is the identity side of the dev tenant: Entra ID's v2.0
+// endpoints, the managed identity endpoint and the workload issuer.
+type Provider struct {
+	cfg    Config
+	dir    *directory.Directory
+	log    *slog.Logger
+	faults *fault.Set
+	fed    *federation
+	wl     *workloadIssuer
+
+	mu sync.Mutex
+	// tx is the directory, locked while mu is held by lock (nil Tx
+	// otherwise): the endpoints read the model and change their own state
+	// in one critical section, as they did when both shared one lock.
+	tx            directory.Tx
+	url           string
+	keys          keyRing
+	codes         map[string]*authCode
+	refreshTokens map[string]*refreshGrant
+	sessions      map[string]*ssoSession
+	pending       map[string]*authRequest
+	assertionJTIs map[string]time.Time
+	lastSweep     time.Time
+	mi            msiEndpoint
+}
+
+// New makes a Provider with fresh signing keys.
+func New(cfg Config) (*Provider, error) {
+	if cfg.Directory == nil || cfg.Now == nil || cfg.Faults == nil {
+		return nil, errors.New("devtenant: identity: Directory, Faults and Now are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GraphURL == nil {
+		cfg.GraphURL = func() string { return "" }
+	}
+	p := &Provider{
+		cfg: cfg, dir: cfg.Directory, log: cfg.Logger, faults: cfg.Faults,
+		codes:         map[string]*authCode{},
+		refreshTokens: map[string]*refreshGrant{},
+		sessions:      map[string]*ssoSession{},
+		pending:       map[string]*authRequest{},
+		assertionJTIs: map[string]time.Time{},
+		mi:            msiEndpoint{header: randomString(32)},
+	}
+	now := cfg.Now()
+	cur, err := newSigningKey(now)
+	if err != nil {
+		return nil, err
+	}
+	next, err := newSigningKey(now)
+	if err != nil {
+		return nil, err
+	}
+	p.keys = keyRing{current: cur, next: next, grace: cfg.KeyGrace}
+	p.fed = newFederation(cfg.OIDCClient, cfg.CA)
+	p.wl = newWorkloadIssuer()
+	return p, nil
+}
+
+// lock takes the provider's lock, then the directory's (always in this
+// order), and returns the directory's Tx, also kept in p.tx.
+func (p *Provider) lock() directory.Tx {
+	p.mu.Lock()
+	p.tx = p.dir.Lock()
+	return p.tx
+}
+
+func (p *Provider) unlock() {
+	p.tx.Unlock()
+	p.tx = directory.Tx{}
+	p.mu.Unlock()
+}
+
+// SetURL records the authority host (https://localhost:PORT), once the
+// server listens.
+func (p *Provider) SetURL(u string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.url = u
+}
+
+func (p *Provider) baseURL() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.url
+}
+
+// Issuer is the v2.0 issuer of the tenant's tokens.
+func (p *Provider) Issuer() string { return p.baseURL() + "/" + p.dir.TenantID() + "/v2.0" }
+
+// Routes registers the identity endpoints on mux.
+func (p *Provider) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", p.handleDiscovery)
+	mux.HandleFunc("GET /discovery/v2.0/keys", p.handleJWKS)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", p.handleJWKS)
+	mux.HandleFunc("GET /common/discovery/instance", p.handleInstanceDiscovery)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", p.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", p.handleAuthorize)
+	mux.HandleFunc("POST /{tenant}/login", p.handleLogin)
+	mux.HandleFunc("POST /{tenant}/consent", p.handleConsent)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", p.handleToken)
+	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", p.handleCORSPreflight)
+	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", p.handleLogout)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", p.handleLogout)
+	mux.HandleFunc("GET /error", p.handleErrorInfo)
+	p.workloadRoutes(mux)
+}
+
+// RotateKeys rotates the signing keys now: the published next key starts
+// signing, the current one is retired (still published for KeyGrace).
+func (p *Provider) RotateKeys() error {
+	now := p.cfg.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys.rotate(now)
+}
+
+// SigningKeyID is the kid of the key that signs now.
+func (p *Provider) SigningKeyID() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.keys.current.kid
+}
+
+// RevokeUser revokes the user's refresh tokens and ends their SSO sessions
+// (the directory records the revocation time for Graph).
+func (p *Provider) RevokeUser(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, g := range p.refreshTokens {
+		if g.userID == id {
+			g.revoked = true
+		}
+	}
+	for k, sess := range p.sessions {
+		if sess.userID == id {
+			delete(p.sessions, k)
+		}
+	}
+}
+
+// ForgetUser drops a deleted user's refresh tokens and SSO sessions.
+func (p *Provider) ForgetUser(id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, g := range p.refreshTokens {
+		if g.userID == id {
+			delete(p.refreshTokens, k)
+		}
+	}
+	for k, sess := range p.sessions {
+		if sess.userID == id {
+			delete(p.sessions, k)
+		}
+	}
+}
+
+// sweep drops expired authorize requests, codes, sessions and refresh
+// tokens, at most once a minute, so state cannot grow without bound (the
+// authorize endpoint takes anonymous requests). Caller holds p.mu.
+func (p *Provider) sweep(now time.Time) {
+	if now.Sub(p.lastSweep) < time.Minute && now.After(p.lastSweep) {
+		return
+	}
+	p.lastSweep = now
+	for k, r := range p.pending {
+		if now.After(r.expires) {
+			delete(p.pending, k)
+		}
+	}
+	for k, c := range p.codes {
+		if now.After(c.expires.Add(codeLifetime)) { // kept a while to detect replays
+			delete(p.codes, k)
+		}
+	}
+	for k, sess := range p.sessions {
+		if now.After(sess.expires) {
+			delete(p.sessions, k)
+		}
+	}
+	for k, g := range p.refreshTokens {
+		if now.After(g.expires) {
+			delete(p.refreshTokens, k)
+		}
+	}
+}
+
+func (p *Provider) logErr(r *http.Request, e *aadError) {
+	p.log.LogAttrs(r.Context(), slog.LevelInfo, "aadsts error",
+		slog.String("path", r.URL.Path), slog.Int("aadsts", e.code), slog.String("error", e.err))
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
