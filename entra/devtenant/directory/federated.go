@@ -109,4 +109,3 @@ func (d *Directory) AddFederatedCredential(appID string, fic FederatedCredential
 	a.FederatedIdentityCredentials = list
 	return nil
 }
-
