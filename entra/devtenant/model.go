@@ -68,7 +68,7 @@ func (i ManagedIdentityInfo) String() string {
 }
 
 func (s *Server) miInfo(mi directory.ManagedIdentity) ManagedIdentityInfo {
-	endpoint, header := s.idp.ManagedIdentityEndpoint()
+	endpoint, header := s.idp.ManagedIdentity().Endpoint()
 	return ManagedIdentityInfo{Name: mi.App.DisplayName, ClientID: mi.App.AppID, ObjectID: mi.App.SPID, ResourceID: mi.ResourceID,
 		SystemAssigned: mi.System, Endpoint: endpoint, Header: header}
 }

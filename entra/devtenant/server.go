@@ -200,10 +200,10 @@ func (s *Server) Start() error {
 	if !addr.IP.IsUnspecified() {
 		host = addr.IP.String()
 	}
-	s.idp.SetManagedIdentityURL("http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)))
+	s.idp.ManagedIdentity().SetURL("http://" + net.JoinHostPort(host, strconv.Itoa(addr.Port)))
 	s.serve(ln, s.handler, tlsConfig, 60*time.Second)
 	s.serve(gln, logRequests(s.log, s.graph.Handler()), tlsConfig, 120*time.Second)
-	s.serve(mln, logRequests(s.log, s.idp.ManagedIdentityHandler()), nil, 60*time.Second)
+	s.serve(mln, logRequests(s.log, s.idp.ManagedIdentity().Handler()), nil, 60*time.Second)
 	return nil
 }
 
@@ -344,13 +344,13 @@ func (s *Server) ClearFaults() { s.faults.Clear() }
 // the issuer of a federated identity credential (AddFederatedCredential)
 // and present tokens from [Server.IssueWorkloadToken]. Its discovery
 // document is at WorkloadIssuer()+"/.well-known/openid-configuration".
-func (s *Server) WorkloadIssuer() string { return s.idp.WorkloadIssuer() }
+func (s *Server) WorkloadIssuer() string { return s.idp.Workload().Issuer() }
 
 // IssueWorkloadToken signs a token of the workload issuer for subject and
 // audience (default api://AzureADTokenExchange), valid for lifetime
 // (default 1 h), like a Kubernetes projected service-account token.
 func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
-	return s.idp.IssueWorkloadToken(subject, audience, lifetime)
+	return s.idp.Workload().IssueToken(subject, audience, lifetime)
 }
 
 // statusRecorder captures the status for the request log.

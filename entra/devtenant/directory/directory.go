@@ -412,3 +412,6 @@ func (d *Directory) Personas() []Persona {
 	sort.Slice(out, func(i, j int) bool { return out[i].Username < out[j].Username })
 	return out
 }
+
+// TenantID is the tenant's id (lower case).
+func (tx Tx) TenantID() string { return tx.d.tenantID }

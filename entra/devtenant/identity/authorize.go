@@ -134,7 +134,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
 		return
 	}
-	sr, aerr := p.parseScopes(q.Get("scope"))
+	sr, aerr := parseScopes(p.tx, q.Get("scope"))
 	if aerr != nil {
 		p.redirectError(w, r, req, aerr)
 		return
@@ -302,15 +302,15 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	u := p.tx.UserByUPN(username)
 	switch {
 	case u == nil:
-		p.logErr(r, newAADError(400, "invalid_grant", 50034, "unknown user"))
+		logAADError(p.log, r, newAADError(400, "invalid_grant", 50034, "unknown user"))
 		p.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+p.dir.Domain()+" directory. To sign into this application, the account must be added to the directory.", 50034)
 		return
 	case !u.CheckPassword(r.PostForm.Get("password")):
-		p.logErr(r, newAADError(400, "invalid_grant", 50126, "wrong password"))
+		logAADError(p.log, r, newAADError(400, "invalid_grant", 50126, "wrong password"))
 		p.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
 		return
 	case !u.AccountEnabled:
-		p.logErr(r, newAADError(400, "invalid_grant", 50057, "user disabled"))
+		logAADError(p.log, r, newAADError(400, "invalid_grant", 50057, "user disabled"))
 		p.renderLogin(w, req, nil, "AADSTS50057: The user account is disabled. The account has been disabled by an administrator.", 50057)
 		return
 	}
@@ -333,14 +333,14 @@ func (p *Provider) pendingRequest(id string, now time.Time) *authRequest {
 // afterSignIn checks consent, then issues the code. Caller holds p.mu.
 func (p *Provider) afterSignIn(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	u := p.tx.User(req.userID)
-	missing := p.missingConsent(req.client.AppID, u.ID, req.sr)
+	missing := missingConsent(p.tx, req.client.AppID, u.ID, req.sr)
 	if len(missing) > 0 || req.prompt == "consent" {
 		if req.prompt == "none" {
 			e := newAADError(400, "consent_required", 65001, "The user or administrator has not consented to use the application with ID '%s' named '%s'. Send an interactive authorization request for this user and resource.", req.client.AppID, req.client.DisplayName)
 			p.redirectError(w, r, req, e)
 			return
 		}
-		p.renderConsent(w, req, u, missing)
+		renderConsent(w, req, u, missing)
 		return
 	}
 	p.issueCode(w, r, req, now)
@@ -368,7 +368,7 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
 		p.redirectError(w, r, req, e, "error_subcode", "cancel")
 		return
 	}
-	missing := p.missingConsent(req.client.AppID, u.ID, req.sr)
+	missing := missingConsent(p.tx, req.client.AppID, u.ID, req.sr)
 	forOrg := r.PostForm.Get("consent_for_org") == "on"
 	for _, m := range missing {
 		if m.Admin && !u.Admin {
@@ -413,7 +413,7 @@ func optional(v string) []string {
 
 // redirectError sends an OAuth error to the (already verified) redirect URI.
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError, extra ...string) {
-	p.logErr(r, e)
+	logAADError(p.log, r, e)
 	v := url.Values{
 		"error":             {e.err},
 		"error_description": {e.Error() + "\r\nTrace ID: " + directory.NewObjectID() + "\r\nCorrelation ID: " + correlationID(r) + "\r\nTimestamp: " + p.cfg.Now().UTC().Format("2006-01-02 15:04:05Z")},
@@ -432,7 +432,7 @@ func (p *Provider) respond(w http.ResponseWriter, req *authRequest, params url.V
 	w.Header().Set("Pragma", "no-cache")
 	switch req.responseMode {
 	case "form_post":
-		p.renderFormPost(w, req.redirectURI, params)
+		renderFormPost(w, req.redirectURI, params)
 	case "fragment":
 		http.Redirect(w, &http.Request{}, req.redirectURI+"#"+params.Encode(), http.StatusFound)
 	default:
@@ -482,7 +482,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusFound)
 		return
 	}
-	p.renderSignedOut(w)
+	renderSignedOut(w)
 }
 
 // audOf reads the aud of a JWT without verifying it: logout only uses it to

@@ -115,7 +115,7 @@ func (p *Provider) handleInstanceDiscovery(w http.ResponseWriter, r *http.Reques
 	})
 }
 
-func (p *Provider) handleErrorInfo(w http.ResponseWriter, r *http.Request) {
+func handleErrorInfo(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	_, _ = w.Write([]byte("AADSTS" + r.URL.Query().Get("code") + ": see https://learn.microsoft.com/entra/identity-platform/reference-error-codes\n"))
 }
@@ -133,7 +133,7 @@ func setCORS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (p *Provider) handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
+func handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Access-Control-Allow-Origin", "*")
 	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")

@@ -84,7 +84,7 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *aa
 	h.Set("x-ms-request-id", trace)
 	w.WriteHeader(e.status)
 	_ = json.NewEncoder(w).Encode(body)
-	p.logErr(r, e)
+	logAADError(p.log, r, e)
 }
 
 // correlationID echoes the client's client-request-id as Entra does, or makes one.

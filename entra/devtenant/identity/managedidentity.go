@@ -35,45 +35,49 @@ const (
 	miTokenLifetime = 86399 * time.Second
 )
 
-// msiEndpoint is the managed identity endpoint's URL (set by Start) and
-// the IDENTITY_HEADER secret.
-type msiEndpoint struct {
+// MSIEndpoint is the managed identity endpoint: its URL (set by Start,
+// guarded by the provider's lock) and the IDENTITY_HEADER secret.
+type MSIEndpoint struct {
+	p      *Provider
 	header string
 	url    string
 }
 
-// ManagedIdentityEndpoint is IDENTITY_ENDPOINT (http://127.0.0.1:PORT/msi/token,
+// ManagedIdentity is the tenant's managed identity endpoint.
+func (p *Provider) ManagedIdentity() *MSIEndpoint { return p.mi }
+
+// Endpoint is IDENTITY_ENDPOINT (http://127.0.0.1:PORT/msi/token,
 // set by Start) and IDENTITY_HEADER, the secret every request must carry in
 // X-IDENTITY-HEADER (random per start).
-func (p *Provider) ManagedIdentityEndpoint() (endpoint, header string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.mi.url, p.mi.header
+func (e *MSIEndpoint) Endpoint() (endpoint, header string) {
+	e.p.mu.Lock()
+	defer e.p.mu.Unlock()
+	return e.url, e.header
 }
 
-// ManagedIdentityHandler serves the managed identity endpoint (at
+// Handler serves the managed identity endpoint (at
 // /msi/token); the dev tenant listens for it on plain HTTP, as App Service.
-func (p *Provider) ManagedIdentityHandler() http.Handler {
+func (e *MSIEndpoint) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(msiPath, p.handleMSIToken)
+	mux.HandleFunc(msiPath, e.handleToken)
 	return mux
 }
 
-// SetManagedIdentityURL records where the endpoint listens
+// SetURL records where the endpoint listens
 // (http://127.0.0.1:PORT); IDENTITY_ENDPOINT is that and /msi/token.
-func (p *Provider) SetManagedIdentityURL(base string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mi.url = base + msiPath
+func (e *MSIEndpoint) SetURL(base string) {
+	e.p.mu.Lock()
+	defer e.p.mu.Unlock()
+	e.url = base + msiPath
 }
 
 // msiError is the App Service identity endpoint's error body:
 // {"statusCode":400,"message":"Unable to load the proper Managed Identity.","correlationId":"..."}.
-func (p *Provider) msiError(w http.ResponseWriter, r *http.Request, status int, msg string) {
+func (e *MSIEndpoint) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
 	corr := directory.NewObjectID()
 	w.Header().Set("X-CORRELATION-ID", corr)
 	writeJSON(w, status, map[string]any{"statusCode": status, "message": msg, "correlationId": corr})
-	p.log.LogAttrs(r.Context(), slog.LevelInfo, "managed identity error", slog.Int("status", status), slog.String("message", msg))
+	e.p.log.LogAttrs(r.Context(), slog.LevelInfo, "managed identity error", slog.Int("status", status), slog.String("message", msg))
 }
 
 // msiTokenResponse is what App Service answers (api-version 2019-08-01).
@@ -85,16 +89,17 @@ type msiTokenResponse struct {
 	ClientID    string `json:"client_id"`
 }
 
-func (p *Provider) handleMSIToken(w http.ResponseWriter, r *http.Request) {
+func (e *MSIEndpoint) handleToken(w http.ResponseWriter, r *http.Request) {
+	p := e.p
 	w.Header().Set("Cache-Control", "no-store")
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
-		p.msiError(w, r, http.StatusMethodNotAllowed, "The requested resource does not support http method '"+r.Method+"'.")
+		e.fail(w, r, http.StatusMethodNotAllowed, "The requested resource does not support http method '"+r.Method+"'.")
 		return
 	}
 	got := r.Header.Get("X-IDENTITY-HEADER")
-	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(p.mi.header)) != 1 {
-		p.msiError(w, r, http.StatusUnauthorized, "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.")
+	if got == "" || subtle.ConstantTimeCompare([]byte(got), []byte(e.header)) != 1 {
+		e.fail(w, r, http.StatusUnauthorized, "The X-IDENTITY-HEADER header is missing or does not match IDENTITY_HEADER.")
 		return
 	}
 	q := r.URL.Query()
@@ -105,12 +110,12 @@ func (p *Provider) handleMSIToken(w http.ResponseWriter, r *http.Request) {
 	}
 	resource := q.Get("resource")
 	if resource == "" {
-		p.msiError(w, r, http.StatusBadRequest, "The 'resource' query parameter is required.")
+		e.fail(w, r, http.StatusBadRequest, "The 'resource' query parameter is required.")
 		return
 	}
-	mi, msg := p.selectManagedIdentity(q)
+	mi, msg := e.selectIdentity(q)
 	if mi == nil {
-		p.msiError(w, r, http.StatusBadRequest, msg)
+		e.fail(w, r, http.StatusBadRequest, msg)
 		return
 	}
 	now := p.cfg.Now()
@@ -118,7 +123,7 @@ func (p *Provider) handleMSIToken(w http.ResponseWriter, r *http.Request) {
 	res := p.tx.ResourceByURI(resource)
 	if res == nil {
 		p.unlock()
-		p.msiError(w, r, http.StatusBadRequest, fmt.Sprintf("AADSTS500011: The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, p.dir.TenantID()))
+		e.fail(w, r, http.StatusBadRequest, fmt.Sprintf("AADSTS500011: The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", resource, p.dir.TenantID()))
 		return
 	}
 	sr := &scopeRequest{oidc: map[string]bool{}, res: res, aud: resource, dotDeflt: true}
@@ -126,7 +131,7 @@ func (p *Provider) handleMSIToken(w http.ResponseWriter, r *http.Request) {
 	p.unlock()
 	resp, serr := m.sign()
 	if serr != nil {
-		p.msiError(w, r, http.StatusInternalServerError, "Token signing failed.")
+		e.fail(w, r, http.StatusInternalServerError, "Token signing failed.")
 		return
 	}
 	writeJSON(w, http.StatusOK, msiTokenResponse{AccessToken: resp.AccessToken, ExpiresOn: strconv.FormatInt(now.Unix()+int64(resp.ExpiresIn), 10),
@@ -137,7 +142,7 @@ func (p *Provider) handleMSIToken(w http.ResponseWriter, r *http.Request) {
 // system-assigned one, else client_id, object_id (principal_id in App
 // Service's documentation) or mi_res_id (msi_res_id, IMDS's spelling). It
 // returns nil and the error message when there is no such identity.
-func (p *Provider) selectManagedIdentity(q url.Values) (*directory.ManagedIdentity, string) {
+func (e *MSIEndpoint) selectIdentity(q url.Values) (*directory.ManagedIdentity, string) {
 	var key, val string
 	for _, k := range []string{"client_id", "object_id", "principal_id", "mi_res_id", "msi_res_id"} {
 		if v := q[k]; len(v) > 0 {
@@ -147,7 +152,7 @@ func (p *Provider) selectManagedIdentity(q url.Values) (*directory.ManagedIdenti
 			key, val = k, v[0]
 		}
 	}
-	tx := p.dir.Lock()
+	tx := e.p.dir.Lock()
 	defer tx.Unlock()
 	list := tx.ManagedIdentities()
 	if key == "" {

@@ -47,7 +47,7 @@ func formPageCSP(redirectURI string) string {
 // errorPage is Entra's own error page: shown instead of redirecting when the
 // redirect URI cannot be trusted (AADSTS50011, unknown client...).
 func (p *Provider) errorPage(w http.ResponseWriter, r *http.Request, status int, e *aadError) {
-	p.logErr(r, e)
+	logAADError(p.log, r, e)
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, status, "error", map[string]any{
 		"Title": "Sign-in error", "Code": e.code, "Message": e.Error(), "TraceID": directory.NewObjectID(), "CorrelationID": correlationID(r),
@@ -67,7 +67,7 @@ func (p *Provider) renderLogin(w http.ResponseWriter, req *authRequest, sess *ss
 	render(w, http.StatusOK, "login", data, formPageCSP(req.redirectURI))
 }
 
-func (p *Provider) renderConsent(w http.ResponseWriter, req *authRequest, u *directory.User, missing []directory.ScopeDef) {
+func renderConsent(w http.ResponseWriter, req *authRequest, u *directory.User, missing []directory.ScopeDef) {
 	var perms []string
 	needsAdmin := false
 	for _, m := range missing {
@@ -92,7 +92,7 @@ type formField struct{ Name, Value string }
 
 // renderFormPost answers response_mode=form_post: a form that posts the
 // parameters to the redirect URI (auto-submitted by script; a button without).
-func (p *Provider) renderFormPost(w http.ResponseWriter, action string, params url.Values) {
+func renderFormPost(w http.ResponseWriter, action string, params url.Values) {
 	var fields []formField
 	keys := make([]string, 0, len(params))
 	for k := range params {
@@ -109,6 +109,6 @@ func (p *Provider) renderFormPost(w http.ResponseWriter, action string, params u
 		"default-src 'none'; script-src 'nonce-"+nonce+"'; form-action *")
 }
 
-func (p *Provider) renderSignedOut(w http.ResponseWriter) {
+func renderSignedOut(w http.ResponseWriter) {
 	render(w, http.StatusOK, "signedout", map[string]any{"Title": "Signed out"}, pageCSP)
 }

@@ -47,7 +47,7 @@ type Provider struct {
 	log    *slog.Logger
 	faults *fault.Set
 	fed    *federation
-	wl     *workloadIssuer
+	wl     *WorkloadIssuer
 
 	mu sync.Mutex
 	// tx is the directory, locked while mu is held by lock (nil Tx
@@ -62,7 +62,7 @@ type Provider struct {
 	pending       map[string]*authRequest
 	assertionJTIs map[string]time.Time
 	lastSweep     time.Time
-	mi            msiEndpoint
+	mi            *MSIEndpoint
 }
 
 // New makes a Provider with fresh signing keys.
@@ -83,7 +83,6 @@ func New(cfg Config) (*Provider, error) {
 		sessions:      map[string]*ssoSession{},
 		pending:       map[string]*authRequest{},
 		assertionJTIs: map[string]time.Time{},
-		mi:            msiEndpoint{header: randomString(32)},
 	}
 	now := cfg.Now()
 	cur, err := newSigningKey(now)
@@ -96,7 +95,8 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.keys = keyRing{current: cur, next: next, grace: cfg.KeyGrace}
 	p.fed = newFederation(cfg.OIDCClient, cfg.CA)
-	p.wl = newWorkloadIssuer()
+	p.mi = &MSIEndpoint{p: p, header: randomString(32)}
+	p.wl = newWorkloadIssuer(p)
 	return p, nil
 }
 
@@ -142,11 +142,11 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /{tenant}/login", p.handleLogin)
 	mux.HandleFunc("POST /{tenant}/consent", p.handleConsent)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", p.handleToken)
-	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", p.handleCORSPreflight)
+	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", handleCORSPreflight)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", p.handleLogout)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", p.handleLogout)
-	mux.HandleFunc("GET /error", p.handleErrorInfo)
-	p.workloadRoutes(mux)
+	mux.HandleFunc("GET /error", handleErrorInfo)
+	p.wl.routes(mux)
 }
 
 // RotateKeys rotates the signing keys now: the published next key starts
@@ -228,8 +228,8 @@ func (p *Provider) sweep(now time.Time) {
 	}
 }
 
-func (p *Provider) logErr(r *http.Request, e *aadError) {
-	p.log.LogAttrs(r.Context(), slog.LevelInfo, "aadsts error",
+func logAADError(log *slog.Logger, r *http.Request, e *aadError) {
+	log.LogAttrs(r.Context(), slog.LevelInfo, "aadsts error",
 		slog.String("path", r.URL.Path), slog.Int("aadsts", e.code), slog.String("error", e.err))
 }
 

@@ -22,7 +22,7 @@ type scopeRequest struct {
 // parseScopes splits scope into OIDC scopes and the permissions of one
 // resource, as Entra does: at most one resource per request, a bare scope
 // means Microsoft Graph, and an unknown permission is invalid_scope.
-func (p *Provider) parseScopes(scope string) (*scopeRequest, *aadError) {
+func parseScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
 	sr := &scopeRequest{oidc: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, sc := range strings.Fields(scope) {
@@ -39,9 +39,9 @@ func (p *Provider) parseScopes(scope string) (*scopeRequest, *aadError) {
 		if i := strings.LastIndex(sc, "/"); i >= 0 {
 			prefix, value = sc[:i], sc[i+1:]
 		}
-		r := p.tx.ResourceByURI(prefix)
+		r := tx.ResourceByURI(prefix)
 		if r == nil {
-			return nil, newAADError(400, "invalid_resource", 500011, "The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", prefix, p.dir.TenantID())
+			return nil, newAADError(400, "invalid_resource", 500011, "The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", prefix, tx.TenantID())
 		}
 		if sr.res != nil && sr.res.AppID != r.AppID {
 			return nil, invalidScope(28000, "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", scope)
@@ -76,10 +76,10 @@ func (p *Provider) parseScopes(scope string) (*scopeRequest, *aadError) {
 
 // missingConsent lists the permissions of sr (including the OIDC scopes, which
 // are Graph permissions) that user has not consented to for client.
-func (p *Provider) missingConsent(client, userID string, sr *scopeRequest) (missing []directory.ScopeDef) {
+func missingConsent(tx directory.Tx, client, userID string, sr *scopeRequest) (missing []directory.ScopeDef) {
 	have := func(res *directory.Resource) map[string]bool {
 		m := map[string]bool{}
-		for _, v := range p.tx.Granted(client, userID, res) {
+		for _, v := range tx.Granted(client, userID, res) {
 			m[strings.ToLower(v)] = true
 		}
 		return m

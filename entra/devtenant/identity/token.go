@@ -34,6 +34,16 @@ type refreshGrant struct {
 	revoked  bool
 }
 
+// tokenCall is one token request being answered, under the provider's
+// lock: the grants and client authentication are its methods.
+type tokenCall struct {
+	p    *Provider
+	r    *http.Request
+	t    tenantRef
+	form url.Values
+	now  time.Time
+}
+
 // clientAuth is how the client authenticated at the token endpoint.
 type clientAuth struct {
 	client *directory.App
@@ -85,7 +95,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	now := p.cfg.Now()
 	p.lock()
-	m, aerr := p.token(r, t, form, now)
+	m, aerr := (&tokenCall{p: p, r: r, t: t, form: form, now: now}).grant()
 	p.unlock()
 	if aerr != nil {
 		p.writeTokenError(w, r, aerr)
@@ -126,20 +136,21 @@ func parseTokenForm(r *http.Request) (url.Values, *aadError) {
 }
 
 // token runs one grant. Caller holds p.mu.
-func (p *Provider) token(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (c *tokenCall) grant() (*minted, *aadError) {
+	form := c.form
 	grant := form.Get("grant_type")
 	if grant == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'grant_type'.")
 	}
 	switch grant {
 	case "authorization_code":
-		return p.grantAuthCode(r, t, form, now)
+		return c.authCode()
 	case "refresh_token":
-		return p.grantRefresh(r, t, form, now)
+		return c.refresh()
 	case "client_credentials":
-		return p.grantClientCredentials(r, t, form, now)
+		return c.clientCredentials()
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
-		return p.grantOBO(r, t, form, now)
+		return c.onBehalfOf()
 	}
 	return nil, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
 }
@@ -147,7 +158,8 @@ func (p *Provider) token(r *http.Request, t tenantRef, form url.Values, now time
 // authenticate identifies the client and checks its credential. public
 // clients must not present one (AADSTS700025); confidential ones must
 // (AADSTS7000218).
-func (p *Provider) authenticate(r *http.Request, t tenantRef, form url.Values, public bool, now time.Time) (clientAuth, *aadError) {
+func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
+	p, r, form, now := c.p, c.r, c.form, c.now
 	clientID := form.Get("client_id")
 	secret := form.Get("client_secret")
 	if user, pass, ok := r.BasicAuth(); ok {
@@ -190,7 +202,7 @@ func (p *Provider) authenticate(r *http.Request, t tenantRef, form url.Values, p
 		if ca, aerr, ok := federatedClient(r, a, assertion); ok {
 			return ca, aerr
 		}
-		if aerr := p.verifyClientAssertion(a, assertion, p.tokenAudiences(t), now); aerr != nil {
+		if aerr := p.verifyClientAssertion(a, assertion, c.audiences(), now); aerr != nil {
 			return clientAuth{}, aerr
 		}
 		return clientAuth{client: a, acr: "2"}, nil
@@ -200,7 +212,8 @@ func (p *Provider) authenticate(r *http.Request, t tenantRef, form url.Values, p
 
 // tokenAudiences are the aud values a client assertion may carry: the token
 // endpoint of the tenant as requested, by id, and the v1 form.
-func (p *Provider) tokenAudiences(t tenantRef) []string {
+func (c *tokenCall) audiences() []string {
+	p, t := c.p, c.t
 	base := p.url
 	out := []string{}
 	for _, seg := range []string{t.segment, p.dir.TenantID(), p.dir.Domain()} {
@@ -209,7 +222,8 @@ func (p *Provider) tokenAudiences(t tenantRef) []string {
 	return append(out, base+"/"+p.dir.TenantID()+"/v2.0")
 }
 
-func (p *Provider) grantAuthCode(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (c *tokenCall) authCode() (*minted, *aadError) {
+	p, form, now := c.p, c.form, c.now
 	codeValue := form.Get("code")
 	if codeValue == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
@@ -218,7 +232,7 @@ func (p *Provider) grantAuthCode(r *http.Request, t tenantRef, form url.Values, 
 	if code == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
 	}
-	ca, aerr := p.authenticateHolder(r, t, form, code.platform, code.clientID, "The provided authorization code", now)
+	ca, aerr := c.authenticateHolder(code.platform, code.clientID, "The provided authorization code")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -248,11 +262,11 @@ func (p *Provider) grantAuthCode(r *http.Request, t tenantRef, form url.Values, 
 	if u == nil || !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := p.parseScopes(form.Get("scope"))
+	sr, aerr := parseScopes(p.tx, form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	g := &refreshGrant{code: codeValue, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
@@ -268,11 +282,12 @@ func (p *Provider) grantAuthCode(r *http.Request, t tenantRef, form url.Values, 
 // authenticateHolder authenticates the client presenting a code or refresh
 // token issued to clientID for platform: the origin rule of its platform, the
 // client authentication of its type, and that it is the same client.
-func (p *Provider) authenticateHolder(r *http.Request, t tenantRef, form url.Values, platform, clientID, what string, now time.Time) (clientAuth, *aadError) {
+func (c *tokenCall) authenticateHolder(platform, clientID, what string) (clientAuth, *aadError) {
+	r := c.r
 	if aerr := checkOrigin(r, platform); aerr != nil {
 		return clientAuth{}, aerr
 	}
-	ca, aerr := p.authenticate(r, t, form, platform != "web", now)
+	ca, aerr := c.authenticate(platform != "web")
 	if aerr != nil {
 		return clientAuth{}, aerr
 	}
@@ -314,7 +329,8 @@ func claimsCP1(raw string) bool {
 	return cp1
 }
 
-func (p *Provider) grantRefresh(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (c *tokenCall) refresh() (*minted, *aadError) {
+	p, form, now := c.p, c.form, c.now
 	rt := form.Get("refresh_token")
 	if rt == "" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
@@ -323,7 +339,7 @@ func (p *Provider) grantRefresh(r *http.Request, t tenantRef, form url.Values, n
 	if g == nil {
 		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
 	}
-	ca, aerr := p.authenticateHolder(r, t, form, g.platform, g.clientID, "The refresh token", now)
+	ca, aerr := c.authenticateHolder(g.platform, g.clientID, "The refresh token")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -347,11 +363,11 @@ func (p *Provider) grantRefresh(r *http.Request, t tenantRef, form url.Values, n
 			return nil, e
 		}
 	}
-	sr, aerr := p.parseScopes(form.Get("scope"))
+	sr, aerr := parseScopes(p.tx, form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	ng := *g
@@ -365,11 +381,12 @@ func (p *Provider) grantRefresh(r *http.Request, t tenantRef, form url.Values, n
 	return p.mint(now, is), nil
 }
 
-func (p *Provider) grantClientCredentials(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (c *tokenCall) clientCredentials() (*minted, *aadError) {
+	p, t, form, now := c.p, c.t, c.form, c.now
 	if t.multi {
 		return nil, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
 	}
-	ca, aerr := p.authenticate(r, t, form, false, now)
+	ca, aerr := c.authenticate(false)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -382,7 +399,7 @@ func (p *Provider) grantClientCredentials(r *http.Request, t tenantRef, form url
 	if len(resourceScopes) != 1 || !strings.HasSuffix(resourceScopes[0], "/.default") {
 		return nil, invalidScope(1002012, "The provided value for scope %s is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).", form.Get("scope"))
 	}
-	sr, aerr := p.parseScopes(resourceScopes[0])
+	sr, aerr := parseScopes(p.tx, resourceScopes[0])
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -391,11 +408,12 @@ func (p *Provider) grantClientCredentials(r *http.Request, t tenantRef, form url
 
 // grantOBO is the on-behalf-of flow: a web API exchanges the access token it
 // received (aud = the API) for a token to a downstream resource.
-func (p *Provider) grantOBO(r *http.Request, t tenantRef, form url.Values, now time.Time) (*minted, *aadError) {
+func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
+	p, form, now := c.p, c.form, c.now
 	if form.Get("requested_token_use") != "on_behalf_of" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
 	}
-	ca, aerr := p.authenticate(r, t, form, false, now)
+	ca, aerr := c.authenticate(false)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -419,11 +437,11 @@ func (p *Provider) grantOBO(r *http.Request, t tenantRef, form url.Values, now t
 	if !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := p.parseScopes(form.Get("scope"))
+	sr, aerr := parseScopes(p.tx, form.Get("scope"))
 	if aerr != nil {
 		return nil, aerr
 	}
-	if len(p.missingConsent(ca.client.AppID, u.ID, sr)) > 0 {
+	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
 		return nil, consentRequired(ca.client)
 	}
 	sid, _ := claims["sid"].(string)

@@ -35,14 +35,15 @@ type workloadKey struct {
 	header string // base64url {"alg":"RS256","kid":...,"typ":"JWT"}
 }
 
-// workloadIssuer generates its key on first use: most dev tenants never
+// WorkloadIssuer is the workload identity provider. It generates its key on first use: most dev tenants never
 // issue a workload token, and RSA key generation is slow under -race.
-type workloadIssuer struct {
+type WorkloadIssuer struct {
+	p   *Provider
 	key func() (*workloadKey, error)
 }
 
-func newWorkloadIssuer() *workloadIssuer {
-	return &workloadIssuer{key: sync.OnceValues(func() (*workloadKey, error) {
+func newWorkloadIssuer(p *Provider) *WorkloadIssuer {
+	return &WorkloadIssuer{p: p, key: sync.OnceValues(func() (*workloadKey, error) {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return nil, err
@@ -58,28 +59,28 @@ func newWorkloadIssuer() *workloadIssuer {
 	})}
 }
 
-// WorkloadIssuer is the issuer URL of the dev tenant's workload identity
+// Issuer is the issuer URL of the dev tenant's workload identity
 // provider (https://localhost:PORT/workload, set by Start): register it as
-// the issuer of a federated identity credential ([Server.AddFederatedCredential])
-// and present tokens from [Server.IssueWorkloadToken]. Its discovery document
-// is at WorkloadIssuer()+"/.well-known/openid-configuration".
-func (p *Provider) WorkloadIssuer() string {
-	u := p.baseURL()
+// the issuer of a federated identity credential (AddFederatedCredential of the directory)
+// and present tokens from IssueToken. Its discovery document
+// is at Issuer()+"/.well-known/openid-configuration".
+func (wi *WorkloadIssuer) Issuer() string {
+	u := wi.p.baseURL()
 	if u == "" {
 		return ""
 	}
 	return u + workloadPath
 }
 
-// IssueWorkloadToken returns a token of the workload issuer for subject (e.g.
+// IssueToken returns a token of the workload issuer for subject (e.g.
 // "system:serviceaccount:NAMESPACE:NAME"), like a Kubernetes projected
 // service-account token: RS256, iss WorkloadIssuer(), aud [audience]
 // (directory.DefaultFederatedAudience when empty), sub, iat, nbf, exp = now + lifetime
 // (one hour when zero), jti. Write it to the file AZURE_FEDERATED_TOKEN_FILE
 // names for azidentity.WorkloadIdentityCredential. The tenant's clock
-// ([Server.AdvanceClock]) applies.
-func (p *Provider) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
-	iss := p.WorkloadIssuer()
+// (AdvanceClock) applies.
+func (wi *WorkloadIssuer) IssueToken(subject, audience string, lifetime time.Duration) (string, error) {
+	iss := wi.Issuer()
 	switch {
 	case iss == "":
 		return "", errors.New("devtenant: IssueWorkloadToken: the server is not started")
@@ -94,11 +95,11 @@ func (p *Provider) IssueWorkloadToken(subject, audience string, lifetime time.Du
 	if lifetime == 0 {
 		lifetime = defaultWorkloadLifetime
 	}
-	k, err := p.wl.key()
+	k, err := wi.key()
 	if err != nil {
 		return "", err
 	}
-	now := p.cfg.Now()
+	now := wi.p.cfg.Now()
 	payload, _ := json.Marshal(map[string]any{
 		"aud": []string{audience}, "exp": now.Add(lifetime).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
 		"iss": iss, "jti": directory.NewObjectID(), "sub": subject,
@@ -106,9 +107,9 @@ func (p *Provider) IssueWorkloadToken(subject, audience string, lifetime time.Du
 	return sign(k.key, k.header, payload)
 }
 
-func (p *Provider) workloadRoutes(mux *http.ServeMux) {
+func (wi *WorkloadIssuer) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+workloadPath+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss := p.WorkloadIssuer()
+		iss := wi.Issuer()
 		w.Header().Set("Cache-Control", "max-age=3600, public")
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer": iss, "jwks_uri": iss + "/openid/v1/jwks",
@@ -118,7 +119,7 @@ func (p *Provider) workloadRoutes(mux *http.ServeMux) {
 		})
 	})
 	mux.HandleFunc("GET "+workloadPath+"/openid/v1/jwks", func(w http.ResponseWriter, r *http.Request) {
-		k, err := p.wl.key()
+		k, err := wi.key()
 		if err != nil {
 			writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "no key"})
 			return
@@ -138,3 +139,6 @@ func (p *Provider) isTenantIssuer(iss string) bool {
 	iss = strings.TrimSuffix(iss, "/")
 	return iss == strings.TrimSuffix(p.Issuer(), "/") || iss == "https://sts.windows.net/"+p.dir.TenantID()
 }
+
+// Workload is the tenant's workload identity issuer.
+func (p *Provider) Workload() *WorkloadIssuer { return p.wl }
