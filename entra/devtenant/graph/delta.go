@@ -61,33 +61,38 @@ func (s *Server) graphGroupsDelta(w http.ResponseWriter, r *http.Request, c *gra
 	s.delta(w, r, 'g', groupShape, "groups", groupDefaultProps)
 }
 
-// delta answers a delta query: a first round enumerates everything, then
-// each round returns what changed since the previous deltaLink — updated
-// objects in full, deleted ones as {"id", "@removed": {"reason":
-// "deleted"}} — in pages linked by @odata.nextLink, ending with
-// @odata.deltaLink. A page costs its own size: changes are read from the
-// change log by position, never by scanning the directory.
-func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res resourceShape, set string, defaults []string) {
+// deltaQuery is a delta request's query options.
+type deltaQuery struct {
+	v           url.Values
+	sel         []string
+	only        map[string]bool // $filter=id eq '...' [or id eq '...']
+	withMembers bool            // members@delta unless a $select leaves members out
+	pageSize    int
+}
+
+// parseDeltaQuery reads a delta request's options, or answers Graph's 400
+// (ok false).
+func parseDeltaQuery(w http.ResponseWriter, r *http.Request, kind byte, res resourceShape) (dq deltaQuery, ok bool) {
 	v, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid query string.")
-		return
+		return dq, false
 	}
 	var sel []string
-	var only map[string]bool // $filter=id eq '...' [or id eq '...']
-	withMembers := true      // members@delta unless a $select leaves members out
+	var only map[string]bool
+	withMembers := true
 	for k, vals := range v {
 		switch k {
 		case "$filter":
 			f, qerr := parseFilter(vals[0], res)
 			if qerr != nil {
 				graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
-				return
+				return dq, false
 			}
 			ids, ok := idEquality(f)
 			if !ok {
 				graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query filter on a delta query: only id eq '...' (optionally or-ed).")
-				return
+				return dq, false
 			}
 			only = ids
 		case "$select":
@@ -109,13 +114,13 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 			q, qerr := parseODataQuery("$select="+url.QueryEscape(selv), false, res)
 			if qerr != nil {
 				graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
-				return
+				return dq, false
 			}
 			sel = q.selectProps
 		case "$deltatoken", "$skiptoken":
 		default:
 			graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query option '"+k+"' on a delta query: only $select, $deltatoken and $skiptoken.")
-			return
+			return dq, false
 		}
 	}
 	pageSize := 100
@@ -125,6 +130,21 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 			pageSize = min(n, 999)
 		}
 	}
+	return deltaQuery{v: v, sel: sel, only: only, withMembers: withMembers, pageSize: pageSize}, true
+}
+
+// delta answers a delta query: a first round enumerates everything, then
+// each round returns what changed since the previous deltaLink — updated
+// objects in full, deleted ones as {"id", "@removed": {"reason":
+// "deleted"}} — in pages linked by @odata.nextLink, ending with
+// @odata.deltaLink. A page costs its own size: changes are read from the
+// change log by position, never by scanning the directory.
+func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res resourceShape, set string, defaults []string) {
+	dq, ok := parseDeltaQuery(w, r, kind, res)
+	if !ok {
+		return
+	}
+	v, sel, only, withMembers, pageSize := dq.v, dq.sel, dq.only, dq.withMembers, dq.pageSize
 	tx := s.dir.Lock()
 	defer tx.Unlock()
 	var tok deltaToken

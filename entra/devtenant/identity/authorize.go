@@ -104,59 +104,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(50011, "The redirect URI '%s' specified in the request does not match the redirect URIs configured for the application '%s'. Make sure the redirect URI sent in the request matches one added to your application in the Azure portal.", redirectURI, client.AppID))
 		return
 	}
-	req := &authRequest{
-		id: randomString(24), tenant: t, client: client, redirectURI: redirectURI, platform: platform,
-		state: q.Get("state"), nonce: q.Get("nonce"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"),
-		claims: q.Get("claims"), expires: now.Add(pendingLifetime),
-		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
-	}
-	switch req.responseMode = q.Get("response_mode"); req.responseMode {
-	case "", "query", "fragment", "form_post":
-	default:
-		req.responseMode = ""
-		p.redirectError(w, r, req, invalidRequest(900144, "The provided value for the input parameter 'response_mode' is not valid. Expected 'query', 'fragment' or 'form_post'."))
+	req, ok := p.newAuthRequest(w, r, q, t, client, redirectURI, platform, now)
+	if !ok {
 		return
-	}
-	switch rt := q.Get("response_type"); rt {
-	case "code":
-	case "":
-		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'response_type'."))
-		return
-	default:
-		if strings.Contains(rt, "id_token") && !client.Web.ImplicitGrantSettings.EnableIDTokenIssuance {
-			p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700054, "Response_type 'id_token' is not enabled for the application."))
-			return
-		}
-		p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type '%s' is not supported by the dev tenant (only 'code').", rt))
-		return
-	}
-	if q.Get("scope") == "" {
-		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
-		return
-	}
-	sr, aerr := parseScopes(p.tx, q.Get("scope"))
-	if aerr != nil {
-		p.redirectError(w, r, req, aerr)
-		return
-	}
-	req.sr = sr
-	if aerr := checkPKCEParams(req); aerr != nil {
-		p.redirectError(w, r, req, aerr)
-		return
-	}
-	switch req.prompt {
-	case "", "login", "none", "consent", "select_account", "create":
-	default:
-		p.redirectError(w, r, req, invalidRequest(90023, "Invalid prompt value '%s'. Supported values: login, none, consent, select_account.", req.prompt))
-		return
-	}
-	if req.claims != "" {
-		cc, fresh, ok := parseClaimsRequest(req.claims)
-		if !ok {
-			p.redirectError(w, r, req, invalidRequest(90014, "The claims parameter is not valid JSON."))
-			return
-		}
-		req.xmsCC, req.freshAuth = cc, fresh
 	}
 	p.sweep(now)
 	p.pending[req.id] = req
@@ -182,6 +132,67 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	}
 	req.userID, req.authTime, req.sid = sess.userID, sess.authTime, sess.sid
 	p.afterSignIn(w, r, req, now)
+}
+
+// newAuthRequest checks an authorize request's parameters once its client
+// and redirect URI are known good: errors now go to the redirect URI.
+// Caller holds the lock.
+func (p *Provider) newAuthRequest(w http.ResponseWriter, r *http.Request, q url.Values, t tenantRef, client *directory.App, redirectURI, platform string, now time.Time) (*authRequest, bool) {
+	req := &authRequest{
+		id: randomString(24), tenant: t, client: client, redirectURI: redirectURI, platform: platform,
+		state: q.Get("state"), nonce: q.Get("nonce"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"),
+		claims: q.Get("claims"), expires: now.Add(pendingLifetime),
+		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
+	}
+	switch req.responseMode = q.Get("response_mode"); req.responseMode {
+	case "", "query", "fragment", "form_post":
+	default:
+		req.responseMode = ""
+		p.redirectError(w, r, req, invalidRequest(900144, "The provided value for the input parameter 'response_mode' is not valid. Expected 'query', 'fragment' or 'form_post'."))
+		return nil, false
+	}
+	switch rt := q.Get("response_type"); rt {
+	case "code":
+	case "":
+		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'response_type'."))
+		return nil, false
+	default:
+		if strings.Contains(rt, "id_token") && !client.Web.ImplicitGrantSettings.EnableIDTokenIssuance {
+			p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700054, "Response_type 'id_token' is not enabled for the application."))
+			return nil, false
+		}
+		p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type '%s' is not supported by the dev tenant (only 'code').", rt))
+		return nil, false
+	}
+	if q.Get("scope") == "" {
+		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
+		return nil, false
+	}
+	sr, aerr := parseScopes(p.tx, q.Get("scope"))
+	if aerr != nil {
+		p.redirectError(w, r, req, aerr)
+		return nil, false
+	}
+	req.sr = sr
+	if aerr := checkPKCEParams(req); aerr != nil {
+		p.redirectError(w, r, req, aerr)
+		return nil, false
+	}
+	switch req.prompt {
+	case "", "login", "none", "consent", "select_account", "create":
+	default:
+		p.redirectError(w, r, req, invalidRequest(90023, "Invalid prompt value '%s'. Supported values: login, none, consent, select_account.", req.prompt))
+		return nil, false
+	}
+	if req.claims != "" {
+		cc, fresh, ok := parseClaimsRequest(req.claims)
+		if !ok {
+			p.redirectError(w, r, req, invalidRequest(90014, "The claims parameter is not valid JSON."))
+			return nil, false
+		}
+		req.xmsCC, req.freshAuth = cc, fresh
+	}
+	return req, true
 }
 
 // checkPKCEParams: S256 or plain (RFC 7636 §4.2-4.3); a SPA must use PKCE.

@@ -186,28 +186,7 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 		at.AppDisplayName = is.client.DisplayName
 		at.Idp = v1Issuer
 	}
-	if is.user == nil {
-		at.Idtyp, at.Oid, at.Sub = "app", is.client.SPID, is.client.SPID
-		at.Roles = p.tx.AppRoles(is.client.AppID, res)
-	} else {
-		u := is.user
-		at.Oid, at.Sub, at.Name, at.Sid = u.ID, PairwiseSub(u.ID, res.AppID), u.DisplayName, is.sid
-		at.Scp = strings.Join(p.tx.Granted(is.client.AppID, u.ID, res), " ")
-		if res.Version == 2 {
-			at.PreferredUsername = u.UserPrincipalName
-		} else {
-			at.Idtyp, at.Upn, at.UniqueName = "user", u.UserPrincipalName, u.UserPrincipalName
-			at.GivenName, at.FamilyName = u.GivenName, u.Surname
-			at.Amr, at.Acr = []string{"pwd"}, "1"
-			at.Idp = ""
-		}
-		if !res.Graph && len(u.AppRoles) > 0 && res.AppID == p.tx.RoleApp() {
-			at.Roles = u.AppRoles
-		}
-		if u.Admin {
-			at.Wids = []string{directory.GlobalAdminRoleID}
-		}
-	}
+	subjectClaims(p.tx, &at, is)
 	header := ""
 	if res.Graph {
 		// Graph's tokens carry a nonce in the header, which is why apps
@@ -224,8 +203,53 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 		return m
 	}
 
-	// Delegated: echo the requested scopes verbatim (MSAL compares them),
-	// never offline_access.
+	resp.Scope = echoScopes(p.tx, is)
+	resp.RefreshToken = is.refresh
+	if is.clientInfo {
+		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": p.dir.TenantID()})
+		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
+	}
+	if is.sr.oidc["openid"] && !is.noIDToken {
+		m.idHeader = p.keys.current.header
+		m.idPayload, _ = json.Marshal(p.idTokenClaims(now, is))
+	}
+	m.resp = resp
+	return m
+}
+
+// subjectClaims sets who the access token is for: the app's service
+// principal with its app roles, or the user with the delegated permissions
+// granted.
+func subjectClaims(tx directory.Tx, at *accessClaims, is issue) {
+	res := is.sr.res
+	if is.user == nil {
+		at.Idtyp, at.Oid, at.Sub = "app", is.client.SPID, is.client.SPID
+		at.Roles = tx.AppRoles(is.client.AppID, res)
+	} else {
+		u := is.user
+		at.Oid, at.Sub, at.Name, at.Sid = u.ID, PairwiseSub(u.ID, res.AppID), u.DisplayName, is.sid
+		at.Scp = strings.Join(tx.Granted(is.client.AppID, u.ID, res), " ")
+		if res.Version == 2 {
+			at.PreferredUsername = u.UserPrincipalName
+		} else {
+			at.Idtyp, at.Upn, at.UniqueName = "user", u.UserPrincipalName, u.UserPrincipalName
+			at.GivenName, at.FamilyName = u.GivenName, u.Surname
+			at.Amr, at.Acr = []string{"pwd"}, "1"
+			at.Idp = ""
+		}
+		if !res.Graph && len(u.AppRoles) > 0 && res.AppID == tx.RoleApp() {
+			at.Roles = u.AppRoles
+		}
+		if u.Admin {
+			at.Wids = []string{directory.GlobalAdminRoleID}
+		}
+	}
+}
+
+// echoScopes is a delegated response's scope: the requested scopes verbatim
+// (MSAL compares them), never offline_access; for <resource>/.default, what
+// is granted on the resource.
+func echoScopes(tx directory.Tx, is issue) string {
 	var echo []string
 	for _, sc := range is.sr.raw {
 		if !strings.EqualFold(sc, "offline_access") {
@@ -239,24 +263,13 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 				echo = append(echo, sc)
 			}
 		}
-		for _, v := range p.tx.Granted(is.client.AppID, is.user.ID, res) {
+		for _, v := range tx.Granted(is.client.AppID, is.user.ID, is.sr.res) {
 			if !oidcScopes[strings.ToLower(v)] {
 				echo = append(echo, scopePrefix(is.sr)+v)
 			}
 		}
 	}
-	resp.Scope = strings.Join(echo, " ")
-	resp.RefreshToken = is.refresh
-	if is.clientInfo {
-		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": p.dir.TenantID()})
-		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
-	}
-	if is.sr.oidc["openid"] && !is.noIDToken {
-		m.idHeader = p.keys.current.header
-		m.idPayload, _ = json.Marshal(p.idTokenClaims(now, is))
-	}
-	m.resp = resp
-	return m
+	return strings.Join(echo, " ")
 }
 
 // scopePrefix is how the request named its resource, for echoing .default.
