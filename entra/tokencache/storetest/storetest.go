@@ -4,7 +4,6 @@ package storetest
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,135 +21,155 @@ type Options struct {
 
 // Run runs the suite; newStore returns an empty store for each subtest.
 func Run(t *testing.T, newStore func(t *testing.T) tokencache.Store, o Options) {
-	ctx := context.Background()
-	t.Run("missing", func(t *testing.T) {
-		s := newStore(t)
-		if _, _, err := s.Get(ctx, "nobody"); !errors.Is(err, tokencache.ErrNotFound) {
-			t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	for _, c := range []struct {
+		name  string
+		check func(*testing.T, tokencache.Store)
+	}{
+		{"missing", checkMissing},
+		{"put get round trip", checkPutGetRoundTrip},
+		{"compare and set", checkCompareAndSet},
+		{"versions never repeat after delete", checkVersionsNeverRepeatAfterDelete},
+		{"partitions are separate", checkPartitionsAreSeparate},
+		{"concurrent writers lose nothing", checkConcurrentWritersLoseNothing},
+	} {
+		t.Run(c.name, func(t *testing.T) { c.check(t, newStore(t)) })
+	}
+	if o.Advance != nil {
+		t.Run("ttl", func(t *testing.T) { checkTTL(t, newStore(t), o.Advance) })
+	}
+}
+
+func checkMissing(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	if _, _, err := s.Get(ctx, "nobody"); !errors.Is(err, tokencache.ErrNotFound) {
+		t.Fatalf("Get(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(ctx, "nobody"); err != nil {
+		t.Fatalf("Delete(missing) = %v", err)
+	}
+}
+
+func checkPutGetRoundTrip(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	for _, blob := range [][]byte{[]byte("x"), {0, 1, 2, 0, 255}, bytes.Repeat([]byte("abc"), 400_000)} {
+		key := fmt.Sprintf("user-%d.tid|with odd:chars/é", len(blob))
+		v, err := s.Put(ctx, key, blob, 0, 0)
+		if err != nil || v == 0 {
+			t.Fatalf("Put: v=%d err=%v", v, err)
 		}
-		if err := s.Delete(ctx, "nobody"); err != nil {
-			t.Fatalf("Delete(missing) = %v", err)
+		got, gv, err := s.Get(ctx, key)
+		if err != nil || gv != v || !bytes.Equal(got, blob) {
+			t.Fatalf("Get: v=%d (want %d) err=%v equal=%v", gv, v, err, bytes.Equal(got, blob))
 		}
-	})
-	t.Run("put get round trip", func(t *testing.T) {
-		s := newStore(t)
-		for _, blob := range [][]byte{[]byte("x"), {0, 1, 2, 0, 255}, bytes.Repeat([]byte("abc"), 400_000)} {
-			key := fmt.Sprintf("user-%d.tid|with odd:chars/é", len(blob))
-			v, err := s.Put(ctx, key, blob, 0, 0)
-			if err != nil || v == 0 {
-				t.Fatalf("Put: v=%d err=%v", v, err)
-			}
-			got, gv, err := s.Get(ctx, key)
-			if err != nil || gv != v || !bytes.Equal(got, blob) {
-				t.Fatalf("Get: v=%d (want %d) err=%v equal=%v", gv, v, err, bytes.Equal(got, blob))
-			}
-		}
-	})
-	t.Run("compare and set", func(t *testing.T) {
-		s := newStore(t)
-		v1, err := s.Put(ctx, "k", []byte("one"), 0, 0)
+	}
+}
+
+func checkCompareAndSet(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	v1, err := s.Put(ctx, "k", []byte("one"), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, "k", []byte("stale"), 0, 0); !errors.Is(err, tokencache.ErrConflict) {
+		t.Fatalf("Put(expected 0) over an entry = %v, want ErrConflict", err)
+	}
+	if _, err := s.Put(ctx, "k", []byte("stale"), v1+12345, 0); !errors.Is(err, tokencache.ErrConflict) {
+		t.Fatalf("Put(wrong version) = %v, want ErrConflict", err)
+	}
+	if got, _, _ := s.Get(ctx, "k"); string(got) != "one" {
+		t.Fatalf("a refused Put changed the value to %q", got)
+	}
+	v2, err := s.Put(ctx, "k", []byte("two"), v1, 0)
+	if err != nil || v2 == v1 {
+		t.Fatalf("Put(current) v=%d err=%v", v2, err)
+	}
+	if _, err := s.Put(ctx, "k", []byte("late"), v1, 0); !errors.Is(err, tokencache.ErrConflict) {
+		t.Fatalf("Put(old version) = %v, want ErrConflict", err)
+	}
+}
+
+func checkVersionsNeverRepeatAfterDelete(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	seen := map[uint64]bool{}
+	for i := 0; i < 5; i++ {
+		v, err := s.Put(ctx, "k", []byte{byte(i)}, 0, 0)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Put(ctx, "k", []byte("stale"), 0, 0); !errors.Is(err, tokencache.ErrConflict) {
-			t.Fatalf("Put(expected 0) over an entry = %v, want ErrConflict", err)
+		if seen[v] {
+			t.Fatalf("version %d handed out twice", v)
 		}
-		if _, err := s.Put(ctx, "k", []byte("stale"), v1+12345, 0); !errors.Is(err, tokencache.ErrConflict) {
-			t.Fatalf("Put(wrong version) = %v, want ErrConflict", err)
-		}
-		if got, _, _ := s.Get(ctx, "k"); string(got) != "one" {
-			t.Fatalf("a refused Put changed the value to %q", got)
-		}
-		v2, err := s.Put(ctx, "k", []byte("two"), v1, 0)
-		if err != nil || v2 == v1 {
-			t.Fatalf("Put(current) v=%d err=%v", v2, err)
-		}
-		if _, err := s.Put(ctx, "k", []byte("late"), v1, 0); !errors.Is(err, tokencache.ErrConflict) {
-			t.Fatalf("Put(old version) = %v, want ErrConflict", err)
-		}
-	})
-	t.Run("versions never repeat after delete", func(t *testing.T) {
-		s := newStore(t)
-		seen := map[uint64]bool{}
-		for i := 0; i < 5; i++ {
-			v, err := s.Put(ctx, "k", []byte{byte(i)}, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if seen[v] {
-				t.Fatalf("version %d handed out twice", v)
-			}
-			seen[v] = true
-			if err := s.Delete(ctx, "k"); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, err := s.Get(ctx, "k"); !errors.Is(err, tokencache.ErrNotFound) {
-				t.Fatalf("Get after Delete = %v", err)
-			}
-		}
-	})
-	t.Run("partitions are separate", func(t *testing.T) {
-		s := newStore(t)
-		s.Put(ctx, "a", []byte("A"), 0, 0)
-		s.Put(ctx, "b", []byte("B"), 0, 0)
-		s.Delete(ctx, "a")
-		if got, _, err := s.Get(ctx, "b"); err != nil || string(got) != "B" {
-			t.Fatalf("b = %q, %v", got, err)
-		}
-	})
-	t.Run("concurrent writers lose nothing", func(t *testing.T) {
-		s := newStore(t)
-		const writers, each = 6, 15
-		var wg sync.WaitGroup
-		errs := make(chan error, writers)
-		for w := 0; w < writers; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for i := 0; i < each; i++ {
-					for {
-						cur, v, err := s.Get(ctx, "counter")
-						if errors.Is(err, tokencache.ErrNotFound) {
-							cur, v = nil, 0
-						} else if err != nil {
-							errs <- err
-							return
-						}
-						next := append(append([]byte(nil), cur...), 'x')
-						if _, err := s.Put(ctx, "counter", next, v, 0); err == nil {
-							break
-						} else if !errors.Is(err, tokencache.ErrConflict) {
-							errs <- err
-							return
-						}
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
+		seen[v] = true
+		if err := s.Delete(ctx, "k"); err != nil {
 			t.Fatal(err)
 		}
-		got, _, _ := s.Get(ctx, "counter")
-		if len(got) != writers*each {
-			t.Fatalf("after %d increments the value has %d: updates were lost", writers*each, len(got))
+		if _, _, err := s.Get(ctx, "k"); !errors.Is(err, tokencache.ErrNotFound) {
+			t.Fatalf("Get after Delete = %v", err)
 		}
-	})
-	if o.Advance != nil {
-		t.Run("ttl", func(t *testing.T) {
-			s := newStore(t)
-			v, _ := s.Put(ctx, "k", []byte("v"), 0, time.Hour)
-			if _, _, err := s.Get(ctx, "k"); err != nil {
-				t.Fatal(err)
+	}
+}
+
+func checkPartitionsAreSeparate(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	s.Put(ctx, "a", []byte("A"), 0, 0)
+	s.Put(ctx, "b", []byte("B"), 0, 0)
+	s.Delete(ctx, "a")
+	if got, _, err := s.Get(ctx, "b"); err != nil || string(got) != "B" {
+		t.Fatalf("b = %q, %v", got, err)
+	}
+}
+
+func checkConcurrentWritersLoseNothing(t *testing.T, s tokencache.Store) {
+	ctx := t.Context()
+	const writers, each = 6, 15
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				for {
+					cur, v, err := s.Get(ctx, "counter")
+					if errors.Is(err, tokencache.ErrNotFound) {
+						cur, v = nil, 0
+					} else if err != nil {
+						errs <- err
+						return
+					}
+					next := append(append([]byte(nil), cur...), 'x')
+					if _, err := s.Put(ctx, "counter", next, v, 0); err == nil {
+						break
+					} else if !errors.Is(err, tokencache.ErrConflict) {
+						errs <- err
+						return
+					}
+				}
 			}
-			o.Advance(2 * time.Hour)
-			if _, _, err := s.Get(ctx, "k"); !errors.Is(err, tokencache.ErrNotFound) {
-				t.Fatalf("Get after TTL = %v, want ErrNotFound", err)
-			}
-			if _, err := s.Put(ctx, "k", []byte("new"), 0, 0); err != nil {
-				t.Fatalf("Put(expected 0) after expiry: %v (old version %d)", err, v)
-			}
-		})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, _, _ := s.Get(ctx, "counter")
+	if len(got) != writers*each {
+		t.Fatalf("after %d increments the value has %d: updates were lost", writers*each, len(got))
+	}
+}
+
+func checkTTL(t *testing.T, s tokencache.Store, advance func(time.Duration)) {
+	ctx := t.Context()
+	v, _ := s.Put(ctx, "k", []byte("v"), 0, time.Hour)
+	if _, _, err := s.Get(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	advance(2 * time.Hour)
+	if _, _, err := s.Get(ctx, "k"); !errors.Is(err, tokencache.ErrNotFound) {
+		t.Fatalf("Get after TTL = %v, want ErrNotFound", err)
+	}
+	if _, err := s.Put(ctx, "k", []byte("new"), 0, 0); err != nil {
+		t.Fatalf("Put(expected 0) after expiry: %v (old version %d)", err, v)
 	}
 }
