@@ -85,146 +85,168 @@ func FromOS() (Settings, error) { return Load(os.LookupEnv) }
 // Load reads the settings through lookup (os.LookupEnv in production, a map in
 // tests). Every problem is reported at once, named by its variable.
 func Load(lookup func(string) (string, bool)) (Settings, error) {
-	get := func(name string) string {
-		v, _ := lookup(name)
-		return strings.TrimSpace(v)
-	}
-	var errs []error
-	bad := func(name, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
-	}
-
+	e := &reader{lookup: lookup}
 	s := Settings{Listen: "localhost:8080"}
-	if v := get("ENTRAKIT_LISTEN"); v != "" {
+	if v := e.get("ENTRAKIT_LISTEN"); v != "" {
 		s.Listen = v
 	}
-
-	switch mode := strings.ToLower(get("ENTRAKIT_DEV_TENANT")); mode {
+	switch mode := strings.ToLower(e.get("ENTRAKIT_DEV_TENANT")); mode {
 	case "", "auto":
-		s.DevTenant = get("AZURE_CLIENT_ID") == ""
+		s.DevTenant = e.get("AZURE_CLIENT_ID") == ""
 	case "off", "false", "0":
-		if get("AZURE_CLIENT_ID") == "" {
-			bad("AZURE_CLIENT_ID", "required: ENTRAKIT_DEV_TENANT=off forbids the built-in dev tenant")
+		if e.get("AZURE_CLIENT_ID") == "" {
+			e.bad("AZURE_CLIENT_ID", "required: ENTRAKIT_DEV_TENANT=off forbids the built-in dev tenant")
 		}
 	default:
-		bad("ENTRAKIT_DEV_TENANT", "want auto or off, got %q", mode)
+		e.bad("ENTRAKIT_DEV_TENANT", "want auto or off, got %q", mode)
 	}
+	s.Entra = e.entraConfig()
+	e.stores(&s)
+	e.server(&s)
+	// In dev mode the dev tenant fills in the Entra settings later; checking
+	// them now would only complain about what is about to be generated.
+	if !s.DevTenant {
+		e.entraErrors(s.Entra)
+	}
+	return s, errors.Join(e.errs...)
+}
 
-	cloud, err := entra.CloudByName(get("ENTRAKIT_CLOUD"))
+// reader reads variables and collects every problem, each named by its variable.
+type reader struct {
+	lookup func(string) (string, bool)
+	errs   []error
+}
+
+func (e *reader) get(name string) string {
+	v, _ := e.lookup(name)
+	return strings.TrimSpace(v)
+}
+
+func (e *reader) bad(name, format string, args ...any) {
+	e.errs = append(e.errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
+}
+
+// entraConfig reads the cloud, the app and its credential.
+func (e *reader) entraConfig() entra.Config {
+	cloud, err := entra.CloudByName(e.get("ENTRAKIT_CLOUD"))
 	if err != nil {
-		bad("ENTRAKIT_CLOUD", "%v", err)
+		e.bad("ENTRAKIT_CLOUD", "%v", err)
 	}
-	if v := get("AZURE_AUTHORITY_HOST"); v != "" {
+	if v := e.get("AZURE_AUTHORITY_HOST"); v != "" {
 		cloud.AuthorityHost = v
 		cloud.Name = "custom"
 	}
-	if v := get("ENTRAKIT_GRAPH_URL"); v != "" {
+	if v := e.get("ENTRAKIT_GRAPH_URL"); v != "" {
 		cloud.GraphEndpoint = strings.TrimSuffix(v, "/")
 	}
-
 	c := entra.Config{
 		Cloud:       cloud,
-		TenantID:    get("AZURE_TENANT_ID"),
-		ClientID:    get("AZURE_CLIENT_ID"),
-		RedirectURI: get("ENTRAKIT_REDIRECT_URI"),
+		TenantID:    e.get("AZURE_TENANT_ID"),
+		ClientID:    e.get("AZURE_CLIENT_ID"),
+		RedirectURI: e.get("ENTRAKIT_REDIRECT_URI"),
 		Credential: entra.Credential{
 			// Secrets are taken as given: Validate flags stray white space.
-			ClientSecret:        must(lookup("AZURE_CLIENT_SECRET")),
-			CertificatePath:     get("AZURE_CLIENT_CERTIFICATE_PATH"),
-			CertificatePassword: must(lookup("AZURE_CLIENT_CERTIFICATE_PASSWORD")),
-			ClientAssertionFile: get("AZURE_FEDERATED_TOKEN_FILE"),
+			ClientSecret:        must(e.lookup("AZURE_CLIENT_SECRET")),
+			CertificatePath:     e.get("AZURE_CLIENT_CERTIFICATE_PATH"),
+			CertificatePassword: must(e.lookup("AZURE_CLIENT_CERTIFICATE_PASSWORD")),
+			ClientAssertionFile: e.get("AZURE_FEDERATED_TOKEN_FILE"),
 		},
 	}
 	if c.RedirectURI == "" {
 		c.RedirectURI = "http://localhost:8080/auth/callback"
 	}
-	switch mi := get("ENTRAKIT_MANAGED_IDENTITY"); {
+	switch mi := e.get("ENTRAKIT_MANAGED_IDENTITY"); {
 	case mi == "":
 	case strings.EqualFold(mi, "system"):
 		c.Credential.ManagedIdentity = &entra.ManagedIdentity{}
 	default:
 		c.Credential.ManagedIdentity = &entra.ManagedIdentity{ClientID: mi}
 	}
-	for _, t := range strings.Split(get("ENTRAKIT_ALLOWED_TENANTS"), ",") {
+	for _, t := range strings.Split(e.get("ENTRAKIT_ALLOWED_TENANTS"), ",") {
 		if t = strings.TrimSpace(t); t != "" {
 			c.AllowedTenants = append(c.AllowedTenants, t)
 		}
 	}
-	s.Entra = c
+	return c
+}
 
-	s.TokenCacheURL = get("ENTRAKIT_TOKEN_CACHE_URL")
+// stores reads the token cache, Redis, the database and the cache keys.
+func (e *reader) stores(s *Settings) {
+	s.TokenCacheURL = e.get("ENTRAKIT_TOKEN_CACHE_URL")
 	switch u := s.TokenCacheURL; {
 	case u == "", u == "memory:", strings.HasPrefix(u, "file:///"), strings.HasPrefix(u, "redis://"), strings.HasPrefix(u, "rediss://"):
 	default:
-		bad("ENTRAKIT_TOKEN_CACHE_URL", "want memory:, file:///absolute/dir or redis://host:port/db")
+		e.bad("ENTRAKIT_TOKEN_CACHE_URL", "want memory:, file:///absolute/dir or redis://host:port/db")
 	}
-	if s.RedisURL = get("ENTRAKIT_REDIS_URL"); s.RedisURL != "" {
+	if s.RedisURL = e.get("ENTRAKIT_REDIS_URL"); s.RedisURL != "" {
 		if _, err := tokencache.RedisOptions(s.RedisURL); err != nil {
-			bad("ENTRAKIT_REDIS_URL", "want redis://host:port/db or rediss://...")
+			e.bad("ENTRAKIT_REDIS_URL", "want redis://host:port/db or rediss://...")
 		}
 		if s.TokenCacheURL == "" {
 			s.TokenCacheURL = s.RedisURL
 		}
 	}
-	for _, p := range strings.Split(get("ENTRAKIT_TRUSTED_PROXIES"), ",") {
+	s.DatabaseURL = e.get("ENTRAKIT_DATABASE_URL")
+	if s.DatabaseURL == "" {
+		s.DatabaseURL = "sqlite://.entrakit/daemon.db"
+	} else if !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+		e.bad("ENTRAKIT_DATABASE_URL", "want sqlite:///path.db or postgres://user@host:5432/db")
+	}
+	s.TokenCacheKeys = e.get("ENTRAKIT_TOKEN_CACHE_KEYS")
+	if s.TokenCacheKeys != "" {
+		if _, err := tokencache.ParseKeyRing(s.TokenCacheKeys); err != nil {
+			e.bad("ENTRAKIT_TOKEN_CACHE_KEYS", "%s", strings.TrimPrefix(err.Error(), "tokencache: "))
+		}
+	} else if !s.DevTenant {
+		e.bad("ENTRAKIT_TOKEN_CACHE_KEYS", "required outside dev mode (generate one: openssl rand -base64 32)")
+	}
+}
+
+// server reads listen addresses, proxies, TLS files and extra CAs.
+func (e *reader) server(s *Settings) {
+	for _, p := range strings.Split(e.get("ENTRAKIT_TRUSTED_PROXIES"), ",") {
 		if p = strings.TrimSpace(p); p == "" {
 			continue
 		}
 		if _, _, err := net.ParseCIDR(p); err != nil && net.ParseIP(p) == nil {
-			bad("ENTRAKIT_TRUSTED_PROXIES", "not an address or CIDR: %q", p)
+			e.bad("ENTRAKIT_TRUSTED_PROXIES", "not an address or CIDR: %q", p)
 		}
 		s.TrustedProxies = append(s.TrustedProxies, p)
 	}
-	s.TLSCertFile, s.TLSKeyFile = get("ENTRAKIT_TLS_CERT_FILE"), get("ENTRAKIT_TLS_KEY_FILE")
+	s.TLSCertFile, s.TLSKeyFile = e.get("ENTRAKIT_TLS_CERT_FILE"), e.get("ENTRAKIT_TLS_KEY_FILE")
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
-		bad("ENTRAKIT_TLS_KEY_FILE", "set both ENTRAKIT_TLS_CERT_FILE and ENTRAKIT_TLS_KEY_FILE, or neither")
+		e.bad("ENTRAKIT_TLS_KEY_FILE", "set both ENTRAKIT_TLS_CERT_FILE and ENTRAKIT_TLS_KEY_FILE, or neither")
 	}
-	s.DatabaseURL = get("ENTRAKIT_DATABASE_URL")
-	if s.DatabaseURL == "" {
-		s.DatabaseURL = "sqlite://.entrakit/daemon.db"
-	} else if !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
-		bad("ENTRAKIT_DATABASE_URL", "want sqlite:///path.db or postgres://user@host:5432/db")
-	}
-	s.DaemonConfig = get("ENTRAKIT_DAEMON_CONFIG")
-	if s.DaemonListen = get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
+	s.DaemonConfig = e.get("ENTRAKIT_DAEMON_CONFIG")
+	if s.DaemonListen = e.get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
 		s.DaemonListen = "localhost:9090"
 	}
-	s.DevTenantListen = get("ENTRAKIT_DEV_TENANT_LISTEN")
-	if s.DevTenantListen == "" {
+	if s.DevTenantListen = e.get("ENTRAKIT_DEV_TENANT_LISTEN"); s.DevTenantListen == "" {
 		s.DevTenantListen = "127.0.0.1:9443"
 	}
-	s.TokenCacheKeys = get("ENTRAKIT_TOKEN_CACHE_KEYS")
-	if s.TokenCacheKeys != "" {
-		if _, err := tokencache.ParseKeyRing(s.TokenCacheKeys); err != nil {
-			bad("ENTRAKIT_TOKEN_CACHE_KEYS", "%s", strings.TrimPrefix(err.Error(), "tokencache: "))
-		}
-	} else if !s.DevTenant {
-		bad("ENTRAKIT_TOKEN_CACHE_KEYS", "required outside dev mode (generate one: openssl rand -base64 32)")
-	}
-
-	if s.CAFile = get("ENTRAKIT_CA_FILE"); s.CAFile != "" {
+	if s.CAFile = e.get("ENTRAKIT_CA_FILE"); s.CAFile != "" {
 		pool, err := loadCAFile(s.CAFile)
 		if err != nil {
-			bad("ENTRAKIT_CA_FILE", "%v", err)
+			e.bad("ENTRAKIT_CA_FILE", "%v", err)
 		}
 		s.RootCAs = pool
 	}
+}
 
-	// In dev mode the dev tenant fills in the Entra settings later; checking
-	// them now would only complain about what is about to be generated.
-	if !s.DevTenant {
-		if err := c.Validate(); err != nil {
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var fe *entra.FieldError
-				if errors.As(e, &fe) {
-					errs = append(errs, fmt.Errorf("%s: %s", envName(fe.Field), envMessage(fe.Msg)))
-				} else {
-					errs = append(errs, e)
-				}
-			}
+// entraErrors adds c's problems, each renamed to the variable that sets it.
+func (e *reader) entraErrors(c entra.Config) {
+	err := c.Validate()
+	if err == nil {
+		return
+	}
+	for _, ve := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var fe *entra.FieldError
+		if errors.As(ve, &fe) {
+			e.errs = append(e.errs, fmt.Errorf("%s: %s", envName(fe.Field), envMessage(fe.Msg)))
+		} else {
+			e.errs = append(e.errs, ve)
 		}
 	}
-	return s, errors.Join(errs...)
 }
 
 func must(v string, _ bool) string { return v }
