@@ -19,6 +19,7 @@ import (
 	"github.com/entrakit/entrakit/entra/devtenant/fault"
 	"github.com/entrakit/entrakit/entra/devtenant/graph"
 	"github.com/entrakit/entrakit/entra/devtenant/identity"
+	"github.com/entrakit/entrakit/entra/devtenant/workload"
 )
 
 // Options configure a dev tenant. The zero value is usable except for
@@ -74,6 +75,7 @@ type Server struct {
 	adminKey    string
 	idp         *identity.Provider
 	graph       *graph.Server
+	workload    *workload.Issuer
 	faults      fault.Set
 	clockOffset atomic.Int64 // nanoseconds added to Options.Now (AdvanceClock)
 	handler     http.Handler
@@ -119,8 +121,10 @@ func New(opts Options) (*Server, error) {
 	}
 	s.graph = graph.New(graph.Config{Directory: s.Directory, Identity: s.idp, Faults: &s.faults, Now: s.now,
 		Budget: opts.GraphBudget, BudgetWindow: opts.GraphBudgetWindow})
+	s.workload = workload.New(s.URL, s.now)
 	mux := http.NewServeMux()
 	s.idp.Routes(mux)
+	s.workload.Routes(mux)
 	adminRoutes(s, mux)
 	s.handler = logRequests(log, mux)
 	return s, nil
@@ -344,13 +348,13 @@ func (s *Server) ClearFaults() { s.faults.Clear() }
 // the issuer of a federated identity credential (AddFederatedCredential)
 // and present tokens from [Server.IssueWorkloadToken]. Its discovery
 // document is at WorkloadIssuer()+"/.well-known/openid-configuration".
-func (s *Server) WorkloadIssuer() string { return s.idp.Workload().Issuer() }
+func (s *Server) WorkloadIssuer() string { return s.workload.URL() }
 
 // IssueWorkloadToken signs a token of the workload issuer for subject and
 // audience (default api://AzureADTokenExchange), valid for lifetime
 // (default 1 h), like a Kubernetes projected service-account token.
 func (s *Server) IssueWorkloadToken(subject, audience string, lifetime time.Duration) (string, error) {
-	return s.idp.Workload().IssueToken(subject, audience, lifetime)
+	return s.workload.IssueToken(subject, audience, lifetime)
 }
 
 // statusRecorder captures the status for the request log.

@@ -291,3 +291,10 @@ func (f *federation) getJSON(ctx context.Context, u string, v any) error {
 	}
 	return nil
 }
+
+// isTenantIssuer reports whether iss is one of this tenant's own token
+// issuers (v2 or v1), which Entra refuses as federated assertions.
+func (p *Provider) isTenantIssuer(iss string) bool {
+	iss = strings.TrimSuffix(iss, "/")
+	return iss == strings.TrimSuffix(p.Issuer(), "/") || iss == "https://sts.windows.net/"+p.dir.TenantID()
+}

@@ -47,7 +47,6 @@ type Provider struct {
 	log    *slog.Logger
 	faults *fault.Set
 	fed    *federation
-	wl     *WorkloadIssuer
 
 	mu sync.Mutex
 	// tx is the directory, locked while mu is held by lock (nil Tx
@@ -96,7 +95,6 @@ func New(cfg Config) (*Provider, error) {
 	p.keys = keyRing{current: cur, next: next, grace: cfg.KeyGrace}
 	p.fed = newFederation(cfg.OIDCClient, cfg.CA)
 	p.mi = &MSIEndpoint{p: p, header: randomString(32)}
-	p.wl = newWorkloadIssuer(p)
 	return p, nil
 }
 
@@ -146,7 +144,6 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", p.handleLogout)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", p.handleLogout)
 	mux.HandleFunc("GET /error", handleErrorInfo)
-	p.wl.routes(mux)
 }
 
 // RotateKeys rotates the signing keys now: the published next key starts

@@ -1,6 +1,19 @@
-package identity
+// Package workload is a tiny OIDC issuer served by the dev tenant itself,
+// standing in for a Kubernetes cluster's service-account issuer (AKS's
+// oidcIssuerProfile), GitHub Actions or any other workload identity provider:
+// tests and tools get federated tokens with nothing else running.
+//
+// Register its issuer URL on a federated identity credential of an app,
+// issue a token for a subject, and present it as the app's client assertion
+// (azidentity's WorkloadIdentityCredential reads it from
+// AZURE_FEDERATED_TOKEN_FILE); the identity endpoints fetch this issuer's
+// discovery document and keys over HTTPS, as Entra fetches a cluster's. It
+// has its own signing key, separate from the tenant's: Entra refuses its own
+// tokens as federated assertions.
+package workload
 
 import (
+	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
@@ -10,19 +23,11 @@ import (
 	"errors"
 	"math/big"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
-
-// The workload issuer is a tiny OIDC issuer served by the dev tenant itself,
-// standing in for a Kubernetes cluster's service-account issuer (AKS's
-// oidcIssuerProfile), GitHub Actions or any other workload identity provider:
-// tests and tools get federated tokens with nothing else running. It has its
-// own signing key, separate from the tenant's: Entra refuses its own tokens
-// as federated assertions.
 
 const (
 	workloadPath            = "/workload"
@@ -35,15 +40,18 @@ type workloadKey struct {
 	header string // base64url {"alg":"RS256","kid":...,"typ":"JWT"}
 }
 
-// WorkloadIssuer is the workload identity provider. It generates its key on first use: most dev tenants never
+// Issuer is the workload identity provider. It generates its key on first use: most dev tenants never
 // issue a workload token, and RSA key generation is slow under -race.
-type WorkloadIssuer struct {
-	p   *Provider
+type Issuer struct {
+	url func() string
+	now func() time.Time
 	key func() (*workloadKey, error)
 }
 
-func newWorkloadIssuer(p *Provider) *WorkloadIssuer {
-	return &WorkloadIssuer{p: p, key: sync.OnceValues(func() (*workloadKey, error) {
+// New makes the issuer of the dev tenant whose URL (https://localhost:PORT,
+// "" before it listens) url returns; now is the tenant's clock.
+func New(url func() string, now func() time.Time) *Issuer {
+	return &Issuer{url: url, now: now, key: sync.OnceValues(func() (*workloadKey, error) {
 		k, err := rsa.GenerateKey(rand.Reader, 2048)
 		if err != nil {
 			return nil, err
@@ -59,13 +67,13 @@ func newWorkloadIssuer(p *Provider) *WorkloadIssuer {
 	})}
 }
 
-// Issuer is the issuer URL of the dev tenant's workload identity
+// URL is the issuer URL of the dev tenant's workload identity
 // provider (https://localhost:PORT/workload, set by Start): register it as
 // the issuer of a federated identity credential (AddFederatedCredential of the directory)
 // and present tokens from IssueToken. Its discovery document
-// is at Issuer()+"/.well-known/openid-configuration".
-func (wi *WorkloadIssuer) Issuer() string {
-	u := wi.p.baseURL()
+// is at URL()+"/.well-known/openid-configuration".
+func (wi *Issuer) URL() string {
+	u := wi.url()
 	if u == "" {
 		return ""
 	}
@@ -79,8 +87,8 @@ func (wi *WorkloadIssuer) Issuer() string {
 // (one hour when zero), jti. Write it to the file AZURE_FEDERATED_TOKEN_FILE
 // names for azidentity.WorkloadIdentityCredential. The tenant's clock
 // (AdvanceClock) applies.
-func (wi *WorkloadIssuer) IssueToken(subject, audience string, lifetime time.Duration) (string, error) {
-	iss := wi.Issuer()
+func (wi *Issuer) IssueToken(subject, audience string, lifetime time.Duration) (string, error) {
+	iss := wi.URL()
 	switch {
 	case iss == "":
 		return "", errors.New("devtenant: IssueWorkloadToken: the server is not started")
@@ -99,17 +107,24 @@ func (wi *WorkloadIssuer) IssueToken(subject, audience string, lifetime time.Dur
 	if err != nil {
 		return "", err
 	}
-	now := wi.p.cfg.Now()
+	now := wi.now()
 	payload, _ := json.Marshal(map[string]any{
 		"aud": []string{audience}, "exp": now.Add(lifetime).Unix(), "iat": now.Unix(), "nbf": now.Unix(),
 		"iss": iss, "jti": directory.NewObjectID(), "sub": subject,
 	})
-	return sign(k.key, k.header, payload)
+	signing := k.header + "." + base64.RawURLEncoding.EncodeToString(payload)
+	digest := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(nil, k.key, crypto.SHA256, digest[:])
+	if err != nil {
+		return "", err
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig), nil
 }
 
-func (wi *WorkloadIssuer) routes(mux *http.ServeMux) {
+// Routes serves the issuer's discovery document and JWKS under /workload.
+func (wi *Issuer) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+workloadPath+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		iss := wi.Issuer()
+		iss := wi.URL()
 		w.Header().Set("Cache-Control", "max-age=3600, public")
 		writeJSON(w, http.StatusOK, map[string]any{
 			"issuer": iss, "jwks_uri": iss + "/openid/v1/jwks",
@@ -133,12 +148,8 @@ func (wi *WorkloadIssuer) routes(mux *http.ServeMux) {
 	})
 }
 
-// isTenantIssuer reports whether iss is one of this tenant's own token
-// issuers (v2 or v1), which Entra refuses as federated assertions.
-func (p *Provider) isTenantIssuer(iss string) bool {
-	iss = strings.TrimSuffix(iss, "/")
-	return iss == strings.TrimSuffix(p.Issuer(), "/") || iss == "https://sts.windows.net/"+p.dir.TenantID()
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
 }
-
-// Workload is the tenant's workload identity issuer.
-func (p *Provider) Workload() *WorkloadIssuer { return p.wl }
