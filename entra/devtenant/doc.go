@@ -16,8 +16,9 @@
 //   - directory: the tenant model — users, groups, apps, managed
 //     identities, consent and app-role grants, the change log. Its own lock,
 //     no HTTP.
-//   - identity: Entra ID's v2.0 endpoints (below), the managed identity
-//     endpoint and the workload issuer.
+//   - identity: Entra ID's v2.0 endpoints (below) and the managed identity
+//     endpoint.
+//   - workload: a small OIDC issuer of workload tokens (federation).
 //   - graph: the Microsoft Graph emulator (/v1.0 users, groups, photos,
 //     delta, $batch, applications, service principals, organization; OData
 //     $select, $filter, $search, $orderby, $count, $top and skip tokens;
