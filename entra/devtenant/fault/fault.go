@@ -6,7 +6,9 @@ package fault
 
 import (
 	"context"
+	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -37,6 +39,13 @@ func (f *Fault) Wait(ctx context.Context) bool {
 		return true
 	case <-ctx.Done():
 		return false
+	}
+}
+
+// SetRetryAfter sends the fault's Retry-After, in whole seconds, if it has one.
+func (f *Fault) SetRetryAfter(h http.Header) {
+	if f.RetryAfter > 0 {
+		h.Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
 	}
 }
 

@@ -42,9 +42,8 @@ func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *grap
 		forbidden(w, r)
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", groupShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, groupShape)
+	if !ok {
 		return
 	}
 	start, ok := skipStart(w, r, q, "g")
@@ -121,9 +120,7 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
-	out := project(obj, q.selectProps, groupDefaultProps)
-	out["@odata.context"] = contextURL("groups", q.selectProps) + "/$entity"
-	graphJSON(w, http.StatusOK, out)
+	writeEntity(w, http.StatusOK, "groups", obj, q.selectProps, groupDefaultProps)
 }
 
 // graphMembers lists a group's members, or its transitive members: members
@@ -133,9 +130,8 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		forbidden(w, r)
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, userShape)
+	if !ok {
 		return
 	}
 	start, ok := skipStart(w, r, q, "m")
@@ -201,9 +197,8 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 		resourceNotFound(w, r, id)
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", groupShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, groupShape)
+	if !ok {
 		return
 	}
 	tx = s.dir.Lock()
@@ -262,9 +257,8 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 		forbidden(w, r)
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", appShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, appShape)
+	if !ok {
 		return
 	}
 	kind, set := "a", "applications"

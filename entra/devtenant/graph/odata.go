@@ -210,3 +210,23 @@ func skipStart(w http.ResponseWriter, r *http.Request, q *odataQuery, kind strin
 	}
 	return p, ok
 }
+
+// requestQuery parses r's OData query options for res (advanced queries
+// with ConsistencyLevel: eventual); on error it answers Graph's 400 and
+// ok is false.
+func requestQuery(w http.ResponseWriter, r *http.Request, res resourceShape) (q *odataQuery, ok bool) {
+	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", res)
+	if qerr != nil {
+		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+		return nil, false
+	}
+	return q, true
+}
+
+// writeEntity answers one object of entitySet with the selected properties
+// (or the defaults).
+func writeEntity(w http.ResponseWriter, status int, entitySet string, obj map[string]any, sel, defaults []string) {
+	out := project(obj, sel, defaults)
+	out["@odata.context"] = contextURL(entitySet, sel) + "/$entity"
+	graphJSON(w, status, out)
+}

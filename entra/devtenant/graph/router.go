@@ -181,23 +181,17 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 			f(w, r, c)
 			return
 		}
-		if fault := s.cfg.Faults.Take("graph"); fault != nil {
-			if fault.Latency > 0 {
-				select {
-				case <-time.After(fault.Latency):
-				case <-r.Context().Done():
-					return
-				}
+		if f := s.cfg.Faults.Take(fault.Graph); f != nil {
+			if !f.Wait(r.Context()) {
+				return
 			}
-			if fault.Status != 0 {
-				if fault.RetryAfter > 0 {
-					w.Header().Set("Retry-After", strconv.Itoa(int(fault.RetryAfter/time.Second)))
-				}
-				code := map[int]string{429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}[fault.Status]
+			if f.Status != 0 {
+				f.SetRetryAfter(w.Header())
+				code := map[int]string{429: "TooManyRequests", 503: "ServiceUnavailable", 504: "GatewayTimeout"}[f.Status]
 				if code == "" {
 					code = "UnknownError"
 				}
-				graphError(w, r, fault.Status, code, "Fault injected by the dev tenant.")
+				graphError(w, r, f.Status, code, "Fault injected by the dev tenant.")
 				return
 			}
 		}

@@ -86,9 +86,8 @@ func (s *Server) graphGetUser(w http.ResponseWriter, r *http.Request, c *graphCa
 }
 
 func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller, idOrUPN string) {
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, userShape)
+	if !ok {
 		return
 	}
 	tx := s.dir.Lock()
@@ -111,9 +110,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 		resourceNotFound(w, r, idOrUPN)
 		return
 	}
-	out := project(obj, q.selectProps, userDefaultProps)
-	out["@odata.context"] = contextURL("users", q.selectProps) + "/$entity"
-	graphJSON(w, http.StatusOK, out)
+	writeEntity(w, http.StatusOK, "users", obj, q.selectProps, userDefaultProps)
 }
 
 func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
@@ -121,9 +118,8 @@ func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graph
 		forbidden(w, r)
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, r.Header.Get("ConsistencyLevel") == "eventual", userShape)
-	if qerr != nil {
-		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
+	q, ok := requestQuery(w, r, userShape)
+	if !ok {
 		return
 	}
 	s.listDirectory(w, r, q, "users", userDefaultProps)

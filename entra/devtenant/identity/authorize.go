@@ -72,9 +72,7 @@ type ssoSession struct {
 }
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+	if !p.parseForm(w, r) {
 		return
 	}
 	q := r.Form
@@ -286,9 +284,7 @@ func (p *Provider) sessionFromCookie(r *http.Request, now time.Time) *ssoSession
 // handleLogin takes the sign-in form: ctx, username, password; or ctx and
 // sso=continue to keep the signed-in account (select_account).
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+	if !p.parseForm(w, r) {
 		return
 	}
 	now := p.cfg.Now()
@@ -332,10 +328,10 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
 	p.afterSignIn(w, r, req, now)
 }
 
-func (p *Provider) pendingRequest(id string, now time.Time) *authRequest {
-	req := p.pending[id]
+func (f *flows) pendingRequest(id string, now time.Time) *authRequest {
+	req := f.pending[id]
 	if req == nil || now.After(req.expires) {
-		delete(p.pending, id)
+		delete(f.pending, id)
 		return nil
 	}
 	return req
@@ -360,9 +356,7 @@ func (p *Provider) afterSignIn(w http.ResponseWriter, r *http.Request, req *auth
 // handleConsent takes the consent form: ctx, decision=accept|decline, and
 // consent_for_org=on (admins only).
 func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	if err := r.ParseForm(); err != nil {
-		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+	if !p.parseForm(w, r) {
 		return
 	}
 	now := p.cfg.Now()
@@ -512,4 +506,15 @@ func audOf(jwt string) string {
 	}
 	_ = json.Unmarshal(raw, &c)
 	return c.Aud
+}
+
+// parseForm reads a page's form (at most maxFormBytes); on error it shows
+// the error page and returns false.
+func (p *Provider) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	if err := r.ParseForm(); err != nil {
+		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request could not be parsed."))
+		return false
+	}
+	return true
 }

@@ -52,16 +52,23 @@ type Provider struct {
 	// tx is the directory, locked while mu is held by lock (nil Tx
 	// otherwise): the endpoints read the model and change their own state
 	// in one critical section, as they did when both shared one lock.
-	tx            directory.Tx
-	url           string
-	keys          keyRing
+	tx   directory.Tx
+	url  string
+	keys keyRing
+	mi   *MSIEndpoint
+	flows
+}
+
+// flows is the state of sign-ins and grants in progress: authorize requests
+// waiting for the user, codes, SSO sessions, refresh tokens and the client
+// assertions seen (replay). Guarded by Provider.mu.
+type flows struct {
 	codes         map[string]*authCode
 	refreshTokens map[string]*refreshGrant
 	sessions      map[string]*ssoSession
 	pending       map[string]*authRequest
 	assertionJTIs map[string]time.Time
 	lastSweep     time.Time
-	mi            *MSIEndpoint
 }
 
 // New makes a Provider with fresh signing keys.
@@ -77,11 +84,13 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg: cfg, dir: cfg.Directory, log: cfg.Logger, faults: cfg.Faults,
-		codes:         map[string]*authCode{},
-		refreshTokens: map[string]*refreshGrant{},
-		sessions:      map[string]*ssoSession{},
-		pending:       map[string]*authRequest{},
-		assertionJTIs: map[string]time.Time{},
+		flows: flows{
+			codes:         map[string]*authCode{},
+			refreshTokens: map[string]*refreshGrant{},
+			sessions:      map[string]*ssoSession{},
+			pending:       map[string]*authRequest{},
+			assertionJTIs: map[string]time.Time{},
+		},
 	}
 	now := cfg.Now()
 	cur, err := newSigningKey(now)
@@ -197,30 +206,30 @@ func (p *Provider) ForgetUser(id string) {
 
 // sweep drops expired authorize requests, codes, sessions and refresh
 // tokens, at most once a minute, so state cannot grow without bound (the
-// authorize endpoint takes anonymous requests). Caller holds p.mu.
-func (p *Provider) sweep(now time.Time) {
-	if now.Sub(p.lastSweep) < time.Minute && now.After(p.lastSweep) {
+// authorize endpoint takes anonymous requests).
+func (f *flows) sweep(now time.Time) {
+	if now.Sub(f.lastSweep) < time.Minute && now.After(f.lastSweep) {
 		return
 	}
-	p.lastSweep = now
-	for k, r := range p.pending {
+	f.lastSweep = now
+	for k, r := range f.pending {
 		if now.After(r.expires) {
-			delete(p.pending, k)
+			delete(f.pending, k)
 		}
 	}
-	for k, c := range p.codes {
+	for k, c := range f.codes {
 		if now.After(c.expires.Add(codeLifetime)) { // kept a while to detect replays
-			delete(p.codes, k)
+			delete(f.codes, k)
 		}
 	}
-	for k, sess := range p.sessions {
+	for k, sess := range f.sessions {
 		if now.After(sess.expires) {
-			delete(p.sessions, k)
+			delete(f.sessions, k)
 		}
 	}
-	for k, g := range p.refreshTokens {
+	for k, g := range f.refreshTokens {
 		if now.After(g.expires) {
-			delete(p.refreshTokens, k)
+			delete(f.refreshTokens, k)
 		}
 	}
 }

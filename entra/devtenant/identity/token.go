@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/entrakit/entrakit/entra/devtenant/directory"
+	"github.com/entrakit/entrakit/entra/devtenant/fault"
 )
 
 const (
@@ -52,18 +52,12 @@ type clientAuth struct {
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	setCORS(w, r) // before anything else: a browser app must see every answer
-	if f := p.faults.Take("token"); f != nil {
-		if f.Latency > 0 {
-			select {
-			case <-time.After(f.Latency):
-			case <-r.Context().Done():
-				return
-			}
+	if f := p.faults.Take(fault.Token); f != nil {
+		if !f.Wait(r.Context()) {
+			return
 		}
 		if f.Status != 0 {
-			if f.RetryAfter > 0 {
-				w.Header().Set("Retry-After", strconv.Itoa(int(f.RetryAfter/time.Second)))
-			}
+			f.SetRetryAfter(w.Header())
 			e := newAADError(f.Status, "temporarily_unavailable", 90000+f.Status, "The service is temporarily unavailable (fault injected by the dev tenant).")
 			if f.Status == http.StatusTooManyRequests {
 				e = newAADError(f.Status, "temporarily_unavailable", 50196, "The server terminated an operation because it encountered a client request loop (throttled by the dev tenant).")
@@ -224,9 +218,9 @@ func (c *tokenCall) audiences() []string {
 
 func (c *tokenCall) authCode() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
-	codeValue := form.Get("code")
-	if codeValue == "" {
-		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'code'.")
+	codeValue, aerr := required(form, "code")
+	if aerr != nil {
+		return nil, aerr
 	}
 	code := p.codes[codeValue]
 	if code == nil {
@@ -331,9 +325,9 @@ func claimsCP1(raw string) bool {
 
 func (c *tokenCall) refresh() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
-	rt := form.Get("refresh_token")
-	if rt == "" {
-		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'refresh_token'.")
+	rt, aerr := required(form, "refresh_token")
+	if aerr != nil {
+		return nil, aerr
 	}
 	g := p.refreshTokens[rt]
 	if g == nil {
@@ -467,4 +461,12 @@ func assertionSubject(jwt string) string {
 		return ""
 	}
 	return c.Sub
+}
+
+// required is form's parameter name, or AADSTS900144 when it is missing.
+func required(form url.Values, name string) (string, *aadError) {
+	if v := form.Get(name); v != "" {
+		return v, nil
+	}
+	return "", invalidRequest(900144, "The request body must contain the following parameter: '%s'.", name)
 }
