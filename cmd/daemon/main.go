@@ -12,7 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,18 +27,14 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
-	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
-	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/envconfig"
 	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 )
-
-// daemonAppID is the daemon app of infra/app-registration.json.
-const daemonAppID = "c4e6a8b0-2d4f-4a6c-8e0a-1b3c5d7e9f0a"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -153,35 +148,19 @@ func (e *environment) close() {
 // the dev tenant first in dev mode.
 func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*environment, error) {
 	env := &environment{tokens: &daemon.TokenStats{}}
-	httpClient := &http.Client{Timeout: 60 * time.Second}
-	if s.RootCAs != nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.TLSClientConfig = &tls.Config{RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
-		httpClient.Transport = t
-	}
 	cfg := s.Entra
-	graphURL := cfg.Cloud.GraphEndpoint
 	cacheURL := s.TokenCacheURL
 	stateDir := ".entrakit"
+	var dev *devtenant.Server
 	if s.DevTenant {
-		dev, err := devtenant.New(devtenant.Options{Manifest: infra.AppRegistration(), Addr: s.DevTenantListen,
-			StateDir: filepath.Join(stateDir, "devtenant"), Logger: slog.New(slog.DiscardHandler)})
-		if err == nil {
-			err = dev.Start()
-		}
+		var err error
+		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: filepath.Join(stateDir, "devtenant"),
+			Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
-			return nil, fmt.Errorf("dev tenant: %w", err)
+			return nil, err
 		}
 		env.closes = append(env.closes, func() { dev.Close() })
-		cfg = entra.Config{
-			Cloud:      entra.Cloud{Name: "dev", AuthorityHost: dev.URL() + "/", GraphEndpoint: dev.GraphURL()},
-			TenantID:   dev.TenantID(),
-			ClientID:   daemonAppID,
-			Credential: entra.Credential{ClientSecret: dev.ClientSecret(daemonAppID)},
-		}
-		graphURL = dev.GraphURL()
-		httpClient = dev.Client()
-		httpClient.Timeout = 60 * time.Second
+		cfg = devmode.DaemonConfig(dev)
 		// The dev tenant is new on every start, so are its keys: tokens
 		// cached by an earlier start would be refused. Start clean.
 		dir := filepath.Join(stateDir, "devtenant", "tokencache")
@@ -199,28 +178,23 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 		}
 		cacheURL = "file://" + abs
 	}
-	keys, err := tokencache.KeyRingFromConfig(s.TokenCacheKeys, s.DevTenant, logger)
-	if err != nil {
-		return nil, fmt.Errorf("ENTRAKIT_TOKEN_CACHE_KEYS: %w", err)
-	}
-	store, closeStore, err := tokencache.OpenStore(cacheURL, logger)
-	if err != nil {
-		return nil, fmt.Errorf("ENTRAKIT_TOKEN_CACHE_URL: %w", err)
-	}
-	env.closes = append(env.closes, func() { closeStore() })
-	cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{
-		HTTPClient: httpClient, Stats: env.tokens,
-		Cache: &tokencache.Cache{Store: store, Keys: keys, Logger: logger, Metrics: &tokencache.Metrics{}},
-	})
+	cache, closeStore, err := devmode.TokenCache{Keys: s.TokenCacheKeys, Dev: s.DevTenant, StoreURL: cacheURL, Logger: logger}.Open()
 	if err != nil {
 		return nil, err
 	}
+	env.closes = append(env.closes, func() { closeStore() })
+	httpClient := devmode.HTTPClient(dev, s.RootCAs, 60*time.Second)
+	cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{HTTPClient: httpClient, Stats: env.tokens, Cache: cache})
+	if err != nil {
+		return nil, err
+	}
+	graphURL := cfg.Cloud.GraphEndpoint
 	if graphURL == "" {
 		graphURL = graphapi.DefaultBaseURL
 	}
-	scope := strings.TrimSuffix(graphapi.DefaultBaseURL, "/") + "/.default"
-	if !s.DevTenant {
-		scope = cfg.Cloud.GraphScope()
+	scope := cfg.Cloud.GraphScope()
+	if s.DevTenant {
+		scope = devmode.GraphScope
 	}
 	env.graph, err = graphapi.New(cred, graphapi.Options{BaseURL: graphURL, HTTPClient: httpClient, Scopes: []string{scope},
 		UserAgent: "entrakit-daemon", MaxRetries: 10})

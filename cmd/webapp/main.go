@@ -12,8 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,10 +23,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
-	"github.com/entrakit/entrakit/entra/tokencache"
-	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/envconfig"
 	"github.com/entrakit/entrakit/webapp"
 )
@@ -42,10 +38,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// webAppID is the web app of infra/app-registration.json, which the dev
-// tenant registers.
-const webAppID = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
 
 // run serves until ctx ends, then shuts down gracefully.
 func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writer, logger *slog.Logger) error {
@@ -63,49 +55,30 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		scheme = "https"
 	}
 
-	cfg := webapp.Config{Entra: s.Entra, GraphURL: s.Entra.Cloud.GraphEndpoint, TrustedProxies: s.TrustedProxies, Logger: logger}
-	httpClient := &http.Client{Timeout: 30 * time.Second}
-	if s.RootCAs != nil {
-		httpClient.Transport = transportWith(s.RootCAs)
-	}
+	cfg := webapp.Config{Entra: s.Entra, TrustedProxies: s.TrustedProxies, Logger: logger}
 	var dev *devtenant.Server
 	if s.DevTenant {
-		dev, err = devtenant.New(devtenant.Options{Manifest: infra.AppRegistration(), Addr: s.DevTenantListen, StateDir: ".devtenant",
+		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: ".devtenant",
 			Logger: slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "devtenant")})
 		if err != nil {
-			return fmt.Errorf("dev tenant: %w", err)
-		}
-		if err := dev.Start(); err != nil {
-			return fmt.Errorf("dev tenant on %s (set ENTRAKIT_DEV_TENANT_LISTEN): %w", s.DevTenantListen, err)
+			return err
 		}
 		defer dev.Close()
 		port := ln.Addr().(*net.TCPAddr).Port
-		cfg.Entra = entra.Config{
-			Cloud:       entra.Cloud{Name: "dev", AuthorityHost: dev.URL() + "/", GraphEndpoint: dev.GraphURL()},
-			TenantID:    dev.TenantID(),
-			ClientID:    webAppID,
-			Credential:  entra.Credential{ClientSecret: dev.ClientSecret(webAppID)},
-			RedirectURI: fmt.Sprintf("%s://localhost:%d/auth/callback", scheme, port),
-		}
-		cfg.GraphURL = dev.GraphURL()
+		cfg.Entra = devmode.WebAppConfig(dev, fmt.Sprintf("%s://localhost:%d/auth/callback", scheme, port))
 		cfg.DevTenant = dev
-		httpClient = dev.Client()
-		httpClient.Timeout = 30 * time.Second
 		logger.Warn("DEV MODE: no AZURE_CLIENT_ID, so the web app runs against the in-process dev tenant, not Microsoft Entra ID. Set the AZURE_* variables (see README) for a real tenant; ENTRAKIT_DEV_TENANT=off forbids this.")
 	}
-	cfg.HTTPClient = httpClient
+	cfg.GraphURL = cfg.Entra.Cloud.GraphEndpoint
+	cfg.HTTPClient = devmode.HTTPClient(dev, s.RootCAs, 30*time.Second)
 
-	keys, err := tokencache.KeyRingFromConfig(s.TokenCacheKeys, s.DevTenant, logger)
+	tc, closeStore, err := devmode.TokenCache{Keys: s.TokenCacheKeys, Dev: s.DevTenant, StoreURL: s.TokenCacheURL, Logger: logger}.Open()
 	if err != nil {
-		return fmt.Errorf("ENTRAKIT_TOKEN_CACHE_KEYS: %w", err)
-	}
-	store, closeStore, err := tokencache.OpenStore(s.TokenCacheURL, logger)
-	if err != nil {
-		return fmt.Errorf("ENTRAKIT_TOKEN_CACHE_URL: %w", err)
+		return err
 	}
 	defer closeStore()
-	cfg.TokenCache = &tokencache.Cache{Store: store, Keys: keys, Logger: logger, Metrics: &tokencache.Metrics{}}
-	cfg.Keys = keys
+	cfg.TokenCache = tc
+	cfg.Keys = tc.Keys
 	if s.RedisURL != "" {
 		ss, closeSessions, err := webapp.RedisSessionStore(s.RedisURL)
 		if err != nil {
@@ -150,12 +123,6 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutdownCtx)
-}
-
-func transportWith(roots *x509.CertPool) http.RoundTripper {
-	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return t
 }
 
 func printDevBanner(w io.Writer, url string, dev *devtenant.Server) {

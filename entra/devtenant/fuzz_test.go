@@ -22,13 +22,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 )
 
 // fuzzBed is the shared tenant plus real credentials for the seed corpora.
@@ -63,10 +63,7 @@ func fuzzTenant(f *testing.F) *fuzzBed {
 }
 
 func newFuzzBed() (*fuzzBed, error) {
-	manifest, err := os.ReadFile("../../infra/app-registration.json")
-	if err != nil {
-		return nil, err
-	}
+	manifest := devtenanttest.Manifest()
 	srv, err := devtenant.New(devtenant.Options{Manifest: manifest})
 	if err != nil {
 		return nil, err

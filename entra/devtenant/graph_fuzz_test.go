@@ -12,12 +12,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 )
 
 type graphFuzzBed struct {
@@ -29,10 +29,7 @@ type graphFuzzBed struct {
 var graphFuzzOnce = sync.OnceValues(newGraphFuzzBed)
 
 func newGraphFuzzBed() (*graphFuzzBed, error) {
-	manifest, err := os.ReadFile("../../infra/app-registration.json")
-	if err != nil {
-		return nil, err
-	}
+	manifest := devtenanttest.Manifest()
 	// A budget no fuzzing run exhausts: a 429 would hide the parser.
 	srv, err := devtenant.New(devtenant.Options{Manifest: manifest, GraphBudget: 1 << 30})
 	if err != nil {

@@ -24,19 +24,40 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
-	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
 // usersEnv, set to N, makes the test binary a dev tenant with N users.
 const usersEnv = "ENTRAKIT_BENCH_EMULATOR_USERS"
 
-// Info is what the child tells its parent.
-type Info struct {
+// Info is the child's dev tenant as its parent sees it; it satisfies
+// devmode.Tenant, so devmode wires it as it does an in-process one.
+type Info struct{ wire wireInfo }
+
+// wireInfo is what the child writes to its parent (JSON, one line).
+type wireInfo struct {
 	URL, GraphURL, TenantID string
 	Secrets                 map[string]string // app id -> client secret
 	CAPEM                   []byte
 	Users                   int // users in the directory, personas included
 }
+
+var _ devmode.Tenant = Info{}
+
+// URL is the dev tenant's authority host (no trailing slash).
+func (i Info) URL() string { return i.wire.URL }
+
+// GraphURL is the root of its Graph emulator.
+func (i Info) GraphURL() string { return i.wire.GraphURL }
+
+// TenantID is the tenant's id.
+func (i Info) TenantID() string { return i.wire.TenantID }
+
+// ClientSecret is the secret the tenant generated for appID.
+func (i Info) ClientSecret(appID string) string { return i.wire.Secrets[appID] }
+
+// Users is the number of users in the directory, personas included.
+func (i Info) Users() int { return i.wire.Users }
 
 // Main is TestMain's body: it serves the emulator in a child process and
 // runs m otherwise.
@@ -53,19 +74,16 @@ func serve(n string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	srv, err := devtenant.New(devtenant.Options{Manifest: infra.AppRegistration(), GraphBudget: 1 << 30})
+	srv, err := devmode.Start(devtenant.Options{GraphBudget: 1 << 30})
 	if err == nil {
+		defer srv.Close()
 		err = srv.GenerateDirectory(users)
-	}
-	if err == nil {
-		err = srv.Start()
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer srv.Close()
-	info := Info{URL: srv.URL(), GraphURL: srv.GraphURL(), TenantID: srv.TenantID(), Secrets: map[string]string{},
+	info := wireInfo{URL: srv.URL(), GraphURL: srv.GraphURL(), TenantID: srv.TenantID(), Secrets: map[string]string{},
 		CAPEM: srv.CACertPEM(), Users: len(srv.Users())}
 	for _, a := range srv.Applications() {
 		if s := srv.ClientSecret(a.AppID); s != "" {
@@ -79,7 +97,7 @@ func serve(n string) int {
 
 // Start runs this test binary as a dev tenant with users synthetic users,
 // stopped when b ends.
-func Start(b *testing.B, users int) Info {
+func Start(b testing.TB, users int) Info {
 	b.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -115,16 +133,16 @@ func Start(b *testing.B, users int) Info {
 		b.Fatalf("emulator process: %v", err)
 	}
 	var info Info
-	if err := json.Unmarshal(line, &info); err != nil {
+	if err := json.Unmarshal(line, &info.wire); err != nil {
 		b.Fatal(err)
 	}
 	return info
 }
 
 // Transport trusts the child's CA (HTTP/2, as clients use Graph).
-func (i Info) Transport(b *testing.B) *http.Transport {
+func (i Info) Transport(b testing.TB) *http.Transport {
 	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(i.CAPEM) {
+	if !pool.AppendCertsFromPEM(i.wire.CAPEM) {
 		b.Fatal("benchemu: bad CA PEM")
 	}
 	return &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 4}

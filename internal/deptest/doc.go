@@ -2,7 +2,8 @@
 //
 // Its one job is to turn the rules of DESIGN.md into a check over the package
 // graph that `go list -deps` reports: entra/... never reaches gin or
-// msgraph-sdk-go, entra/devtenant reaches no other entrakit package, and only
+// msgraph-sdk-go, entra/devtenant reaches no other entrakit package (except
+// devtenanttest, which reads infra's manifest; infra imports none), and only
 // graphapi imports msgraph-sdk-go (cmd/*, webapp and daemon may depend on it
 // only through graphapi). The rules are data ([Rules]) checked by [Check], so a
 // unit test can prove they fail on a deliberately bad graph.
