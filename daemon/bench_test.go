@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/entrakit/entrakit/daemon"
-	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/internal/benchemu"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
 func TestMain(m *testing.M) { benchemu.Main(m) }
@@ -29,13 +29,8 @@ func BenchmarkDirectorySync(b *testing.B) {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			info := benchemu.Start(b, n)
 			var graphCalls atomic.Int64
-			hc := &http.Client{Transport: countGraph(info.Transport(b), info.GraphURL, &graphCalls)}
-			cfg := entra.Config{
-				Cloud:      entra.Cloud{Name: "dev", AuthorityHost: info.URL + "/", GraphEndpoint: info.GraphURL},
-				TenantID:   info.TenantID,
-				ClientID:   daemonAppID,
-				Credential: entra.Credential{ClientSecret: info.Secrets[daemonAppID]},
-			}
+			hc := &http.Client{Transport: countGraph(info.Transport(b), info.GraphURL(), &graphCalls)}
+			cfg := devmode.DaemonConfig(info)
 			ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
 			stats := &daemon.TokenStats{}
 			cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{HTTPClient: hc, Stats: stats,
@@ -43,8 +38,8 @@ func BenchmarkDirectorySync(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			g, err := graphapi.New(cred, graphapi.Options{BaseURL: info.GraphURL, HTTPClient: hc,
-				Scopes: []string{"https://graph.microsoft.com/.default"}})
+			g, err := graphapi.New(cred, graphapi.Options{BaseURL: info.GraphURL(), HTTPClient: hc,
+				Scopes: []string{devmode.GraphScope}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -72,8 +67,8 @@ func BenchmarkDirectorySync(b *testing.B) {
 				var got int
 				db.QueryRow(`SELECT COUNT(*) FROM directory_users`).Scan(&got)
 				db.Close()
-				if got != info.Users || res.Items != info.Users {
-					b.Fatalf("synced %d users (%d changes), the directory has %d", got, res.Items, info.Users)
+				if got != info.Users() || res.Items != info.Users() {
+					b.Fatalf("synced %d users (%d changes), the directory has %d", got, res.Items, info.Users())
 				}
 				users += got
 				b.StartTimer()

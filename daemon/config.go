@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entrakit/entrakit/entra"
 	"github.com/robfig/cron/v3"
 )
 
@@ -56,18 +57,10 @@ const DefaultConfig = `{"jobs": [
   {"name": "expiring-credentials", "cron": "0 6 * * *", "timeout": "5m", "settings": {"within_days": 30, "output_dir": "reports"}}
 ]}`
 
-// FieldError is one problem in the job file, named by its JSON path.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
-
-// ErrInvalidConfig is matched by every error ParseConfig returns.
+// ErrInvalidConfig is matched by every error ParseConfig returns: an
+// *entra.FieldError named by its JSON path ("jobs[1].every") for each
+// problem, or the file's JSON error.
 var ErrInvalidConfig = errors.New("daemon: invalid job file")
-
-func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
 
 // LoadConfig reads a job file; path "" is DefaultConfig.
 func LoadConfig(path string) (*FileConfig, error) {
@@ -104,7 +97,7 @@ func ParseConfig(b []byte) (*FileConfig, error) {
 	}
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
+		errs = append(errs, &entra.FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Err: ErrInvalidConfig})
 	}
 	seen := map[string]bool{}
 	for i := range c.Jobs {
@@ -203,31 +196,11 @@ func parseSnapshotSettings(r json.RawMessage) (snapshotSettings, error) {
 		return s, errors.New("groups: list the group ids to snapshot")
 	}
 	for _, g := range s.Groups {
-		if !isGUID(g) {
+		if !entra.IsGUID(g) {
 			return s, fmt.Errorf("groups: not a group id (GUID): %q", g)
 		}
 	}
 	return s, nil
-}
-
-func isGUID(s string) bool {
-	if len(s) != 36 {
-		return false
-	}
-	for i := 0; i < 36; i++ {
-		c := s[i]
-		switch i {
-		case 8, 13, 18, 23:
-			if c != '-' {
-				return false
-			}
-		default:
-			if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 // NewJob builds the job a JobConfig names.

@@ -9,12 +9,10 @@ import (
 	"sync/atomic"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/internal/roundtrip"
 )
 
 // TokenStats counts app token requests: GetToken calls, the ones served
@@ -37,96 +35,60 @@ type CredentialOptions struct {
 	Stats *TokenStats
 }
 
-// NewCredential returns the app credential cfg names, as an
-// azcore.TokenCredential for graphapi:
-//
-//   - client secret or certificate: an MSAL confidential client whose app
-//     token cache is entrakit's sealed tokencache (partition tenant+client:
-//     tokens of one tenant are never served for another);
-//   - managed identity: azidentity's ManagedIdentityCredential (App Service
-//     IDENTITY_ENDPOINT / IDENTITY_HEADER, IMDS, ...);
-//   - a federated assertion file (workload identity): azidentity's
-//     WorkloadIdentityCredential, re-reading the file for each token.
+// NewCredential returns the daemon's app credential, as the
+// azcore.TokenCredential graphapi takes: entra.NewAppTokenCredential for the
+// identity cfg names (a secret or certificate through MSAL, workload or
+// managed identity through azidentity: see there what a managed identity
+// means for app-only tokens), counted in o.Stats and with its failures
+// wrapped in ErrAuth. A secret or certificate needs o.Cache: its token is
+// kept in the partition of tenant+client (tokens of one tenant are never
+// served for another), so one token serves every run until it expires,
+// restarts included.
 func NewCredential(cfg entra.Config, o CredentialOptions) (azcore.TokenCredential, error) {
 	stats := o.Stats
 	if stats == nil {
 		stats = &TokenStats{}
 	}
-	hc := countingClient(o.HTTPClient, stats)
-	c := cfg.Credential
-	switch {
-	case c.ManagedIdentity != nil:
-		opts := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: hc}}
-		if c.ManagedIdentity.ClientID != "" {
-			opts.ID = azidentity.ClientID(c.ManagedIdentity.ClientID)
+	opts := entra.AppTokenOptions{HTTPClient: countingClient(o.HTTPClient, stats)}
+	switch cfg.Credential.Kind() {
+	case "secret", "certificate", "none":
+		if o.Cache == nil {
+			return nil, errors.New("daemon: a secret or certificate credential needs a token cache")
 		}
-		cred, err := azidentity.NewManagedIdentityCredential(opts)
-		if err != nil {
-			return nil, fmt.Errorf("daemon: managed identity: %w", err)
-		}
-		return &countingCredential{cred: cred, stats: stats}, nil
-	case c.ClientAssertionFile != "" && c.ClientSecret == "" && c.CertificatePath == "":
-		cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientID: cfg.ClientID, TenantID: cfg.TenantID, TokenFilePath: c.ClientAssertionFile,
-			DisableInstanceDiscovery: !cfg.Cloud.IsMicrosoftHost(),
-			ClientOptions: azcore.ClientOptions{
-				Transport: hc,
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: authorityHost(cfg)},
-			},
-		})
-		if err != nil {
-			return nil, fmt.Errorf("daemon: workload identity: %w", err)
-		}
-		return &countingCredential{cred: cred, stats: stats}, nil
+		opts.Cache = o.Cache.Partition("app:" + strings.ToLower(cfg.TenantID) + ":" + strings.ToLower(cfg.ClientID))
 	}
-	if o.Cache == nil {
-		return nil, errors.New("daemon: a secret or certificate credential needs a token cache")
-	}
-	client, err := entra.NewConfidentialClient(cfg, entra.ClientOptions{
-		HTTPClient: hc,
-		Cache:      o.Cache.Partition("app:" + strings.ToLower(cfg.TenantID) + ":" + strings.ToLower(cfg.ClientID)),
-	})
+	cred, err := entra.NewAppTokenCredential(cfg, opts)
 	if err != nil {
 		return nil, err
 	}
-	return &msalCredential{client: client, stats: stats}, nil
-}
-
-func authorityHost(cfg entra.Config) string {
-	if h := cfg.Cloud.AuthorityHost; h != "" {
-		return h
+	if msal, ok := cred.(*entra.TokenCredential); ok {
+		return &msalCredential{cred: msal, stats: stats}, nil
 	}
-	return entra.AzurePublic.AuthorityHost
+	return &countingCredential{cred: cred, stats: stats}, nil
 }
 
-// msalCredential gets app tokens with client credentials, from MSAL's cache
-// first (AcquireTokenByCredential looks there before calling Entra).
+// msalCredential counts the app tokens of an MSAL credential, which says
+// whether it found the token in its cache.
 type msalCredential struct {
-	client confidential.Client
-	stats  *TokenStats
+	cred  *entra.TokenCredential
+	stats *TokenStats
 }
 
 func (m *msalCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	m.stats.Calls.Add(1)
-	var o []confidential.AcquireByCredentialOption
-	if opts.Claims != "" {
-		o = append(o, confidential.WithClaims(opts.Claims))
-	}
-	if opts.TenantID != "" {
-		o = append(o, confidential.WithTenantID(opts.TenantID))
-	}
-	res, err := m.client.AcquireTokenByCredential(ctx, opts.Scopes, o...)
+	res, err := m.cred.Acquire(ctx, opts)
 	if err != nil {
-		return azcore.AccessToken{}, fmt.Errorf("%w: %w", ErrAuth, entra.FromMSAL(err))
+		return azcore.AccessToken{}, fmt.Errorf("%w: %w", ErrAuth, err)
 	}
-	if res.Metadata.TokenSource == 1 { // base.TokenSourceCache
+	if entra.FromCache(res) {
 		m.stats.CacheHits.Add(1)
 	}
-	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn, RefreshOn: res.Metadata.RefreshOn}, nil
+	return entra.AccessToken(res), nil
 }
 
 // countingCredential counts the calls of an azidentity credential (which
-// caches its tokens in memory).
+// caches its tokens in memory): a call that reached no token endpoint was a
+// cache hit.
 type countingCredential struct {
 	cred  azcore.TokenCredential
 	stats *TokenStats
@@ -155,7 +117,7 @@ func countingClient(hc *http.Client, stats *TokenStats) *http.Client {
 		next = http.DefaultTransport
 	}
 	out := *hc
-	out.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	out.Transport = roundtrip.Func(func(r *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(r)
 		if isTokenRequest(r) {
 			stats.EndpointCalls.Add(1)
@@ -173,10 +135,6 @@ func isTokenRequest(r *http.Request) bool {
 	return strings.HasSuffix(p, "/oauth2/v2.0/token") || strings.HasSuffix(p, "/oauth2/token") ||
 		strings.Contains(p, "/msi/") || strings.Contains(p, "/metadata/identity/oauth2/token")
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // azcore.TokenCredential is what graphapi takes.
 var (

@@ -13,43 +13,28 @@ import (
 	"github.com/entrakit/entrakit/daemon"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
-const daemonAppID = "c4e6a8b0-2d4f-4a6c-8e0a-1b3c5d7e9f0a"
+var daemonAppID = infra.Apps().Daemon
 
 // startTenant starts a dev tenant with users synthetic users on top of the
 // personas, and a Graph budget a test cannot exhaust unless it asks to.
 func startTenant(t testing.TB, users int) *devtenant.Server {
 	t.Helper()
-	srv, err := devtenant.New(devtenant.Options{
-		Manifest: infra.AppRegistration(), StateDir: t.TempDir(), GraphBudget: 1 << 30,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	srv := devtenanttest.Start(t, func(o *devtenant.Options) { o.GraphBudget = 1 << 30 })
 	if err := srv.GenerateDirectory(users); err != nil {
 		t.Fatal(err)
 	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
 	return srv
 }
 
 // appConfig is the daemon app's client-secret configuration.
-func appConfig(srv *devtenant.Server) entra.Config {
-	return entra.Config{
-		Cloud:      entra.Cloud{Name: "dev", AuthorityHost: srv.URL() + "/", GraphEndpoint: srv.GraphURL()},
-		TenantID:   srv.TenantID(),
-		ClientID:   daemonAppID,
-		Credential: entra.Credential{ClientSecret: srv.ClientSecret(daemonAppID)},
-	}
-}
+func appConfig(srv *devtenant.Server) entra.Config { return devmode.DaemonConfig(srv) }
 
 // newGraph builds the daemon's Graph client with a client-secret
 // credential over cache (a memory store when nil).
@@ -64,7 +49,7 @@ func newGraph(t testing.TB, srv *devtenant.Server, cache *tokencache.Cache, stat
 		t.Fatal(err)
 	}
 	g, err := graphapi.New(cred, graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: srv.Client(),
-		Scopes: []string{"https://graph.microsoft.com/.default"}, MaxRetryWait: 5 * time.Second})
+		Scopes: []string{devmode.GraphScope}, MaxRetryWait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

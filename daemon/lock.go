@@ -3,7 +3,6 @@ package daemon
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"time"
 
@@ -36,9 +35,7 @@ func (l *RedisLocker) Lock(ctx context.Context, job string) (gocron.Lock, error)
 	if l.Hold != nil {
 		minHold, ttl = l.Hold(job)
 	}
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	token := hex.EncodeToString(b)
+	token := rand.Text() // this holder's mark: only it may release the key
 	key := l.prefix() + job
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()

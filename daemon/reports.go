@@ -4,16 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/entrakit/entrakit/graphapi"
+	"github.com/entrakit/entrakit/internal/atomicfile"
 )
 
 // ExpiringCredentials reports the client secrets and certificates of
@@ -84,10 +85,10 @@ func boolInt(b bool) int {
 	return 0
 }
 
+// newRunID names a run: its start time, sortable, and a random suffix
+// that two replicas starting in the same second do not share.
 func newRunID(t time.Time) string {
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	return t.UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+	return t.UTC().Format("20060102T150405Z") + "-" + rand.Text()
 }
 
 // writeCredentialFiles writes <run>.json and <run>.csv atomically (temp
@@ -116,7 +117,7 @@ func writeCredentialFiles(dir, runID string, list []graphapi.ExpiringCredential)
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, runID+".json"), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, runID+".json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
 	var buf bytesBuffer
@@ -127,7 +128,7 @@ func writeCredentialFiles(dir, runID string, list []graphapi.ExpiringCredential)
 			r.EndDateTime.UTC().Format(time.RFC3339), strconv.FormatBool(r.Expired)})
 	}
 	w.Flush()
-	return writeAtomic(filepath.Join(dir, runID+".csv"), buf.b)
+	return atomicfile.Write(filepath.Join(dir, runID+".csv"), buf.b, 0o644)
 }
 
 // csvSafe defuses spreadsheet formulas in names an app owner chose
@@ -142,30 +143,6 @@ func csvSafe(s string) string {
 type bytesBuffer struct{ b []byte }
 
 func (w *bytesBuffer) Write(p []byte) (int, error) { w.b = append(w.b, p...); return len(p), nil }
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
-}
 
 // GroupSnapshot records the transitive members of each configured group and
 // what changed since the previous snapshot (added / removed), in one
@@ -191,12 +168,8 @@ func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
 			if err != nil {
 				return Result{Items: total}, fmt.Errorf("group %s: %w", gid, err)
 			}
-			typ := ""
-			if t := m.GetOdataType(); t != nil {
-				typ = trimGraphType(*t)
-			}
-			if id := m.GetId(); id != nil {
-				members[*id] = typ
+			if m.ID != "" {
+				members[m.ID] = strings.TrimPrefix(m.Type, graphTypePrefix)
 			}
 			total++
 			env.progress(total)
@@ -211,13 +184,9 @@ func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
 		len(j.Groups), total, added, removed)}, nil
 }
 
-func trimGraphType(t string) string {
-	const p = "#microsoft.graph."
-	if len(t) > len(p) && t[:len(p)] == p {
-		return t[len(p):]
-	}
-	return t
-}
+// graphTypePrefix is the namespace of Graph's @odata.type values; the
+// database keeps the bare type ("user", "group").
+const graphTypePrefix = "#microsoft.graph."
 
 func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members map[string]string, at string) (added, removed int, err error) {
 	tx, err := db.BeginTx(ctx, nil)

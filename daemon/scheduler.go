@@ -154,7 +154,24 @@ func (s *Scheduler) RunOnce(ctx context.Context, name string, progress func(done
 	return Result{}, fmt.Errorf("%w: %q", ErrUnknownJob, name)
 }
 
+// maxThrottleWaits bounds the run-level waits for Graph throttling (see
+// run); minThrottleWait is the least of them, for a 429 without Retry-After.
+const (
+	maxThrottleWaits = 5
+	minThrottleWait  = 5 * time.Second
+)
+
 // run does one run: timeout, throttling waits, metrics, one log line.
+//
+// Retries of the daemon's Graph calls have two stages that never repeat
+// each other's work. Per request, graphapi's kiota retry handler resends a
+// 429, 503 or 504 while the waits, Retry-After honoured, fit its budget
+// (cmd/daemon: 10 retries within 60 s). Per run, a 429 that is still
+// answered after that budget, or whose Retry-After is beyond it, is a
+// *graphapi.ThrottledError: the run waits Retry-After (at least 5 s) and
+// the job continues from its last checkpoint, at most maxThrottleWaits
+// times, within the job's timeout. Anything else fails the run; the next
+// tick is the retry.
 func (s *Scheduler) run(ctx context.Context, jc JobConfig, job Job, progress func(int)) (Result, error) {
 	start := time.Now()
 	timeout := jc.TimeoutDuration()
@@ -166,12 +183,12 @@ func (s *Scheduler) run(ctx context.Context, jc JobConfig, job Job, progress fun
 	for attempt := 0; ; attempt++ {
 		res, err = job.Run(ctx, env)
 		var thr *graphapi.ThrottledError
-		if err == nil || !errors.As(err, &thr) || attempt >= 5 {
+		if err == nil || !errors.As(err, &thr) || attempt >= maxThrottleWaits {
 			break
 		}
 		// Still throttled after graphapi's own retries: slow down and
 		// continue from the last checkpoint rather than fail the run.
-		wait := max(thr.RetryAfter, 5*time.Second)
+		wait := max(thr.RetryAfter, minThrottleWait)
 		env.Log.Warn("throttled by Graph; waiting", "retry_after", wait, "attempt", attempt+1)
 		s.metrics.throttleWaits.WithLabelValues(jc.Name).Inc()
 		select {

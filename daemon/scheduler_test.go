@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
+	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
@@ -144,7 +145,7 @@ func shutdownOnCleanup(t testing.TB, sch *daemon.Scheduler) {
 
 // ---- config ----
 
-// fieldsOf lists the Field of every *daemon.FieldError in err.
+// fieldsOf lists the Field of every *entra.FieldError in err.
 func fieldsOf(err error) []string {
 	var errs []error
 	if j, ok := err.(interface{ Unwrap() []error }); ok {
@@ -154,7 +155,7 @@ func fieldsOf(err error) []string {
 	}
 	var out []string
 	for _, e := range errs {
-		var fe *daemon.FieldError
+		var fe *entra.FieldError
 		if errors.As(e, &fe) {
 			out = append(out, fe.Field)
 		}

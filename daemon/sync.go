@@ -226,7 +226,7 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 			} else {
 				_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO directory_group_members (group_id, member_id, member_type, synced_at) VALUES (?, ?, ?, ?)
 					ON CONFLICT (group_id, member_id) DO UPDATE SET member_type = excluded.member_type, synced_at = excluded.synced_at`),
-					ch.ID, m.ID, strings.TrimPrefix(m.Type, "#microsoft.graph."), mark)
+					ch.ID, m.ID, strings.TrimPrefix(m.Type, graphTypePrefix), mark)
 			}
 			if err != nil {
 				return 0, err

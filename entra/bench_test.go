@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/infra"
 )
 
 // apiToken signs AdeleV in through the CLI app (a public client) for the web
@@ -21,7 +22,7 @@ func apiToken(t testing.TB, tt *tenant) string {
 	ctx := context.Background()
 	cfg := tt.cfg
 	cfg.Credential = entra.Credential{}
-	cfg.ClientID = "d1f3b5c7-9e0a-4b2d-8f4a-6c8e0a2b4d6f" // entrakit-cli, public
+	cfg.ClientID = infra.Apps().CLI // entrakit-cli, public
 	cfg.RedirectURI = ""
 	app, err := entra.NewPublicClient(cfg, entra.ClientOptions{HTTPClient: tt.client})
 	if err != nil {

@@ -45,7 +45,13 @@ type Credential struct {
 	// (workload identity federation, e.g. AZURE_FEDERATED_TOKEN_FILE). It is
 	// re-read on every use because the issuer rotates it.
 	ClientAssertionFile string
-	// ManagedIdentity uses the Azure managed identity of the host.
+	// ManagedIdentity uses the Azure managed identity of the host. What it
+	// authenticates depends on the token asked for, and so on the
+	// constructor: NewConfidentialClient (sign-in, delegated tokens: the web
+	// app) uses it as the federated credential of the app registration
+	// ClientID; NewAppTokenCredential (app-only tokens: the daemon) gets
+	// the managed identity's own tokens, so its service principal needs
+	// the permissions and ClientID is not used.
 	ManagedIdentity *ManagedIdentity
 }
 
@@ -77,18 +83,40 @@ func (c Credential) String() string { return "entra.Credential{" + c.Kind() + "}
 // GoString never prints secrets, even with %#v.
 func (c Credential) GoString() string { return c.String() }
 
-// FieldError is one problem with one configuration field.
+// FieldError is one problem with one setting, the one style of
+// configuration error in entrakit: entra's Config.Validate, webapp's
+// Config.Validate, graphapi's Options.Validate and daemon's ParseConfig each
+// return one *FieldError per problem, joined with errors.Join.
+//
+// Its message is "Field: Msg", with no package prefix: each line of the
+// joined error names one setting, and whoever reports them names the
+// configuration (cmd/webapp prefixes "webapp:", internal/envconfig puts the
+// environment variable in place of Field).
 type FieldError struct {
-	Field string // Go field path, e.g. "ClientID" or "Credential.CertificatePath"
+	// Field is the setting's path in its configuration: a Go field path
+	// ("ClientID", "Credential.CertificatePath", "Entra.RedirectURI") or,
+	// in a file, a JSON path ("jobs[1].every").
+	Field string
 	Msg   string
+	// Err is the sentinel of the configuration the setting belongs to,
+	// matched with errors.Is: ErrInvalidConfig when nil;
+	// webapp.ErrInvalidConfig, graphapi.ErrInvalidOptions or
+	// daemon.ErrInvalidConfig for theirs.
+	Err error
 }
 
 func (e *FieldError) Error() string { return e.Field + ": " + e.Msg }
 
+// Unwrap returns the configuration's sentinel (Err, or ErrInvalidConfig).
+func (e *FieldError) Unwrap() error {
+	if e.Err == nil {
+		return ErrInvalidConfig
+	}
+	return e.Err
+}
+
 // ErrInvalidConfig is matched (errors.Is) by every error Validate returns.
 var ErrInvalidConfig = errors.New("entra: invalid configuration")
-
-func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
 
 // Validate reports every problem at once, each as a *FieldError joined with
 // errors.Join; nil when the configuration is usable.

@@ -3,19 +3,21 @@ package entra_test
 import (
 	"context"
 	"net/http"
-	"os"
 	"testing"
 
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
+	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
-const (
-	webAppID    = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
-	spaAppID    = "b8d2e4f6-1a3c-4e5f-8a9b-0c1d2e3f4a5b"
-	daemonAppID = "c4e6a8b0-2d4f-4a6c-8e0a-1b3c5d7e9f0a"
-	webRedirect = "http://localhost:8080/auth/callback"
+var (
+	webAppID = infra.Apps().WebApp
+	spaAppID = infra.Apps().SPA
 )
+
+const webRedirect = "http://localhost:8080/auth/callback"
 
 // tenant is a dev tenant plus the entra pieces a test needs against it.
 type tenant struct {
@@ -27,31 +29,22 @@ type tenant struct {
 
 func startTenant(t testing.TB) *tenant {
 	t.Helper()
-	manifest, err := os.ReadFile("../infra/app-registration.json")
+	tt, err := tenantOf(devtenanttest.Start(t))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := devtenant.New(devtenant.Options{Manifest: manifest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	cfg := entra.Config{
-		Cloud:       entra.Cloud{Name: "dev", AuthorityHost: srv.URL() + "/", GraphEndpoint: "https://graph.microsoft.com"},
-		TenantID:    srv.TenantID(),
-		ClientID:    webAppID,
-		Credential:  entra.Credential{ClientSecret: srv.ClientSecret(webAppID)},
-		RedirectURI: webRedirect,
-	}
+	return tt
+}
+
+// tenantOf configures the web app against srv and discovers its keys.
+func tenantOf(srv *devtenant.Server) (*tenant, error) {
+	cfg := devmode.WebAppConfig(srv, webRedirect)
 	client := srv.Client()
 	md, err := entra.Discover(context.Background(), client, cfg.Authority())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
-	return &tenant{srv: srv, cfg: cfg, client: client, keys: &entra.RemoteKeySet{JWKSURL: md.JWKSURI, HTTPClient: client}}
+	return &tenant{srv: srv, cfg: cfg, client: client, keys: &entra.RemoteKeySet{JWKSURL: md.JWKSURI, HTTPClient: client}}, nil
 }
 
 func (tt *tenant) signIn(t testing.TB) *entra.SignIn {
@@ -65,11 +58,7 @@ func (tt *tenant) signIn(t testing.TB) *entra.SignIn {
 
 func (tt *tenant) persona(t testing.TB, alias string) devtenant.Persona {
 	t.Helper()
-	p, ok := tt.srv.Persona(alias)
-	if !ok {
-		t.Fatalf("no persona %s", alias)
-	}
-	return p
+	return devtenanttest.Persona(t, tt.srv, alias)
 }
 
 func TestSignInEndToEnd(t *testing.T) {

@@ -29,6 +29,22 @@
 // claims path is a small purpose-built scanner ([Claims]), so validation
 // costs little more than the RSA verification itself.
 //
+// # Tokens for resources
+//
+// Token acquisition has one home: MSAL Go under an azcore.TokenCredential,
+// the interface graphapi (kiota) and the Azure SDKs take.
+// [NewConfidentialClient] builds the MSAL client of an app registration;
+// [TokenCredential] adapts it, for one signed-in account (delegated tokens,
+// AcquireTokenSilent: under the web app's per-request credential of the
+// session's user) or for the app itself (client credentials: the daemon).
+// [NewAppTokenCredential] picks the app-only credential cfg names: that
+// adapter for a secret or certificate, azidentity's for workload identity
+// and managed identity. [FromCache] tells a cache hit from a trip to the
+// token endpoint. Nothing here adds a retry: azidentity's credentials retry a
+// token request in their azcore pipeline, MSAL's client of a secret or
+// certificate does not; the retry policies of Graph calls are in the
+// graphapi, webapp and daemon docs.
+//
 // # Keys, errors, challenges
 //
 // [RemoteKeySet] caches the JWKS found by [Discover], refetches at most once

@@ -6,34 +6,22 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
 // exampleTenant starts a dev tenant for an example, with the entrakit web
 // app's configuration; it panics on error. Call stop when done.
 func exampleTenant() (tt *tenant, stop func()) {
-	manifest, err := os.ReadFile("../infra/app-registration.json")
+	srv, err := devmode.Start(devtenant.Options{})
 	mustExample(err)
-	srv, err := devtenant.New(devtenant.Options{Manifest: manifest})
+	tt, err = tenantOf(srv)
 	mustExample(err)
-	mustExample(srv.Start())
-	cfg := entra.Config{
-		Cloud:       entra.Cloud{Name: "dev", AuthorityHost: srv.URL() + "/", GraphEndpoint: "https://graph.microsoft.com"},
-		TenantID:    srv.TenantID(),
-		ClientID:    webAppID,
-		Credential:  entra.Credential{ClientSecret: srv.ClientSecret(webAppID)},
-		RedirectURI: webRedirect,
-	}
-	client := srv.Client()
-	md, err := entra.Discover(context.Background(), client, cfg.Authority())
-	mustExample(err)
-	keys := &entra.RemoteKeySet{JWKSURL: md.JWKSURI, HTTPClient: client}
-	return &tenant{srv: srv, cfg: cfg, client: client, keys: keys}, func() { srv.Close() }
+	return tt, func() { srv.Close() }
 }
 
 func mustExample(err error) {

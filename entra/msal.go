@@ -31,15 +31,18 @@ type ClientOptions struct {
 	Capabilities []string
 }
 
-// NewConfidentialClient builds an MSAL confidential client for cfg with the
-// configured credential. Instance discovery is off for hosts outside
+// NewConfidentialClient builds an MSAL confidential client for the app
+// registration cfg.ClientID, which proves itself with cfg.Credential (a
+// managed identity as the app's federated credential). Sign-in, on-behalf-of
+// and delegated tokens need it; [TokenCredential] turns it into an
+// azcore.TokenCredential. Instance discovery is off for hosts outside
 // Microsoft's clouds (the dev tenant, a proxy): MSAL would otherwise ask
 // login.microsoftonline.com about them.
 func NewConfidentialClient(cfg Config, o ClientOptions) (confidential.Client, error) {
 	if err := cfg.Validate(); err != nil {
 		return confidential.Client{}, err
 	}
-	cred, err := NewCredential(cfg, o.HTTPClient)
+	cred, err := clientCredential(cfg, o.HTTPClient)
 	if err != nil {
 		return confidential.Client{}, err
 	}
@@ -56,12 +59,14 @@ func NewConfidentialClient(cfg Config, o ClientOptions) (confidential.Client, er
 	return confidential.New(cfg.Authority(), cfg.ClientID, cred, opts...)
 }
 
-// NewCredential turns cfg.Credential into an MSAL credential: a secret; a
-// certificate (PEM or PFX) for private_key_jwt; a client assertion read from
-// a file on every use (workload identity federation); or a managed identity
-// used as a federated credential (its token for api://AzureADTokenExchange is
-// the client assertion).
-func NewCredential(cfg Config, httpClient *http.Client) (confidential.Credential, error) {
+// clientCredential is how the app registration cfg.ClientID proves itself
+// to MSAL: a secret; a certificate (PEM or PFX) for private_key_jwt; a
+// client assertion read from a file on every use (workload identity
+// federation); or the host's managed identity used as the app's federated
+// credential (its token for api://AzureADTokenExchange is the client
+// assertion). For the managed identity's own tokens, see
+// NewAppTokenCredential.
+func clientCredential(cfg Config, httpClient *http.Client) (confidential.Credential, error) {
 	c := cfg.Credential
 	switch {
 	case c.ClientSecret != "":
@@ -82,16 +87,9 @@ func NewCredential(cfg Config, httpClient *http.Client) (confidential.Credential
 			return strings.TrimSpace(string(b)), nil
 		}), nil
 	case c.ManagedIdentity != nil:
-		opts := &azidentity.ManagedIdentityCredentialOptions{}
-		if httpClient != nil {
-			opts.Transport = httpClient
-		}
-		if c.ManagedIdentity.ClientID != "" {
-			opts.ID = azidentity.ClientID(c.ManagedIdentity.ClientID)
-		}
-		mi, err := azidentity.NewManagedIdentityCredential(opts)
+		mi, err := newManagedIdentity(c.ManagedIdentity, httpClient)
 		if err != nil {
-			return confidential.Credential{}, fmt.Errorf("entra: managed identity: %w", err)
+			return confidential.Credential{}, err
 		}
 		return confidential.NewCredFromAssertionCallback(func(ctx context.Context, _ confidential.AssertionRequestOptions) (string, error) {
 			tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{tokenExchangeScope(cfg.Cloud)}})

@@ -25,6 +25,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/infra"
 )
 
 // The forging kit (prefix fk): an RSA key of our own, its JWKS on an
@@ -942,7 +943,7 @@ func TestDevTenantTokens(t *testing.T) {
 // web app's ID tokens.
 func fkAnotherClient(t *testing.T, tt *tenant) {
 	ctx := context.Background()
-	const cliAppID = "d1f3b5c7-9e0a-4b2d-8f4a-6c8e0a2b4d6f"
+	cliAppID := infra.Apps().CLI
 	res := fkInteractive(t, tt, cliAppID, []string{"api://" + webAppID + "/access_as_user"})
 	web := entra.NewValidator(tt.cfg, tt.keys)
 

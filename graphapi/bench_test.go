@@ -8,10 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
-
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/internal/benchemu"
 )
@@ -26,14 +22,8 @@ func BenchmarkEnumerateUsers(b *testing.B) {
 		b.Run(fmt.Sprintf("users=%d", n), func(b *testing.B) {
 			info := benchemu.Start(b, n)
 			hc := &http.Client{Transport: info.Transport(b)}
-			cred, err := azidentity.NewClientSecretCredential(info.TenantID, daemonAppID, info.Secrets[daemonAppID], &azidentity.ClientSecretCredentialOptions{
-				ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: info.URL + "/"}, Transport: hc},
-				DisableInstanceDiscovery: true,
-			})
-			if err != nil {
-				b.Fatal(err)
-			}
-			c, err := graphapi.New(cred, graphapi.Options{BaseURL: info.GraphURL, Scopes: []string{graphDefault}, HTTPClient: hc})
+			cred := daemonCredentialAt(b, info, hc)
+			c, err := graphapi.New(cred, graphapi.Options{BaseURL: info.GraphURL(), Scopes: []string{graphDefault}, HTTPClient: hc})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -50,8 +40,8 @@ func BenchmarkEnumerateUsers(b *testing.B) {
 				}
 				return count
 			}
-			if got := enumerate(); got != info.Users { // warms the token and connections
-				b.Fatalf("enumerated %d users of %d", got, info.Users)
+			if got := enumerate(); got != info.Users() { // warms the token and connections
+				b.Fatalf("enumerated %d users of %d", got, info.Users())
 			}
 			runtime.GC()
 			b.ResetTimer()

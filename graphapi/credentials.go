@@ -63,10 +63,11 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 		func() (models.ApplicationCollectionResponseable, error) {
 			return c.graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
 				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Select: credentialProps},
+				Options:         c.options(),
 			})
 		},
 		func(next string) (models.ApplicationCollectionResponseable, error) {
-			return c.graph.Applications().WithUrl(next).Get(ctx, nil)
+			return c.graph.Applications().WithUrl(next).Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{Options: c.options()})
 		})
 	if err := each(apps, func(a models.Applicationable) {
 		collect("application", deref(a.GetId()), deref(a.GetAppId()), deref(a.GetDisplayName()),
@@ -79,10 +80,11 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 		func() (models.ServicePrincipalCollectionResponseable, error) {
 			return c.graph.ServicePrincipals().Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
 				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Select: credentialProps},
+				Options:         c.options(),
 			})
 		},
 		func(next string) (models.ServicePrincipalCollectionResponseable, error) {
-			return c.graph.ServicePrincipals().WithUrl(next).Get(ctx, nil)
+			return c.graph.ServicePrincipals().WithUrl(next).Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{Options: c.options()})
 		})
 	if err := each(sps, func(sp models.ServicePrincipalable) {
 		collect("servicePrincipal", deref(sp.GetId()), deref(sp.GetAppId()), deref(sp.GetDisplayName()),

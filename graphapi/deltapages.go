@@ -60,7 +60,7 @@ type MemberChange struct {
 func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
 	d := c.graph.Users().Delta()
 	get := func(link string) (users.DeltaGetResponseable, error) {
-		cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize()}
+		cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize(), Options: c.options()}
 		if link == "" {
 			if len(sel) > 0 {
 				cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
@@ -79,7 +79,7 @@ func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string,
 func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
 	d := c.graph.Groups().Delta()
 	get := func(link string) (groups.DeltaGetResponseable, error) {
-		cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize()}
+		cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize(), Options: c.options()}
 		if link == "" {
 			if len(sel) > 0 {
 				cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}

@@ -8,8 +8,8 @@
 //
 // # Construction
 //
-// [New] takes an azcore.TokenCredential (azidentity's, or one over MSAL for
-// delegated tokens) and [Options]. It does not use the SDK's
+// [New] takes an azcore.TokenCredential (azidentity's, or entra's
+// TokenCredential over MSAL) and [Options]. It does not use the SDK's
 // NewGraphServiceClientWithCredentials: that one allows only Microsoft's
 // Graph hosts and sends a request to any other host with no Authorization
 // header and no error (kiota's allowed-hosts check compares the host name
@@ -18,22 +18,49 @@
 // order in front of the caller's transport: Graph telemetry (SdkVersion,
 // client-request-id), /me rewriting, User-Agent, $-parameter decoding,
 // header inspection, redirects (Authorization dropped on a host change),
-// gzip of request bodies, and the retry handler (429, 503, 504; Retry-After
-// honoured; Options.MaxRetries). Two defects of the SDK are worked around:
-// kiota's resending handlers drop responses without closing them (a leaked
-// connection or HTTP/2 stream per retried 429), and NewGraphServiceClient
-// writes a global that requests in flight read (a data race when clients
-// are built concurrently, e.g. one per signed-in user).
+// gzip of request bodies, and the retry handler. Two defects of the SDK are
+// worked around: kiota's resending handlers drop responses without closing
+// them (a leaked connection or HTTP/2 stream per retried 429), and
+// NewGraphServiceClient writes a global that requests in flight read (a
+// data race when clients are built concurrently).
+//
+// # Token source
+//
+// Every request names its token source. A Client built for an app (the
+// daemon) uses the credential given to New. A Client shared by many users
+// (the web app) is asked for a view per request, [Client.WithCredential],
+// with a credential for that user: the view shares the adapter and its
+// connections and costs two small allocations, and its requests, every page
+// and retry included, carry the view's tokens (a kiota request option read
+// by the client's authentication provider; nothing travels in the
+// context). A 401 with a CAE claims challenge is resent once by kiota with
+// a token the credential gets for the claims.
 //
 // # Helpers
 //
-// [Client.Me] and [Client.Photo] for the signed-in user; [Client.Users] and
-// [Client.GroupMembers] as iter.Seq2 sequences that fetch one page at a time
-// following @odata.nextLink (with ConsistencyLevel: eventual on every page of
-// an advanced query); [Client.UsersDelta] for one round of a delta query;
-// [Client.Batch] for JSON batching with dependsOn; and
-// [Client.ExpiringCredentials] over applications and service principals.
-// Anything else goes through [Client.Graph] and [Client.MapError].
+// The helpers return this package's small types, so the apps never see the
+// SDK's models: [Client.Me] a [Profile] and [Client.Photo] the photo's
+// bytes, for the signed-in user; [Client.UsersPage] one [UserPage] of
+// Profiles with the $skiptoken of the next (the web app's directory);
+// [Client.GroupMembers] the [Member]s of a group and
+// [Client.UsersDeltaPages] / [Client.GroupsDeltaPages] the [DeltaPage]s of
+// a delta round (the daemon); [Client.ExpiringCredentials] over
+// applications and service principals (the daemon). [Client.Users] pages
+// through users as the SDK's models, for the package example and the
+// paging benchmark. Anything else goes through [Client.Graph] and
+// [Client.MapError].
+//
+// # Retries
+//
+// The retry handler resends a 429, 503 or 504 up to Options.MaxRetries
+// times (kiota's default 3; at most 10), honouring Retry-After, else
+// backing off exponentially from 3 s, as long as the waits fit
+// Options.MaxRetryWait (60 s by default): a Retry-After beyond the budget
+// comes back at once as a *[ThrottledError] whose RetryAfter the caller
+// can honour or pass on. That is this package's whole retry policy; the
+// web app (5 s budget, then 503 to the browser) and the daemon (10 retries,
+// then a wait at the run level) say what they add on top, and neither
+// repeats it.
 //
 // # Errors
 //

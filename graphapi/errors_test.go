@@ -290,8 +290,8 @@ func TestThrottledThenSucceeds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *u.GetDisplayName() != "Adele Vance" || calls.Load() != 2 {
-		t.Errorf("user %q after %d calls", *u.GetDisplayName(), calls.Load())
+	if u.DisplayName != "Adele Vance" || calls.Load() != 2 {
+		t.Errorf("user %q after %d calls", u.DisplayName, calls.Load())
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 	khttp "github.com/microsoft/kiota-http-go"
 	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
-	msauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+
+	"github.com/entrakit/entrakit/entra"
 )
 
 // DefaultBaseURL is Microsoft Graph in the global cloud.
@@ -60,24 +61,15 @@ type Options struct {
 	Now func() time.Time
 }
 
-// FieldError is one problem Validate found.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return "graphapi: " + e.Field + ": " + e.Msg }
-
 // ErrInvalidOptions is matched (errors.Is) by every error Validate returns.
 var ErrInvalidOptions = errors.New("graphapi: invalid options")
 
-func (e *FieldError) Is(target error) bool { return target == ErrInvalidOptions }
-
-// Validate reports every problem at once, each a *FieldError.
+// Validate reports every problem at once, each an *entra.FieldError
+// matching ErrInvalidOptions.
 func (o Options) Validate() error {
 	var errs []error
 	add := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+		errs = append(errs, &entra.FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Err: ErrInvalidOptions})
 	}
 	if o.BaseURL != "" {
 		u, err := url.Parse(o.BaseURL)
@@ -119,9 +111,11 @@ type Client struct {
 	graph *msgraphsdk.GraphServiceClient
 	base  *url.URL // scheme and host of Graph, no path
 	now   func() time.Time
+	call  abs.RequestOption // a view's credential (WithCredential); nil: the one given to New
 }
 
-// New builds a Client that authenticates every request with cred.
+// New builds a Client that authenticates its requests with cred, or with
+// the credential of a view (WithCredential).
 //
 // The SDK's NewGraphServiceClientWithCredentials allows only Microsoft's
 // Graph hosts and sends requests to any other host (a sovereign cloud not in
@@ -144,11 +138,7 @@ func New(cred azcore.TokenCredential, o Options) (*Client, error) {
 	if len(scopes) == 0 {
 		scopes = []string{base + "/.default"}
 	}
-	// The validator compares url.Hostname(): no port.
-	auth, err := msauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, scopes, []string{u.Hostname()})
-	if err != nil {
-		return nil, fmt.Errorf("graphapi: %w", err)
-	}
+	auth := &bearer{cred: cred, scopes: scopes, host: u.Hostname()}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
 		auth, nil, nil, httpClient(o))
 	if err != nil {
@@ -184,8 +174,10 @@ func newGraphServiceClient(adapter *msgraphsdk.GraphRequestAdapter) *msgraphsdk.
 	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: msgraphsdk.GraphBaseServiceClient{BaseRequestBuilder: *rb}}
 }
 
-// Graph returns the SDK client for the requests the helpers do not cover.
-// Its errors are the SDK's; pass them through MapError.
+// Graph returns the SDK client for the requests the helpers do not cover
+// (the package example and the tests use it; the apps need none). Its
+// requests carry the credential given to New, even from a view; its errors
+// are the SDK's: pass them through MapError.
 func (c *Client) Graph() *msgraphsdk.GraphServiceClient { return c.graph }
 
 // httpClient puts kiota's middleware, in a fixed order, in front of the
@@ -300,6 +292,3 @@ func (c *Client) sameHost(link string) error {
 	}
 	return nil
 }
-
-// requestOptions is the SDK's []RequestOption, named for readability.
-type requestOptions = []abs.RequestOption

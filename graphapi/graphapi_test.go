@@ -1,13 +1,20 @@
 package graphapi_test
 
 import (
+	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/graphapi"
 )
 
@@ -33,7 +40,7 @@ func TestOptionsValidate(t *testing.T) {
 			err := tc.o.Validate()
 			var got []string
 			for _, e := range unjoin(err) {
-				var fe *graphapi.FieldError
+				var fe *entra.FieldError
 				if !errors.As(e, &fe) || !errors.Is(e, graphapi.ErrInvalidOptions) {
 					t.Fatalf("%v is not a *FieldError", e)
 				}
@@ -139,4 +146,92 @@ func TestConcurrentClients(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// TestWithCredential: a view's requests, every page and kiota's resend for
+// a claims challenge included, carry the view's token; the client's own
+// requests keep the credential given to New.
+func TestWithCredential(t *testing.T) {
+	t.Parallel()
+	const claims = `{"access_token":{"nbf":{"essential":true,"value":"1700000000"}}}`
+	var mu sync.Mutex
+	var seen []string // "path Authorization"
+	c, own := fakeGraph(t, graphapi.Options{}, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen = append(seen, r.URL.Path+" "+r.Header.Get("Authorization"))
+		mu.Unlock()
+		switch {
+		case r.URL.Path == "/v1.0/users" && r.URL.Query().Get("$skiptoken") == "":
+			writeJSON(w, 200, `{"value":[{"id":"u1"}],"@odata.nextLink":"https://`+r.Host+`/v1.0/users?$skiptoken=p2"}`)
+		case r.URL.Path == "/v1.0/users":
+			writeJSON(w, 200, `{"value":[{"id":"u2"}]}`)
+		case r.Header.Get("Authorization") == "Bearer challenged":
+			w.Header().Set("WWW-Authenticate", `Bearer realm="", error="insufficient_claims", claims="`+
+				base64.StdEncoding.EncodeToString([]byte(claims))+`"`)
+			writeJSON(w, 401, graphErrorBody("InvalidAuthenticationToken", "Continuous access evaluation resulted in challenge.", "r"))
+		default:
+			writeJSON(w, 200, `{"id":"u1","displayName":"Adele Vance"}`)
+		}
+	})
+	user := &fakeToken{token: "user-token"}
+	view := c.WithCredential(user)
+	if _, err := view.Me(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for u, err := range view.Users(t.Context(), graphapi.ListOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, *u.GetId())
+	}
+	if _, err := c.Me(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"/v1.0/me Bearer user-token", "/v1.0/users Bearer user-token", "/v1.0/users Bearer user-token",
+		"/v1.0/me Bearer " + fakeAccessToken}
+	if strings.Join(seen, "|") != strings.Join(want, "|") || len(ids) != 2 {
+		t.Errorf("requests %q (users %v), want %q", seen, ids, want)
+	}
+	if n := len(own.requests()); n != 1 {
+		t.Errorf("the client's own credential was asked %d times, want 1", n)
+	}
+
+	// kiota resends a challenged request once, asking the same credential
+	// with the challenge's claims.
+	challenged := &challengedToken{}
+	if _, err := c.WithCredential(challenged).Me(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := challenged.claims(); len(got) != 2 || got[0] != "" || got[1] != claims {
+		t.Errorf("claims asked for = %q, want none then the challenge's", got)
+	}
+
+	if _, err := c.WithCredential(nil).Me(t.Context()); err == nil || !strings.Contains(err.Error(), "no credential") {
+		t.Errorf("a view without a credential: err = %v", err)
+	}
+}
+
+// challengedToken hands out a token Graph challenges, then, asked with
+// claims, one it accepts.
+type challengedToken struct {
+	mu    sync.Mutex
+	asked []string
+}
+
+func (c *challengedToken) GetToken(_ context.Context, o policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.asked = append(c.asked, o.Claims)
+	tok := "challenged"
+	if o.Claims != "" {
+		tok = "renewed"
+	}
+	return azcore.AccessToken{Token: tok, ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+func (c *challengedToken) claims() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.asked...)
 }

@@ -14,40 +14,28 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
-const (
-	daemonAppID = "c4e6a8b0-2d4f-4a6c-8e0a-1b3c5d7e9f0a" // app-only: User.Read.All, GroupMember.Read.All, Application.Read.All
-	cliAppID    = "d1f3b5c7-9e0a-4b2d-8f4a-6c8e0a2b4d6f" // public client: User.Read
-	// The dev tenant issues Graph tokens for Graph's public identifier,
-	// whatever host it serves Graph on.
-	graphDefault = "https://graph.microsoft.com/.default"
-)
+var cliAppID = infra.Apps().CLI // public client: User.Read
+
+// graphDefault is the app-only Graph scope the dev tenant honours.
+const graphDefault = devmode.GraphScope
 
 // startTenant starts a dev tenant (identity and Graph listeners) for one
 // test.
 func startTenant(t testing.TB, mutate ...func(*devtenant.Options)) *devtenant.Server {
 	t.Helper()
-	opts := devtenant.Options{Manifest: infra.AppRegistration()}
-	for _, m := range mutate {
-		m(&opts)
-	}
-	srv, err := devtenant.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
+	srv := devtenanttest.Start(t, mutate...)
+	// Registered after devtenanttest's Close, so it runs before it: the
+	// tenant's shared client lets go of its connections first.
 	t.Cleanup(func() {
-		// Idle keep-alive connections would hold Shutdown for its grace
-		// period (seconds per test).
 		if hc, ok := clients.LoadAndDelete(srv); ok {
 			hc.(*http.Client).CloseIdleConnections()
 		}
-		srv.Close()
 	})
 	return srv
 }
@@ -67,12 +55,17 @@ func tenantClient(srv *devtenant.Server) *http.Client {
 // app, configured for the dev tenant as entrakit's binaries do.
 func daemonCredential(t testing.TB, srv *devtenant.Server) azcore.TokenCredential {
 	t.Helper()
-	cred, err := azidentity.NewClientSecretCredential(srv.TenantID(), daemonAppID, srv.ClientSecret(daemonAppID),
+	return daemonCredentialAt(t, srv, tenantClient(srv))
+}
+
+// daemonCredentialAt is daemonCredential for any dev tenant (one in another
+// process too), over hc.
+func daemonCredentialAt(t testing.TB, tenant devmode.Tenant, hc *http.Client) azcore.TokenCredential {
+	t.Helper()
+	cfg := devmode.DaemonConfig(tenant)
+	cred, err := azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ClientID, cfg.Credential.ClientSecret,
 		&azidentity.ClientSecretCredentialOptions{
-			ClientOptions: policy.ClientOptions{
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"},
-				Transport: tenantClient(srv),
-			},
+			ClientOptions:            policy.ClientOptions{Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: cfg.Cloud.AuthorityHost}, Transport: hc},
 			DisableInstanceDiscovery: true,
 		})
 	if err != nil {
@@ -115,10 +108,7 @@ func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azco
 // returns the Graph access token for scopes.
 func userToken(t testing.TB, srv *devtenant.Server, alias string, scopes []string, capabilities ...string) string {
 	t.Helper()
-	p, ok := srv.Persona(alias)
-	if !ok {
-		t.Fatalf("no persona %s", alias)
-	}
+	p := devtenanttest.Persona(t, srv, alias)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	opts := []public.Option{public.WithAuthority(srv.Authority()), public.WithHTTPClient(tenantClient(srv)), public.WithInstanceDiscovery(false)}

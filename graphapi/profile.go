@@ -2,8 +2,9 @@ package graphapi
 
 import "github.com/microsoftgraph/msgraph-sdk-go/models"
 
-// Profile is a user's directory profile as plain Go values, for callers that
-// should not depend on the SDK's models (absent properties are "").
+// Profile is a user's directory profile as plain Go values, what Me and
+// UsersPage return: the apps never see the SDK's models. Properties that
+// were not selected, or that Graph left out, are "".
 type Profile struct {
 	ID                string
 	DisplayName       string
@@ -19,8 +20,23 @@ type Profile struct {
 	BusinessPhones    []string
 }
 
-// ProfileOf copies the SDK's user into a Profile; nil gives the zero Profile.
-func ProfileOf(u models.Userable) Profile {
+// UserPage is one page of users (UsersPage).
+type UserPage struct {
+	Users []Profile
+	// Next is Graph's opaque $skiptoken of the next page, "" on the last.
+	Next string
+}
+
+// Member is one member of a group (GroupMembers).
+type Member struct {
+	ID string
+	// Type is the member's @odata.type: "#microsoft.graph.user",
+	// "#microsoft.graph.group", "#microsoft.graph.servicePrincipal", ...
+	Type string
+}
+
+// profileOf copies the SDK's user into a Profile; nil gives the zero Profile.
+func profileOf(u models.Userable) Profile {
 	if u == nil {
 		return Profile{}
 	}

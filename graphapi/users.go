@@ -11,25 +11,26 @@ import (
 
 	abs "github.com/microsoft/kiota-abstractions-go"
 	khttp "github.com/microsoft/kiota-http-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // Me reads the signed-in user (a delegated token), with only the properties
 // in sel when given.
-func (c *Client) Me(ctx context.Context, sel ...string) (models.Userable, error) {
-	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{}
+func (c *Client) Me(ctx context.Context, sel ...string) (Profile, error) {
+	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{Options: c.options()}
 	if len(sel) > 0 {
 		cfg.QueryParameters = &users.UserItemRequestBuilderGetQueryParameters{Select: sel}
 	}
 	u, err := c.graph.Me().Get(ctx, cfg)
 	if err != nil {
-		return nil, c.MapError(err)
+		return Profile{}, c.MapError(err)
 	}
 	if u == nil {
-		return nil, errors.New("graphapi: me: empty response")
+		return Profile{}, errors.New("graphapi: me: empty response")
 	}
-	return u, nil
+	return profileOf(u), nil
 }
 
 // Photo returns the profile photo of a user (id or userPrincipalName; "" or
@@ -43,7 +44,7 @@ func (c *Client) Photo(ctx context.Context, userID string) (data []byte, content
 		user = c.graph.Users().ByUserId(userID)
 	}
 	data, err = user.Photo().Content().Get(ctx, &users.ItemPhotoValueContentRequestBuilderGetRequestConfiguration{
-		Options: requestOptions{inspect},
+		Options: c.options(inspect),
 	})
 	if err != nil {
 		return nil, "", c.MapError(err)
@@ -95,6 +96,10 @@ func optional[T comparable](v T) *T {
 // Users lists the users matching o, page after page as the loop asks for
 // them: one page is held in memory at a time. Breaking out of the loop stops
 // the paging. An error ends the sequence.
+//
+// It yields the SDK's users, for the package example and
+// BenchmarkEnumerateUsers (a whole directory in flat memory); the apps page
+// with UsersPage, which returns Profiles and a token a browser may hold.
 func (c *Client) Users(ctx context.Context, o ListOptions) iter.Seq2[models.Userable, error] {
 	q := &users.UsersRequestBuilderGetQueryParameters{
 		Filter: optional(o.Filter), Select: o.Select, Top: optional(o.Top),
@@ -105,37 +110,49 @@ func (c *Client) Users(ctx context.Context, o ListOptions) iter.Seq2[models.User
 	}
 	return pages(c,
 		func() (models.UserCollectionResponseable, error) {
-			return c.graph.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers()})
+			return c.graph.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers(), Options: c.options()})
 		},
 		func(next string) (models.UserCollectionResponseable, error) {
 			// The nextLink carries the query; the headers must be sent again
 			// (the SDK's PageIterator does not).
-			return c.graph.Users().WithUrl(next).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers()})
+			return c.graph.Users().WithUrl(next).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers(), Options: c.options()})
 		})
 }
 
 // GroupMembers lists a group's direct members, or with transitive its
-// members through nested groups too. Members are users, groups, devices,
-// service principals or contacts: type-switch on models.Userable and the
-// others.
-func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bool) iter.Seq2[models.DirectoryObjectable, error] {
+// members through nested groups too: users, groups, devices, service
+// principals or contacts, told apart by Member.Type.
+func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bool) iter.Seq2[Member, error] {
 	g := c.graph.Groups().ByGroupId(groupID)
+	var objects iter.Seq2[models.DirectoryObjectable, error]
 	if transitive {
-		return pages(c,
+		cfg := &groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{Options: c.options()}
+		objects = pages(c,
 			func() (models.DirectoryObjectCollectionResponseable, error) {
-				return g.TransitiveMembers().Get(ctx, nil)
+				return g.TransitiveMembers().Get(ctx, cfg)
 			},
 			func(next string) (models.DirectoryObjectCollectionResponseable, error) {
-				return g.TransitiveMembers().WithUrl(next).Get(ctx, nil)
+				return g.TransitiveMembers().WithUrl(next).Get(ctx, cfg)
+			})
+	} else {
+		cfg := &groups.ItemMembersRequestBuilderGetRequestConfiguration{Options: c.options()}
+		objects = pages(c,
+			func() (models.DirectoryObjectCollectionResponseable, error) { return g.Members().Get(ctx, cfg) },
+			func(next string) (models.DirectoryObjectCollectionResponseable, error) {
+				return g.Members().WithUrl(next).Get(ctx, cfg)
 			})
 	}
-	return pages(c,
-		func() (models.DirectoryObjectCollectionResponseable, error) {
-			return g.Members().Get(ctx, nil)
-		},
-		func(next string) (models.DirectoryObjectCollectionResponseable, error) {
-			return g.Members().WithUrl(next).Get(ctx, nil)
-		})
+	return func(yield func(Member, error) bool) {
+		for o, err := range objects {
+			if err != nil {
+				yield(Member{}, err)
+				return
+			}
+			if !yield(Member{ID: deref(o.GetId()), Type: deref(o.GetOdataType())}, nil) {
+				return
+			}
+		}
+	}
 }
 
 // page is a collection response of the SDK.
@@ -178,13 +195,12 @@ func pages[T any, P page[T]](c *Client, first func() (P, error), next func(link 
 }
 
 // UsersPage reads one page of users: the first when skipToken is "", else
-// the page that an earlier call's next token names. next is Graph's opaque
-// $skiptoken, "" on the last page. Give a browser this token, never the
-// whole nextLink: a URL from a browser is not something to fetch with a
-// token.
-func (c *Client) UsersPage(ctx context.Context, o ListOptions, skipToken string) (list []models.Userable, next string, err error) {
+// the page that an earlier page's Next names. Next is Graph's opaque
+// $skiptoken: give a browser this token, never the whole nextLink (a URL
+// from a browser is not something to fetch with a token).
+func (c *Client) UsersPage(ctx context.Context, o ListOptions, skipToken string) (UserPage, error) {
 	if len(skipToken) > 4096 {
-		return nil, "", errors.New("graphapi: users page: skip token too long")
+		return UserPage{}, errors.New("graphapi: users page: skip token too long")
 	}
 	q := url.Values{}
 	if o.Top > 0 {
@@ -210,25 +226,30 @@ func (c *Client) UsersPage(ctx context.Context, o ListOptions, skipToken string)
 	}
 	u := c.base.JoinPath("v1.0", "users")
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	p, err := c.graph.Users().WithUrl(u.String()).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers()})
+	p, err := c.graph.Users().WithUrl(u.String()).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers(), Options: c.options()})
 	if err != nil {
-		return nil, "", c.MapError(err)
+		return UserPage{}, c.MapError(err)
 	}
 	if p == nil {
-		return nil, "", errors.New("graphapi: users page: empty response")
+		return UserPage{}, errors.New("graphapi: users page: empty response")
 	}
+	var page UserPage
 	if link := deref(p.GetOdataNextLink()); link != "" {
 		if err := c.sameHost(link); err != nil {
-			return nil, "", err
+			return UserPage{}, err
 		}
 		nu, err := url.Parse(link)
 		if err != nil {
-			return nil, "", fmt.Errorf("graphapi: users page: next link: %w", err)
+			return UserPage{}, fmt.Errorf("graphapi: users page: next link: %w", err)
 		}
-		next = nu.Query().Get("$skiptoken")
-		if next == "" {
-			return nil, "", errors.New("graphapi: users page: next link without $skiptoken")
+		if page.Next = nu.Query().Get("$skiptoken"); page.Next == "" {
+			return UserPage{}, errors.New("graphapi: users page: next link without $skiptoken")
 		}
 	}
-	return p.GetValue(), next, nil
+	list := p.GetValue()
+	page.Users = make([]Profile, len(list))
+	for i, u := range list {
+		page.Users[i] = profileOf(u)
+	}
+	return page, nil
 }

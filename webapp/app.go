@@ -30,9 +30,7 @@ type App struct {
 	validator *entra.Validator
 	keys      entra.KeySet
 	metadata  *entra.Metadata
-	clients   *tokencache.Clients[confidential.Client]
-	memo      *lru.Cache[string, memoToken]
-	forgotten *lru.Cache[string, time.Time] // accounts whose tokens were dropped, and when
+	tokens    *userTokens
 	// signInLimit bounds the sign-ins one client address may start.
 	signInLimit *windowLimiter
 	buffers     sync.Pool // *bytes.Buffer for rendering
@@ -68,56 +66,12 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.GraphURL == "" {
-		cfg.GraphURL = cfg.Entra.Cloud.GraphEndpoint
-		if cfg.GraphURL == "" {
-			cfg.GraphURL = graphapi.DefaultBaseURL
-		}
-	}
-	if cfg.GraphResource == "" {
-		cfg.GraphResource = graphapi.DefaultBaseURL
-	}
-	if cfg.IdleTimeout == 0 {
-		cfg.IdleTimeout = 30 * time.Minute
-	}
-	if cfg.AbsoluteTimeout == 0 {
-		cfg.AbsoluteTimeout = 8 * time.Hour
-	}
-	var signInStore tokencache.Store
-	if cfg.SessionStore == nil {
-		cfg.SessionStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 100_000, MaxBytes: 512 << 20})
-		// Transactions get a store of their own: anonymous clients create
-		// them, and they must never push signed-in sessions out.
-		signInStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 20_000, MaxBytes: 64 << 20})
-	}
-	if cfg.TokenCache.Metrics == nil {
-		cfg.TokenCache.Metrics = &tokencache.Metrics{}
-	}
-
+	cfg, signInStore := cfg.withDefaults()
 	a := &App{cfg: cfg, log: cfg.Logger, now: cfg.Now, formPost: cfg.ResponseMode != "query"}
 	ru, _ := url.Parse(cfg.Entra.RedirectURI)
 	a.origin = ru.Scheme + "://" + ru.Host
 	a.signedOutURL = a.origin + strings.TrimSuffix(ru.Path, "/auth/callback") + "/signedout"
-	for _, p := range cfg.TrustedProxies {
-		if !strings.Contains(p, "/") {
-			if strings.Contains(p, ":") {
-				p += "/128"
-			} else {
-				p += "/32"
-			}
-		}
-		_, n, _ := net.ParseCIDR(p)
-		a.proxies = append(a.proxies, n)
-	}
+	a.proxies = parseProxies(cfg.TrustedProxies)
 
 	v, md, err := entra.DiscoverValidator(ctx, cfg.Entra, cfg.HTTPClient)
 	if err != nil {
@@ -137,17 +91,17 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	if err != nil {
 		return nil, fmt.Errorf("webapp: %w", err)
 	}
-	a.clients = tokencache.NewClients(cfg.TokenCache, 0, build)
-	a.memo, _ = lru.New[string, memoToken](10_000)
-	a.forgotten, _ = lru.New[string, time.Time](10_000)
+	a.metrics = newMetrics(cfg.TokenCache.Metrics)
+	a.tokens = newUserTokens(tokencache.NewClients(cfg.TokenCache, 0, build), a.metrics.tokens)
 	a.signInLimit = newWindowLimiter(30, time.Minute, cfg.Now)
 	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
 	decoded, _ := lru.New[string, decodedSession](10_000)
 	a.sessions = &sessions{store: cfg.SessionStore, keys: cfg.Keys, idle: cfg.IdleTimeout, absolute: cfg.AbsoluteTimeout, now: cfg.Now, decoded: decoded, signIns: signInStore}
-	a.metrics = newMetrics(cfg.TokenCache.Metrics)
 
 	graphHTTP := &http.Client{Transport: a.metrics.graphTransport(transportOf(cfg.HTTPClient)), Timeout: cfg.HTTPClient.Timeout}
-	a.graph, err = graphapi.New(userCredential{a}, graphapi.Options{
+	// No credential of its own: graphCall makes a view per request with
+	// the session user's (userCredential).
+	a.graph, err = graphapi.New(signedInOnly{}, graphapi.Options{
 		BaseURL: cfg.GraphURL, HTTPClient: graphHTTP, UserAgent: "entrakit-webapp",
 		Scopes: a.graphScopes(signInScopes), Now: cfg.Now,
 		// A person is waiting: retry briefly, then answer 503 with
@@ -170,6 +124,24 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.handler = a.routes()
 	return a, nil
+}
+
+// parseProxies reads TrustedProxies (validated): CIDRs, or addresses as
+// one-address networks.
+func parseProxies(list []string) []*net.IPNet {
+	var out []*net.IPNet
+	for _, p := range list {
+		if !strings.Contains(p, "/") {
+			if strings.Contains(p, ":") {
+				p += "/128"
+			} else {
+				p += "/32"
+			}
+		}
+		_, n, _ := net.ParseCIDR(p)
+		out = append(out, n)
+	}
+	return out
 }
 
 func transportOf(c *http.Client) http.RoundTripper {

@@ -246,8 +246,7 @@ func (a *App) signOut(c *gin.Context) {
 	var hint string
 	if sess.User != nil {
 		hint = loginHintClaim(sess.User.Claims)
-		a.forgetTokens(sess.User.Account.HomeAccountID)
-		if err := a.clients.Remove(ctx, sess.User.Account.HomeAccountID); err != nil {
+		if err := a.tokens.remove(ctx, sess.User.Account.HomeAccountID); err != nil {
 			a.log.Error("removing the token cache partition", "oid", sess.User.ObjectID, "err", err)
 		}
 		a.log.Info("signed out", "oid", sess.User.ObjectID, "tid", sess.User.TenantID, "request_id", requestIDOf(c))

@@ -16,9 +16,10 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
-	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
 // fixedToken is a credential that always returns one token.
@@ -42,17 +43,7 @@ var meSelect = []string{"id", "displayName", "givenName", "surname", "userPrinci
 func BenchmarkAuthenticatedMe(b *testing.B) {
 	// A Graph budget the benchmark cannot exhaust (the default throttles
 	// at 1,000 requests per second per app, as Graph would).
-	srv, err := devtenant.New(devtenant.Options{
-		Manifest: infra.AppRegistration(), StateDir: b.TempDir(), GraphBudget: 1 << 30,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { srv.Close() })
+	srv := devtenanttest.Start(b, func(o *devtenant.Options) { o.GraphBudget = 1 << 30 })
 	tt := &tenant{srv: srv, log: &syncBuffer{}}
 	// The app logs as in production (JSON, Info), to a sink that keeps
 	// nothing: a test buffer growing by a line per request would cost GC.
@@ -84,7 +75,7 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	if m, err := g.Me(ctx, meSelect...); err != nil || graphapi.ProfileOf(m).DisplayName != "Adele Vance" {
+	if m, err := g.Me(ctx, meSelect...); err != nil || m.DisplayName != "Adele Vance" {
 		b.Fatalf("direct Graph call: %v", err)
 	}
 
@@ -149,13 +140,7 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 // revocation on every call).
 func userToken(b *testing.B, tt *tenant) string {
 	ctx := context.Background()
-	cfg := entra.Config{
-		Cloud:       entra.Cloud{Name: "dev", AuthorityHost: tt.srv.URL() + "/", GraphEndpoint: tt.srv.GraphURL()},
-		TenantID:    tt.srv.TenantID(),
-		ClientID:    webAppID,
-		Credential:  entra.Credential{ClientSecret: tt.srv.ClientSecret(webAppID)},
-		RedirectURI: "http://localhost:8080/auth/callback",
-	}
+	cfg := devmode.WebAppConfig(tt.srv, "http://localhost:8080/auth/callback")
 	ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
 	tc := &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}
 	client, err := entra.NewConfidentialClient(cfg, entra.ClientOptions{HTTPClient: tt.srv.Client(), Cache: tc.Router(), Capabilities: []string{"cp1"}})
@@ -171,7 +156,7 @@ func userToken(b *testing.B, tt *tenant) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p, _ := tt.srv.Persona("AdeleV")
+	p := devtenanttest.Persona(b, tt.srv, "AdeleV")
 	resp, err := tt.srv.NewBrowser(p.Username, p.Password).Authorize(ctx, u)
 	if err != nil {
 		b.Fatal(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/graphapi"
 )
 
 // Config is what the web app needs. Zero values are safe defaults, except
@@ -60,27 +61,29 @@ type DevTenant interface {
 	RevokeUser(id string) error
 }
 
-// FieldError is one problem Validate found.
-type FieldError struct {
-	Field string
-	Msg   string
-}
-
-func (e *FieldError) Error() string { return "webapp: " + e.Field + ": " + e.Msg }
-
 // ErrInvalidConfig is matched (errors.Is) by every error Validate returns.
 var ErrInvalidConfig = errors.New("webapp: invalid config")
 
-func (e *FieldError) Is(target error) bool { return target == ErrInvalidConfig }
-
-// Validate reports every problem at once.
+// Validate reports every problem at once, each an *entra.FieldError named
+// by its path in Config (the app registration's under "Entra.").
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, args ...any) {
-		errs = append(errs, &FieldError{field, fmt.Sprintf(format, args...)})
+		errs = append(errs, &entra.FieldError{Field: field, Msg: fmt.Sprintf(format, args...), Err: ErrInvalidConfig})
 	}
 	if err := c.Entra.Validate(); err != nil {
-		errs = append(errs, err)
+		list := []error{err}
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			list = j.Unwrap()
+		}
+		for _, e := range list {
+			var fe *entra.FieldError
+			if errors.As(e, &fe) {
+				bad("Entra."+fe.Field, "%s", fe.Msg)
+			} else {
+				errs = append(errs, e)
+			}
+		}
 	}
 	if c.Entra.RedirectURI == "" {
 		bad("Entra.RedirectURI", "required for a web app")
@@ -115,4 +118,44 @@ func (c Config) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// withDefaults fills in what Config leaves zero, and returns the store for
+// sign-in transactions when the sessions' is the default (nil: the same).
+func (c Config) withDefaults() (Config, tokencache.Store) {
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.GraphURL == "" {
+		c.GraphURL = c.Entra.Cloud.GraphEndpoint
+		if c.GraphURL == "" {
+			c.GraphURL = graphapi.DefaultBaseURL
+		}
+	}
+	if c.GraphResource == "" {
+		c.GraphResource = graphapi.DefaultBaseURL
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.AbsoluteTimeout == 0 {
+		c.AbsoluteTimeout = 8 * time.Hour
+	}
+	var signIns tokencache.Store
+	if c.SessionStore == nil {
+		c.SessionStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 100_000, MaxBytes: 512 << 20})
+		// Transactions get a store of their own: anonymous clients create
+		// them, and they must never push signed-in sessions out.
+		signIns = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 20_000, MaxBytes: 64 << 20})
+	}
+	if c.TokenCache.Metrics == nil {
+		c.TokenCache.Metrics = &tokencache.Metrics{}
+	}
+	return c, signIns
 }

@@ -16,14 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/webapp"
 )
 
-const webAppID = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
+var webAppID = infra.Apps().WebApp
 
 // syncBuffer is a log sink safe for the server's goroutines.
 type syncBuffer struct {
@@ -49,20 +50,11 @@ type tenant struct {
 	log *syncBuffer
 }
 
+// startTenant starts a dev tenant whose request log a test can read.
 func startTenant(t testing.TB) *tenant {
 	t.Helper()
 	log := &syncBuffer{}
-	srv, err := devtenant.New(devtenant.Options{
-		Manifest: infra.AppRegistration(), StateDir: t.TempDir(),
-		Logger: slog.New(slog.NewJSONHandler(log, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := devtenanttest.Start(t, func(o *devtenant.Options) { o.Logger = slog.New(slog.NewJSONHandler(log, nil)) })
 	return &tenant{srv: srv, log: log}
 }
 
@@ -112,18 +104,10 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 		logger = o.Logger
 	}
 	tc := &tokencache.Cache{Store: o.TokenStore, Keys: o.Keys, Logger: logger, Metrics: &tokencache.Metrics{}}
-	client := tt.srv.Client()
-	client.Timeout = 30 * time.Second
 	cfg := webapp.Config{
-		Entra: entra.Config{
-			Cloud:       entra.Cloud{Name: "dev", AuthorityHost: tt.srv.URL() + "/", GraphEndpoint: tt.srv.GraphURL()},
-			TenantID:    tt.srv.TenantID(),
-			ClientID:    webAppID,
-			Credential:  entra.Credential{ClientSecret: tt.srv.ClientSecret(webAppID)},
-			RedirectURI: base + "/auth/callback",
-		},
+		Entra:           devmode.WebAppConfig(tt.srv, base+"/auth/callback"),
 		GraphURL:        tt.srv.GraphURL(),
-		HTTPClient:      client,
+		HTTPClient:      devmode.HTTPClient(tt.srv, nil, 30*time.Second),
 		TokenCache:      tc,
 		SessionStore:    o.SessionStore,
 		Keys:            o.Keys,
@@ -160,10 +144,7 @@ type user struct {
 
 func newUser(t testing.TB, tt *tenant, alias string) *user {
 	t.Helper()
-	p, ok := tt.srv.Persona(alias)
-	if !ok {
-		t.Fatalf("no persona %q", alias)
-	}
+	p := devtenanttest.Persona(t, tt.srv, alias)
 	jar, _ := cookiejar.New(nil)
 	return &user{
 		t: t, persona: p,

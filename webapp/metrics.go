@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/internal/roundtrip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -84,7 +85,7 @@ func (m *metrics) observeRequest(method, route string, code int, d time.Duration
 
 // graphTransport counts and times the requests to Graph.
 func (m *metrics) graphTransport(next http.RoundTripper) http.RoundTripper {
-	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+	return roundtrip.Func(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
 		resp, err := next.RoundTrip(r)
 		m.graphDuration.Observe(time.Since(start).Seconds())
@@ -96,7 +97,3 @@ func (m *metrics) graphTransport(next http.RoundTripper) http.RoundTripper {
 		return resp, err
 	})
 }
-
-type roundTripFunc func(*http.Request) (*http.Response, error)
-
-func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -2,6 +2,7 @@ package webapp
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"log/slog"
@@ -67,7 +68,7 @@ func (a *App) routes() http.Handler {
 func (a *App) requestID(c *gin.Context) {
 	id := c.GetHeader("X-Request-Id")
 	if !a.fromTrustedProxy(c.Request) || !wellFormedID(id) {
-		id = newID()[:22]
+		id = rand.Text()
 	}
 	c.Set(ctxRequestID, id)
 	c.Header("X-Request-Id", id)

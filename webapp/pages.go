@@ -131,9 +131,8 @@ var meProps = []string{"id", "displayName", "givenName", "surname", "userPrincip
 
 func (a *App) me(c *gin.Context) {
 	var u graphapi.Profile
-	if !a.graphCall(c, nil, func(ctx context.Context, g *graphapi.Client) error {
-		m, err := g.Me(ctx, meProps...)
-		u = graphapi.ProfileOf(m)
+	if !a.graphCall(c, nil, func(ctx context.Context, g *graphapi.Client) (err error) {
+		u, err = g.Me(ctx, meProps...)
 		return err
 	}) {
 		return
@@ -251,23 +250,18 @@ func claimValue(name string, v json.RawMessage) string {
 
 func (a *App) directory(c *gin.Context) {
 	skip := c.Query("page")
-	var rows []graphapi.Profile
-	var next string
-	if !a.graphCall(c, directoryScopes, func(ctx context.Context, g *graphapi.Client) error {
-		list, nx, err := g.UsersPage(ctx, graphapi.ListOptions{
+	var page graphapi.UserPage
+	if !a.graphCall(c, directoryScopes, func(ctx context.Context, g *graphapi.Client) (err error) {
+		page, err = g.UsersPage(ctx, graphapi.ListOptions{
 			Top: 25, Select: []string{"id", "displayName", "userPrincipalName", "jobTitle", "department"},
 		}, skip)
-		rows, next = rows[:0], nx
-		for _, u := range list {
-			rows = append(rows, graphapi.ProfileOf(u))
-		}
 		return err
 	}) {
 		return
 	}
-	data := pageData{"Title": "Directory", "Users": rows, "First": skip == ""}
-	if next != "" {
-		data["Next"] = "/directory?page=" + urlQueryEscape(next)
+	data := pageData{"Title": "Directory", "Users": page.Users, "First": skip == ""}
+	if page.Next != "" {
+		data["Next"] = "/directory?page=" + urlQueryEscape(page.Next)
 	}
 	a.render(c, http.StatusOK, "directory", data)
 }
@@ -282,8 +276,8 @@ func (a *App) challenge(c *gin.Context) {
 	if c.Query("run") == "1" {
 		var name string
 		if !a.graphCall(c, nil, func(ctx context.Context, g *graphapi.Client) error {
-			m, err := g.Me(ctx, "id", "displayName")
-			name = graphapi.ProfileOf(m).DisplayName
+			me, err := g.Me(ctx, "id", "displayName")
+			name = me.DisplayName
 			return err
 		}) {
 			return

@@ -13,27 +13,40 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/gin-gonic/gin"
+	lru "github.com/hashicorp/golang-lru/v2"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-type userKey struct{}
-
-type callUser struct {
+// userCredential is the token source of one request's Graph calls: the
+// session's signed-in user and the scopes the page needs. graphCall makes it
+// where the session is known and hands it to graphapi with WithCredential;
+// no user travels in a context. Its tokens come from the memo, else from
+// the user's partition of the token cache through MSAL
+// (entra.TokenCredential), refreshed at Entra when due.
+type userCredential struct {
+	tokens *userTokens
 	user   *SessionUser
-	scopes []string
+	scopes []string // qualified with the Graph resource
 }
 
-// withUser puts the signed-in user, and the scopes the page needs, in the
-// context of a Graph call, for userCredential.
-func withUser(ctx context.Context, u *SessionUser, scopes []string) context.Context {
-	return context.WithValue(ctx, userKey{}, callUser{u, scopes})
+// GetToken implements azcore.TokenCredential. The scopes graphapi asks for
+// are ignored: the page's are the ones the user consented to.
+func (uc *userCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return uc.tokens.silent(ctx, uc.user, uc.scopes, opts.Claims)
 }
 
-// userCredential is the azcore.TokenCredential graphapi calls: a silent
-// token for the user in the call's context, from that user's partition of
-// the shared cache (refreshed through Entra when needed).
-type userCredential struct{ a *App }
+// signedInOnly is the credential the web app's Graph client is built with:
+// none. Every call goes through a view with the session's userCredential
+// (graphCall); a call without one fails here instead of going out with
+// someone's token.
+type signedInOnly struct{}
+
+func (signedInOnly) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{}, errors.New("webapp: Graph call without a signed-in user")
+}
 
 // errNeedsInteraction is returned when no token can be had without the
 // user: the page sends the browser back through sign-in.
@@ -52,16 +65,21 @@ var (
 	errEntraUnreachable = errors.New("webapp: Microsoft Entra ID did not answer")
 )
 
-func (uc userCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	cu, _ := ctx.Value(userKey{}).(callUser)
-	if cu.user == nil {
-		return azcore.AccessToken{}, errors.New("webapp: Graph call without a signed-in user")
-	}
-	scopes := opts.Scopes
-	if len(cu.scopes) > 0 {
-		scopes = cu.scopes
-	}
-	return uc.a.silentToken(ctx, cu.user, scopes, opts.Claims)
+// userTokens gets the signed-in users' delegated tokens: one MSAL client per
+// account over the sealed token cache, and a memo of the access tokens.
+type userTokens struct {
+	clients *tokencache.Clients[confidential.Client]
+	memo    *lru.Cache[string, memoToken]
+	// forgotten are the accounts whose tokens were dropped, and when.
+	forgotten *lru.Cache[string, time.Time]
+	acquired  *prometheus.CounterVec // by source: cache, refreshed, failed
+}
+
+func newUserTokens(clients *tokencache.Clients[confidential.Client], acquired *prometheus.CounterVec) *userTokens {
+	t := &userTokens{clients: clients, acquired: acquired}
+	t.memo, _ = lru.New[string, memoToken](10_000)
+	t.forgotten, _ = lru.New[string, time.Time](10_000)
+	return t
 }
 
 // memoToken is an access token this process got from MSAL for an account
@@ -78,39 +96,49 @@ func memoKey(u *SessionUser, scopes []string) string {
 	return u.Account.HomeAccountID + "\x00" + strings.Join(scopes, " ")
 }
 
-func (a *App) forgetTokens(homeAccountID string) {
-	a.forgotten.Add(homeAccountID, time.Now())
-	for _, k := range a.memo.Keys() {
+// refused drops a token Graph refused: it is never handed out again.
+func (t *userTokens) refused(u *SessionUser, scopes []string) { t.memo.Remove(memoKey(u, scopes)) }
+
+// forget drops the account's memoized tokens, and remembers when, so that
+// a request in flight does not memoize one again.
+func (t *userTokens) forget(homeAccountID string) {
+	t.forgotten.Add(homeAccountID, time.Now())
+	for _, k := range t.memo.Keys() {
 		if strings.HasPrefix(k, homeAccountID+"\x00") {
-			a.memo.Remove(k)
+			t.memo.Remove(k)
 		}
 	}
 }
 
-func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, claims string) (azcore.AccessToken, error) {
+// remove drops every token of the account: the memo and its partition of
+// the token cache.
+func (t *userTokens) remove(ctx context.Context, homeAccountID string) error {
+	t.forget(homeAccountID)
+	return t.clients.Remove(ctx, homeAccountID)
+}
+
+// silent gets the user's token for scopes without the user: from the memo,
+// else through MSAL (cache, else refresh token); with claims, always a
+// refresh asking for them.
+func (t *userTokens) silent(ctx context.Context, u *SessionUser, scopes []string, claims string) (azcore.AccessToken, error) {
 	started := time.Now()
 	key := memoKey(u, scopes)
 	if claims == "" {
-		if m, ok := a.memo.Get(key); ok && time.Now().Before(m.exp.Add(-5*time.Minute)) {
-			a.metrics.tokens.WithLabelValues("cache").Inc()
+		if m, ok := t.memo.Get(key); ok && time.Now().Before(m.exp.Add(-5*time.Minute)) {
+			t.acquired.WithLabelValues("cache").Inc()
 			return azcore.AccessToken{Token: m.token, ExpiresOn: m.exp}, nil
 		}
 	} else {
-		a.memo.Remove(key)
+		t.memo.Remove(key)
 	}
-	client, err := a.clients.Get(u.Account.HomeAccountID)
+	client, err := t.clients.Get(u.Account.HomeAccountID)
 	if err != nil {
 		return azcore.AccessToken{}, err
 	}
-	var opts []confidential.AcquireSilentOption
-	opts = append(opts, confidential.WithSilentAccount(u.Account))
-	if claims != "" {
-		opts = append(opts, confidential.WithClaims(claims))
-	}
-	res, err := client.AcquireTokenSilent(ctx, scopes, opts...)
+	msal := entra.TokenCredential{Client: client, Account: &u.Account, Scopes: scopes}
+	res, err := msal.Acquire(ctx, policy.TokenRequestOptions{Claims: claims})
 	if err != nil {
-		a.metrics.tokens.WithLabelValues("failed").Inc()
-		err = entra.FromMSAL(err)
+		t.acquired.WithLabelValues("failed").Inc()
 		var ae *entra.AADSTSError
 		if errors.As(err, &ae) && errors.Is(ae, entra.ErrTemporarilyUnavailable) {
 			return azcore.AccessToken{}, err
@@ -131,10 +159,10 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 		}
 		return azcore.AccessToken{}, &errNeedsInteraction{Claims: claims, cause: err}
 	}
-	if res.Metadata.TokenSource == 1 { // base.TokenSourceCache
-		a.metrics.tokens.WithLabelValues("cache").Inc()
+	if entra.FromCache(res) {
+		t.acquired.WithLabelValues("cache").Inc()
 	} else {
-		a.metrics.tokens.WithLabelValues("refreshed").Inc()
+		t.acquired.WithLabelValues("refreshed").Inc()
 		// A refreshed ID token must name the same user (OIDC Core §12.2).
 		if it := res.IDToken; it.Subject != "" && (it.Subject != u.Subject || it.Issuer != u.Issuer) {
 			return azcore.AccessToken{}, errIdentityChanged
@@ -142,22 +170,46 @@ func (a *App) silentToken(ctx context.Context, u *SessionUser, scopes []string, 
 	}
 	// A sign-out while this request was in flight cleared the memo: do not
 	// put the account's token back in it.
-	if at, ok := a.forgotten.Get(u.Account.HomeAccountID); !ok || at.Before(started) {
-		a.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
+	if at, ok := t.forgotten.Get(u.Account.HomeAccountID); !ok || at.Before(started) {
+		t.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
 	}
-	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
+	return entra.AccessToken(res), nil
 }
 
-// graphCall runs f with the user's context and turns what needs the user
-// into a trip through sign-in. It returns false when it has answered.
+// graphCall runs f against Graph as the session's user, through a view of
+// the app's Graph client bound to the user's credential, and turns what
+// needs the user into a trip through sign-in. It returns false when it has
+// answered.
+//
+// Its retries are the web app's whole policy (a person is waiting):
+//   - 429, 503, 504: kiota's retry handler in graphapi, at most 3 times and
+//     5 s of waiting in all (Options.MaxRetryWait); then a 503 page with
+//     Graph's Retry-After.
+//   - 401 with a claims challenge (CAE): kiota resends once with a token for
+//     the claims (userCredential skips the memo; MSAL refreshes); refused
+//     again, the user signs in with the claims.
+//   - 401 without one (the token expired at Graph, clock skew): the memoized
+//     token is dropped and f runs once more with what MSAL holds, renewed
+//     if due.
+//
+// Nothing else is retried.
 func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context.Context, g *graphapi.Client) error) bool {
 	sess := sessionOf(c)
 	scopes, ok := a.scopeSets[strings.Join(extraScopes, " ")]
 	if !ok {
 		scopes = a.graphScopes(append(append([]string(nil), signInScopes...), extraScopes...))
 	}
-	ctx := withUser(c.Request.Context(), sess.User, scopes)
-	err := f(ctx, a.graph)
+	ctx := c.Request.Context()
+	g := a.graph.WithCredential(&userCredential{tokens: a.tokens, user: sess.User, scopes: scopes})
+	err := f(ctx, g)
+	var ge *graphapi.Error
+	var cc *graphapi.ClaimsChallengeError
+	if errors.As(err, &ge) && ge.Status == http.StatusUnauthorized {
+		a.tokens.refused(sess.User, scopes)
+		if !errors.As(err, &cc) {
+			err = f(ctx, g)
+		}
+	}
 	if err == nil {
 		if sess.Reauth != nil && sess.Reauth.Path == c.Request.URL.RequestURI() && !sess.Reauth.Handled {
 			sess.Reauth.Handled = true
@@ -165,30 +217,10 @@ func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context
 		}
 		return true
 	}
-	var cc *graphapi.ClaimsChallengeError
-	var ge *graphapi.Error
-	if errors.As(err, &cc) || errors.As(err, &ge) && ge.Status == http.StatusUnauthorized {
-		// Graph refused the token: never hand it out again.
-		a.memo.Remove(memoKey(sess.User, scopes))
-		if cc == nil {
-			// Not a claims challenge (expired at Graph, clock skew): once
-			// more with what MSAL now holds, which it renews if due.
-			if err = f(ctx, a.graph); err == nil {
-				return true
-			}
-		}
-	}
 	if errors.As(err, &cc) {
-		// Graph refused the token (CAE: the user was revoked, the location
-		// changed): try the refresh token with the claims first; if that is
-		// refused too, the user signs in again with them.
-		if _, serr := a.silentToken(ctx, sess.User, scopes, cc.Claims); serr == nil {
-			if err = f(ctx, a.graph); err == nil {
-				return true
-			}
-		} else {
-			err = &errNeedsInteraction{Claims: cc.Claims, cause: err}
-		}
+		// Graph refused the token kiota renewed with the claims (CAE: the
+		// user was revoked, the location changed): the user signs in.
+		err = &errNeedsInteraction{Claims: cc.Claims, cause: err}
 	}
 	var ni *errNeedsInteraction
 	if errors.As(err, &ni) {
@@ -204,8 +236,7 @@ func (a *App) graphCall(c *gin.Context, extraScopes []string, f func(ctx context
 	if errors.Is(err, errIdentityChanged) {
 		a.log.Error("refreshed ID token names another user; ending the session", "oid", sess.User.ObjectID)
 		// The partition now holds tokens of someone else: drop them all.
-		a.forgetTokens(sess.User.Account.HomeAccountID)
-		_ = a.clients.Remove(context.WithoutCancel(c.Request.Context()), sess.User.Account.HomeAccountID)
+		_ = a.tokens.remove(context.WithoutCancel(c.Request.Context()), sess.User.Account.HomeAccountID)
 		_ = a.sessions.Delete(c.Request.Context(), sess.ID)
 		sess.ID, sess.dirty = "", false
 		a.setSessionCookie(c, "", -1)

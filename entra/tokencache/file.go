@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/entrakit/entrakit/internal/atomicfile"
 )
 
 // FileStore keeps one file per partition in a directory (0700; files 0600),
@@ -110,7 +112,7 @@ func (s *FileStore) Put(ctx context.Context, key string, blob []byte, expected u
 	binary.BigEndian.PutUint64(buf[:8], version)
 	binary.BigEndian.PutUint64(buf[8:16], uint64(exp))
 	buf = append(buf, blob...)
-	if err := writeAtomic(path, buf); err != nil {
+	if err := atomicfile.Write(path, buf, 0o600); err != nil {
 		return 0, err
 	}
 	return version, nil
@@ -148,42 +150,6 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
-}
-
-// writeAtomic: temp file in the same directory, fsync, rename, fsync the
-// directory.
-func writeAtomic(path string, data []byte) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	name := tmp.Name()
-	defer os.Remove(name) // no-op after the rename
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(name, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }
 
 func (s *FileStore) clock() time.Time {

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,15 +15,14 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
 
-const (
-	webAppID    = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
-	webRedirect = "http://localhost:8080/auth/callback"
-)
+const webRedirect = "http://localhost:8080/auth/callback"
 
 type env struct {
 	srv    *devtenant.Server
@@ -34,25 +32,8 @@ type env struct {
 
 func startTenant(t testing.TB) *env {
 	t.Helper()
-	manifest, err := os.ReadFile("../../infra/app-registration.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := devtenant.New(devtenant.Options{Manifest: manifest})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return &env{srv: srv, client: srv.Client(), cfg: entra.Config{
-		Cloud:       entra.Cloud{Name: "dev", AuthorityHost: srv.URL() + "/", GraphEndpoint: "https://graph.microsoft.com"},
-		TenantID:    srv.TenantID(),
-		ClientID:    webAppID,
-		Credential:  entra.Credential{ClientSecret: srv.ClientSecret(webAppID)},
-		RedirectURI: webRedirect,
-	}}
+	srv := devtenanttest.Start(t)
+	return &env{srv: srv, client: srv.Client(), cfg: devmode.WebAppConfig(srv, webRedirect)}
 }
 
 // replica is one web app instance: a router client for sign-ins and a pool
@@ -84,7 +65,7 @@ func (e *env) signIn(t testing.TB, r *replica, alias string) (confidential.Accou
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, _ := e.srv.Persona(alias)
+	p := devtenanttest.Persona(t, e.srv, alias)
 	resp, err := e.srv.NewBrowser(p.Username, p.Password).Authorize(ctx, u)
 	if err != nil {
 		t.Fatal(err)
