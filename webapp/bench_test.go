@@ -20,6 +20,7 @@ import (
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/internal/devmode"
+	"github.com/entrakit/entrakit/internal/testlog"
 )
 
 // fixedToken is a credential that always returns one token.
@@ -44,7 +45,7 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 	// A Graph budget the benchmark cannot exhaust (the default throttles
 	// at 1,000 requests per second per app, as Graph would).
 	srv := devtenanttest.Start(b, func(o *devtenant.Options) { o.GraphBudget = 1 << 30 })
-	tt := &tenant{srv: srv, log: &syncBuffer{}}
+	tt := &tenant{srv: srv, log: &testlog.Buffer{}}
 	// The app logs as in production (JSON, Info), to a sink that keeps
 	// nothing: a test buffer growing by a line per request would cost GC.
 	a := startApp(b, tt, appOptions{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})

@@ -1,7 +1,6 @@
 package webapp_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,39 +19,22 @@ import (
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/infra"
 	"github.com/entrakit/entrakit/internal/devmode"
+	"github.com/entrakit/entrakit/internal/testlog"
 	"github.com/entrakit/entrakit/webapp"
 )
 
 var webAppID = infra.Apps().WebApp
 
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // tenant is a dev tenant started for one test.
 type tenant struct {
 	srv *devtenant.Server
-	log *syncBuffer
+	log *testlog.Buffer
 }
 
 // startTenant starts a dev tenant whose request log a test can read.
 func startTenant(t testing.TB) *tenant {
 	t.Helper()
-	log := &syncBuffer{}
+	log := &testlog.Buffer{}
 	srv := devtenanttest.Start(t, func(o *devtenant.Options) { o.Logger = slog.New(slog.NewJSONHandler(log, nil)) })
 	return &tenant{srv: srv, log: log}
 }
@@ -79,7 +60,7 @@ type app struct {
 	t      *tenant
 	URL    string // http://localhost:<port>
 	server *httptest.Server
-	log    *syncBuffer
+	log    *testlog.Buffer
 	cache  *tokencache.Cache
 }
 
@@ -98,7 +79,7 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 	if o.TokenStore == nil {
 		o.TokenStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{})
 	}
-	log := &syncBuffer{}
+	log := &testlog.Buffer{}
 	logger := slog.New(slog.NewJSONHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if o.Logger != nil {
 		logger = o.Logger

@@ -6,17 +6,16 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
+	"github.com/entrakit/entrakit/internal/testlog"
 )
 
 // env is a lookup over a map (the process environment is not read).
@@ -38,21 +37,10 @@ func devEnv(dir string, kv ...string) func(string) (string, bool) {
 }
 
 // logs captures the command's log lines.
-func logs() (*slog.Logger, *bytes.Buffer) {
-	var b bytes.Buffer
-	return slog.New(slog.NewTextHandler(&lockedWriter{w: &b}, &slog.HandlerOptions{Level: slog.LevelDebug})), &b
-}
-
-// lockedWriter: the scheduler may log from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.w.Write(p)
+// (The scheduler logs from several goroutines: a testlog.Buffer.)
+func logs() (*slog.Logger, *testlog.Buffer) {
+	b := new(testlog.Buffer)
+	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
 
 func writeFile(t *testing.T, name, content string) string {

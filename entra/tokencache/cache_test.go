@@ -22,6 +22,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/internal/testlog"
 	"github.com/entrakit/entrakit/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
@@ -96,24 +97,6 @@ func (f *fakeMSAL) addEntry(t testing.TB, section, key, value string) {
 	}
 	m[section][key] = json.RawMessage(value)
 	f.state, _ = json.Marshal(m)
-}
-
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func tcCache(store tokencache.Store, ring *tokencache.KeyRing) *tokencache.Cache {
@@ -460,7 +443,7 @@ func TestPartitionSignedOutElsewhere(t *testing.T) {
 func TestCacheStoreDown(t *testing.T) {
 	ctx := context.Background()
 	store := &failingStore{}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := tcCache(store, sealRing(t, 1))
 	c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	p := c.Partition(userA)
@@ -734,7 +717,7 @@ func TestUnknownKeyIsLoggedClearly(t *testing.T) {
 	if err := tcCache(store, tokencache.NewKeyRing(k1)).Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testlog.Buffer{}
 	c := tcCache(store, sealRing(t, 2))
 	c.Logger = slog.New(slog.NewTextHandler(logs, nil))
 	f := newFakeMSAL("")

@@ -40,6 +40,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/entrakit/entrakit/internal/testlog"
 )
 
 // Server is a running PostgreSQL server. Its methods are not safe for
@@ -53,7 +55,7 @@ type Server struct {
 	bin     string              // directory holding initdb and postgres
 	cred    *syscall.Credential // non-nil when running as root
 	sockDir string              // unix_socket_directories; "" for none
-	log     *logBuffer
+	log     *testlog.Buffer
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when cmd has exited
 	exitErr error         // cmd.Wait's error, set before done closes
@@ -91,7 +93,7 @@ func Start(t testing.TB) *Server {
 	if err != nil {
 		missing(t, err)
 	}
-	s := &Server{Host: "127.0.0.1", User: "postgres", bin: bin, log: &logBuffer{}}
+	s := &Server{Host: "127.0.0.1", User: "postgres", bin: bin, log: &testlog.Buffer{Max: maxLog}}
 	if os.Geteuid() == 0 {
 		if s.cred, err = postgresUser(); err != nil {
 			missing(t, err)
@@ -660,31 +662,4 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// logBuffer keeps what the server prints, up to maxLog bytes.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if room := maxLog - l.b.Len(); room > 0 {
-		l.b.Write(p[:min(len(p), room)])
-	}
-	return len(p), nil
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-func (l *logBuffer) Len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Len()
 }
