@@ -23,18 +23,18 @@ func adminRoutes(s *Server, mux *http.ServeMux) {
 	a := adminAPI{s}
 	for pattern, f := range map[string]adminHandler{
 		"GET /admin/personas":             a.personas,
-		"POST /admin/users":               a.addUser,
+		"POST /admin/users":               withBody(a.addUser),
 		"POST /admin/users/{id}/{action}": a.userAction,
-		"POST /admin/consent":             a.grantConsent,
-		"DELETE /admin/consent":           a.revokeConsent,
+		"POST /admin/consent":             withBody(a.grantConsent),
+		"DELETE /admin/consent":           withBody(a.revokeConsent),
 		"POST /admin/keys/rotate":         a.rotateKeys,
-		"POST /admin/clock":               a.advanceClock,
-		"POST /admin/faults":              a.injectFault,
+		"POST /admin/clock":               withBody(a.advanceClock),
+		"POST /admin/faults":              withBody(a.injectFault),
 		"DELETE /admin/faults":            a.clearFaults,
-		"POST /admin/directory":           a.generateDirectory,
-		"POST /admin/managed-identities":  a.addManagedIdentity,
-		"POST /admin/workload-tokens":     a.issueWorkloadToken,
-		"POST /admin/applications/{appId}/federatedIdentityCredentials": a.addFederatedCredential,
+		"POST /admin/directory":           withBody(a.generateDirectory),
+		"POST /admin/managed-identities":  withBody(a.addManagedIdentity),
+		"POST /admin/workload-tokens":     withBody(a.issueWorkloadToken),
+		"POST /admin/applications/{appId}/federatedIdentityCredentials": withBody(a.addFederatedCredential),
 	} {
 		mux.HandleFunc(pattern, a.guard(f))
 	}
@@ -56,11 +56,15 @@ func (a adminAPI) guard(f adminHandler) http.HandlerFunc {
 	}
 }
 
-func decodeBody(r *http.Request, v any) error {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil {
-		return fmt.Errorf("body: %w", err)
+// withBody decodes the request's JSON body into a T for f.
+func withBody[T any](f func(w http.ResponseWriter, r *http.Request, in T) error) adminHandler {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		var in T
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			return fmt.Errorf("body: %w", err)
+		}
+		return f(w, r, in)
 	}
-	return nil
 }
 
 func writeOK(w http.ResponseWriter) error {
@@ -79,15 +83,13 @@ func (a adminAPI) personas(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a adminAPI) addUser(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		UserPrincipalName, DisplayName, Password, Department string
-		Admin                                                bool
-		Roles                                                []string
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type addUserBody struct {
+	UserPrincipalName, DisplayName, Password, Department string
+	Admin                                                bool
+	Roles                                                []string
+}
+
+func (a adminAPI) addUser(w http.ResponseWriter, r *http.Request, in addUserBody) error {
 	u, err := a.s.AddUser(User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, Department: in.Department,
 		Admin: in.Admin, AppRoles: in.Roles, AccountEnabled: true, Mail: in.UserPrincipalName}, in.Password)
 	if err != nil {
@@ -123,22 +125,14 @@ type consentBody struct {
 	Scopes   []string `json:"scopes"`
 }
 
-func (a adminAPI) grantConsent(w http.ResponseWriter, r *http.Request) error {
-	var in consentBody
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+func (a adminAPI) grantConsent(w http.ResponseWriter, r *http.Request, in consentBody) error {
 	if err := a.s.GrantConsent(in.ClientID, in.Resource, in.User, in.Scopes...); err != nil {
 		return err
 	}
 	return writeOK(w)
 }
 
-func (a adminAPI) revokeConsent(w http.ResponseWriter, r *http.Request) error {
-	var in consentBody
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+func (a adminAPI) revokeConsent(w http.ResponseWriter, r *http.Request, in consentBody) error {
 	a.s.RevokeConsent(in.ClientID, in.Resource, in.User)
 	return writeOK(w)
 }
@@ -151,13 +145,11 @@ func (a adminAPI) rotateKeys(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a adminAPI) advanceClock(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Advance string `json:"advance"`
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type clockBody struct {
+	Advance string `json:"advance"`
+}
+
+func (a adminAPI) advanceClock(w http.ResponseWriter, r *http.Request, in clockBody) error {
 	d, err := time.ParseDuration(in.Advance)
 	if err != nil {
 		return fmt.Errorf("advance: %w", err)
@@ -167,17 +159,15 @@ func (a adminAPI) advanceClock(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func (a adminAPI) injectFault(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Endpoint          string `json:"endpoint"`
-		Status            int    `json:"status"`
-		RetryAfterSeconds int    `json:"retryAfterSeconds"`
-		LatencyMS         int    `json:"latencyMs"`
-		Count             int    `json:"count"`
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type faultBody struct {
+	Endpoint          string `json:"endpoint"`
+	Status            int    `json:"status"`
+	RetryAfterSeconds int    `json:"retryAfterSeconds"`
+	LatencyMS         int    `json:"latencyMs"`
+	Count             int    `json:"count"`
+}
+
+func (a adminAPI) injectFault(w http.ResponseWriter, r *http.Request, in faultBody) error {
 	if in.Endpoint != "token" && in.Endpoint != "graph" {
 		return fmt.Errorf("endpoint: want \"token\" or \"graph\", got %q", in.Endpoint)
 	}
@@ -194,26 +184,22 @@ func (a adminAPI) clearFaults(w http.ResponseWriter, r *http.Request) error {
 	return writeOK(w)
 }
 
-func (a adminAPI) generateDirectory(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Users int `json:"users"`
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type directoryBody struct {
+	Users int `json:"users"`
+}
+
+func (a adminAPI) generateDirectory(w http.ResponseWriter, r *http.Request, in directoryBody) error {
 	if err := a.s.GenerateDirectory(in.Users); err != nil {
 		return err
 	}
 	return writeOK(w)
 }
 
-func (a adminAPI) addManagedIdentity(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Name string `json:"name"`
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type managedIdentityBody struct {
+	Name string `json:"name"`
+}
+
+func (a adminAPI) addManagedIdentity(w http.ResponseWriter, r *http.Request, in managedIdentityBody) error {
 	mi, err := a.s.AddUserAssignedIdentity(in.Name)
 	if err != nil {
 		return err
@@ -222,11 +208,7 @@ func (a adminAPI) addManagedIdentity(w http.ResponseWriter, r *http.Request) err
 	return nil
 }
 
-func (a adminAPI) addFederatedCredential(w http.ResponseWriter, r *http.Request) error {
-	var in FederatedCredential
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+func (a adminAPI) addFederatedCredential(w http.ResponseWriter, r *http.Request, in FederatedCredential) error {
 	if err := a.s.AddFederatedCredential(r.PathValue("appId"), in); err != nil {
 		return err
 	}
@@ -234,15 +216,13 @@ func (a adminAPI) addFederatedCredential(w http.ResponseWriter, r *http.Request)
 	return nil
 }
 
-func (a adminAPI) issueWorkloadToken(w http.ResponseWriter, r *http.Request) error {
-	var in struct {
-		Subject         string `json:"subject"`
-		Audience        string `json:"audience"`
-		LifetimeSeconds int    `json:"lifetimeSeconds"`
-	}
-	if err := decodeBody(r, &in); err != nil {
-		return err
-	}
+type workloadTokenBody struct {
+	Subject         string `json:"subject"`
+	Audience        string `json:"audience"`
+	LifetimeSeconds int    `json:"lifetimeSeconds"`
+}
+
+func (a adminAPI) issueWorkloadToken(w http.ResponseWriter, r *http.Request, in workloadTokenBody) error {
 	tok, err := a.s.IssueWorkloadToken(in.Subject, in.Audience, time.Duration(in.LifetimeSeconds)*time.Second)
 	if err != nil {
 		return err

@@ -25,7 +25,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
@@ -190,32 +189,39 @@ func certs(t *testing.T) (registered, unregistered clientCert) {
 	return c[0], c[1]
 }
 
-func TestMSALClientCredentialsCertificate(t *testing.T) {
+// TestMSALClientCredentials: the daemon with its secret or a certificate
+// (private_key_jwt); MSAL's cache serves the second call.
+func TestMSALClientCredentials(t *testing.T) {
 	srv := startTenant(t)
 	registered, unregistered := certs(t)
 	if err := srv.AddClientCertificate(daemonAppID, registered.cert); err != nil {
 		t.Fatal(err)
 	}
+	secret, err := confidential.NewCredFromSecret(srv.ClientSecret(daemonAppID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	certCred := func(c clientCert) confidential.Credential {
+		cred, err := confidential.NewCredFromCert([]*x509.Certificate{c.cert}, c.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cred
+	}
 	tests := []struct {
 		name    string
-		cert    clientCert
+		cred    confidential.Credential
+		acr     string
 		wantErr string
 	}{
-		{name: "registered certificate", cert: registered},
-		{name: "unregistered certificate", cert: unregistered, wantErr: "AADSTS700027"},
+		{name: "secret", cred: secret, acr: "1"},
+		{name: "registered certificate", cred: certCred(registered), acr: "2"},
+		{name: "unregistered certificate", cred: certCred(unregistered), wantErr: "AADSTS700027"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx := testContext(t)
-			cred, err := confidential.NewCredFromCert([]*x509.Certificate{tc.cert.cert}, tc.cert.key)
-			if err != nil {
-				t.Fatal(err)
-			}
-			app, err := confidential.New(srv.Authority(), daemonAppID, cred,
-				confidential.WithHTTPClient(srv.Client()), confidential.WithInstanceDiscovery(false))
-			if err != nil {
-				t.Fatal(err)
-			}
+			app := confidentialApp(t, srv, daemonAppID, tc.cred)
 			res, err := app.AcquireTokenByCredential(ctx, []string{graphDefault})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -227,12 +233,16 @@ func TestMSALClientCredentialsCertificate(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := claimsOf(t, res.AccessToken)
-			if !hasString(c["roles"], "User.Read.All") || c["appidacr"] != "2" || c["idtyp"] != "app" ||
+			if !hasString(c["roles"], "User.Read.All") || c["appidacr"] != tc.acr || c["idtyp"] != "app" ||
 				c["aud"] != "https://graph.microsoft.com" || c["appid"] != daemonAppID {
 				t.Errorf("access token claims = %v", c)
 			}
 			if _, ok := c["scp"]; ok {
 				t.Errorf("app-only token carries scp: %v", c["scp"])
+			}
+			again, err := app.AcquireTokenByCredential(ctx, []string{graphDefault})
+			if err != nil || again.AccessToken != res.AccessToken {
+				t.Errorf("second call not from cache: %v", err)
 			}
 		})
 	}
@@ -244,10 +254,7 @@ func TestAzidentity(t *testing.T) {
 	if err := srv.AddClientCertificate(daemonAppID, registered.cert); err != nil {
 		t.Fatal(err)
 	}
-	clientOpts := azcore.ClientOptions{
-		Transport: srv.Client(),
-		Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"},
-	}
+	clientOpts := azClientOptions(srv)
 	tests := []struct {
 		name    string
 		acr     string
@@ -297,10 +304,9 @@ func TestAzidentity(t *testing.T) {
 	}
 }
 
-// signInWeb signs persona p in to the web app through MSAL confidential
-// (auth code + PKCE, as in TestMSALConfidentialAuthCode) and returns the raw
-// ID token.
-func signInWeb(t *testing.T, ctx context.Context, srv *devtenant.Server, app confidential.Client, p devtenant.Persona, nonce string) string {
+// signInWeb signs persona p in to the web app through MSAL confidential:
+// auth code + PKCE, User.Read, with nonce.
+func signInWeb(t *testing.T, ctx context.Context, srv *devtenant.Server, app confidential.Client, p devtenant.Persona, nonce string) confidential.AuthResult {
 	t.Helper()
 	scopes := []string{"User.Read"}
 	authURL, err := app.AuthCodeURL(ctx, webAppID, webRedirect, scopes)
@@ -313,7 +319,7 @@ func signInWeb(t *testing.T, ctx context.Context, srv *devtenant.Server, app con
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Params.Get("code") == "" || resp.Params.Get("state") != "st4te" {
+	if resp.Params.Get("code") == "" || resp.Params.Get("state") != "st4te" || resp.RedirectURI != webRedirect {
 		t.Fatalf("authorization response = %+v", resp)
 	}
 	res, err := app.AcquireTokenByAuthCode(ctx, resp.Params.Get("code"), webRedirect, scopes, confidential.WithChallenge(verifier))
@@ -323,7 +329,34 @@ func signInWeb(t *testing.T, ctx context.Context, srv *devtenant.Server, app con
 	if res.IDToken.RawToken == "" {
 		t.Fatal("no ID token")
 	}
-	return res.IDToken.RawToken
+	return res
+}
+
+func TestMSALConfidentialAuthCode(t *testing.T) {
+	srv := startTenant(t)
+	ctx := testContext(t)
+	app := secretApp(t, srv, webAppID)
+	adele := persona(t, srv, "AdeleV")
+	res := signInWeb(t, ctx, srv, app, adele, "n0nce")
+	if claimsOf(t, res.IDToken.RawToken)["nonce"] != "n0nce" || res.IDToken.Oid != adele.OID || res.Account.PreferredUsername != adele.Username {
+		t.Errorf("id token = %+v account %+v", res.IDToken, res.Account)
+	}
+	scopes := []string{"User.Read"}
+	silent, err := app.AcquireTokenSilent(ctx, scopes, confidential.WithSilentAccount(res.Account))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if silent.AccessToken != res.AccessToken {
+		t.Error("silent call did not return the cached token")
+	}
+	// A different scope of the same resource forces a refresh-token call.
+	refreshed, err := app.AcquireTokenSilent(ctx, []string{"https://graph.microsoft.com/User.Read"}, confidential.WithSilentAccount(res.Account))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if refreshed.AccessToken == res.AccessToken || !strings.Contains(strings.Join(refreshed.GrantedScopes, " "), "User.Read") {
+		t.Errorf("refresh: %+v", refreshed.GrantedScopes)
+	}
 }
 
 // jwksCounter counts a relying party's JWKS fetches.
@@ -351,15 +384,7 @@ func TestGoOIDCVerifiesAcrossKeyRotation(t *testing.T) {
 	}
 	config := &oidc.Config{ClientID: webAppID}
 	verifier := provider.Verifier(config)
-	cred, err := confidential.NewCredFromSecret(srv.ClientSecret(webAppID))
-	if err != nil {
-		t.Fatal(err)
-	}
-	app, err := confidential.New(srv.Authority(), webAppID, cred,
-		confidential.WithHTTPClient(srv.Client()), confidential.WithInstanceDiscovery(false))
-	if err != nil {
-		t.Fatal(err)
-	}
+	app := secretApp(t, srv, webAppID)
 	check := func(t *testing.T, v *oidc.IDTokenVerifier, raw, kid, nonce string) {
 		t.Helper()
 		if got := headerOf(t, raw)["kid"]; got != kid {
@@ -386,7 +411,7 @@ func TestGoOIDCVerifiesAcrossKeyRotation(t *testing.T) {
 	}
 
 	oldKid := srv.SigningKeyID()
-	before := signInWeb(t, ctx, srv, app, adele, "n0nce-before")
+	before := signInWeb(t, ctx, srv, app, adele, "n0nce-before").IDToken.RawToken
 	t.Run("before rotation", func(t *testing.T) { check(t, verifier, before, oldKid, "n0nce-before") })
 	fetched := counter.fetches.Load()
 	if fetched != 1 {
@@ -400,7 +425,7 @@ func TestGoOIDCVerifiesAcrossKeyRotation(t *testing.T) {
 	if newKid == oldKid {
 		t.Fatal("RotateKeys did not change the signing key")
 	}
-	after := signInWeb(t, ctx, srv, app, adele, "n0nce-after")
+	after := signInWeb(t, ctx, srv, app, adele, "n0nce-after").IDToken.RawToken
 	t.Run("after rotation, same verifier", func(t *testing.T) {
 		check(t, verifier, after, newKid, "n0nce-after")
 		// The new signing key was published as "next" before it signed:
@@ -618,20 +643,6 @@ func getJSON(t *testing.T, ctx context.Context, client *http.Client, u string, v
 		t.Fatalf("%s: %v", u, err)
 	}
 	return resp.StatusCode, resp.Header
-}
-
-// headerOf decodes a JWT's header without verifying it.
-func headerOf(t *testing.T, jwt string) map[string]any {
-	t.Helper()
-	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(jwt, ".")[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	var h map[string]any
-	if err := json.Unmarshal(raw, &h); err != nil {
-		t.Fatal(err)
-	}
-	return h
 }
 
 func mustQuery(t *testing.T, u string) url.Values {

@@ -58,15 +58,7 @@ func (w wire) post(t testing.TB, endpoint string, form url.Values, hdr http.Head
 			req.Header.Add(k, v)
 		}
 	}
-	resp, err := w.hc.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, raw := send(t, w.hc, req)
 	out := wireResp{Status: resp.StatusCode, Header: resp.Header, Raw: string(raw)}
 	if err := json.Unmarshal(raw, &out.Body); err != nil {
 		t.Fatalf("POST %s: status %d, body is not JSON: %.300s", endpoint, resp.StatusCode, raw)
@@ -117,29 +109,31 @@ func (w wire) code(t testing.TB, alias, clientID, redirectURI, scope string) (co
 
 const wireWebScope = "openid profile offline_access User.Read"
 
-// redeemForm redeems a web-app code with the app's secret, as MSAL does.
-func (w wire) redeemForm(code, verifier string) url.Values {
+// webForm is a token request of the web app for grant, with the app's
+// secret, as MSAL sends one.
+func (w wire) webForm(grant string) url.Values {
 	return url.Values{
-		"grant_type":    {"authorization_code"},
+		"grant_type":    {grant},
 		"client_id":     {webAppID},
 		"client_secret": {w.srv.ClientSecret(webAppID)},
-		"code":          {code},
-		"redirect_uri":  {webRedirect},
-		"code_verifier": {verifier},
 		"scope":         {wireWebScope},
 		"client_info":   {"1"},
 	}
 }
 
+// redeemForm redeems a web-app code with the app's secret, as MSAL does.
+func (w wire) redeemForm(code, verifier string) url.Values {
+	f := w.webForm("authorization_code")
+	f.Set("code", code)
+	f.Set("redirect_uri", webRedirect)
+	f.Set("code_verifier", verifier)
+	return f
+}
+
 func (w wire) refreshForm(rt string) url.Values {
-	return url.Values{
-		"grant_type":    {"refresh_token"},
-		"client_id":     {webAppID},
-		"client_secret": {w.srv.ClientSecret(webAppID)},
-		"refresh_token": {rt},
-		"scope":         {wireWebScope},
-		"client_info":   {"1"},
-	}
+	f := w.webForm("refresh_token")
+	f.Set("refresh_token", rt)
+	return f
 }
 
 // refreshToken signs alias in to the web app and redeems the code.

@@ -22,8 +22,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
@@ -43,10 +41,7 @@ func newWorkloadCredential(t *testing.T, srv *devtenant.Server, token string) *a
 	}
 	cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 		ClientID: daemonAppID, TenantID: srv.TenantID(), TokenFilePath: file, DisableInstanceDiscovery: true,
-		ClientOptions: azcore.ClientOptions{
-			Transport: srv.Client(),
-			Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"},
-		},
+		ClientOptions: azClientOptions(srv),
 	})
 	if err != nil {
 		t.Fatal(err)

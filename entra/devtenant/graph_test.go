@@ -24,8 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
@@ -52,6 +50,19 @@ type graphAPI struct {
 }
 
 func newGraphAPI(srv *devtenant.Server) graphAPI { return graphAPI{srv: srv, client: srv.Client()} }
+
+// startGraph starts a tenant with extraUsers generated users (0: the
+// personas only) and returns it, its Graph API and a daemon app token.
+func startGraph(t *testing.T, extraUsers int) (*devtenant.Server, graphAPI, string) {
+	t.Helper()
+	srv := startTenant(t)
+	if extraUsers > 0 {
+		if err := srv.GenerateDirectory(extraUsers); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return srv, newGraphAPI(srv), graphAppToken(t, srv, daemonAppID, graphDefault)
+}
 
 // gReq is one request to the Graph emulator.
 type gReq struct {
@@ -115,15 +126,7 @@ func (g graphAPI) do(t *testing.T, r gReq) graphResp {
 	for k, v := range r.header {
 		req.Header.Set(k, v)
 	}
-	resp, err := g.client.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, target, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("%s %s: reading the body: %v", method, target, err)
-	}
+	resp, b := send(t, g.client, req)
 	out := graphResp{status: resp.StatusCode, header: resp.Header, body: b, cid: cid, target: method + " " + r.target}
 	if rid := resp.Header.Get("request-id"); !guidRE.MatchString(rid) {
 		t.Errorf("%s: request-id = %q, want a GUID", out.target, rid)
@@ -378,13 +381,7 @@ func sameIDs(t *testing.T, what string, got []map[string]any, want []string) {
 func graphAppToken(t *testing.T, srv *devtenant.Server, appID, scope string) string {
 	t.Helper()
 	cred, err := azidentity.NewClientSecretCredential(srv.TenantID(), appID, srv.ClientSecret(appID),
-		&azidentity.ClientSecretCredentialOptions{
-			ClientOptions: azcore.ClientOptions{
-				Transport: srv.Client(),
-				Cloud:     cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"},
-			},
-			DisableInstanceDiscovery: true,
-		})
+		&azidentity.ClientSecretCredentialOptions{ClientOptions: azClientOptions(srv), DisableInstanceDiscovery: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -760,12 +757,7 @@ func TestGraphMe(t *testing.T) {
 }
 
 func TestGraphUsers(t *testing.T) {
-	srv := startTenant(t)
-	if err := srv.GenerateDirectory(2500); err != nil {
-		t.Fatal(err)
-	}
-	g := newGraphAPI(srv)
-	tok := graphAppToken(t, srv, daemonAppID, graphDefault)
+	srv, g, tok := startGraph(t, 2500)
 	users := srv.Users()
 	if len(users) != 2518 {
 		t.Fatalf("%d users, want 18 personas + 2500", len(users))
@@ -1043,9 +1035,7 @@ func TestGraphUsers(t *testing.T) {
 }
 
 func TestGraphGroupsAndApps(t *testing.T) {
-	srv := startTenant(t)
-	g := newGraphAPI(srv)
-	tok := graphAppToken(t, srv, daemonAppID, graphDefault)
+	srv, g, tok := startGraph(t, 0)
 	groups := map[string]devtenant.Group{}
 	for _, grp := range srv.Groups() {
 		groups[grp.DisplayName] = grp
@@ -1251,12 +1241,7 @@ func (g graphAPI) deltaRound(t *testing.T, token, first string, maxPage int) (ob
 }
 
 func TestGraphDelta(t *testing.T) {
-	srv := startTenant(t)
-	if err := srv.GenerateDirectory(1200); err != nil {
-		t.Fatal(err)
-	}
-	g := newGraphAPI(srv)
-	tok := graphAppToken(t, srv, daemonAppID, graphDefault)
+	srv, g, tok := startGraph(t, 1200)
 	var allUsers []string
 	upn := map[string]string{}
 	for _, u := range srv.Users() {
@@ -1432,9 +1417,7 @@ type batchResp struct {
 }
 
 func TestGraphBatch(t *testing.T) {
-	srv := startTenant(t)
-	g := newGraphAPI(srv)
-	tok := graphAppToken(t, srv, daemonAppID, graphDefault)
+	srv, g, tok := startGraph(t, 0)
 	adele := persona(t, srv, "AdeleV")
 
 	post := func(t *testing.T, body []byte, gz bool) graphResp {
@@ -1734,7 +1717,7 @@ func TestGraphWriteAndDeltaAfterDelete(t *testing.T) {
 		t.Fatal("GrantAppRole accepted an unknown permission")
 	}
 	ctx := context.Background()
-	tok := writeToken(t, srv)
+	tok := graphAppToken(t, srv, daemonAppID, graphDefault)
 	do := func(method, path, body string) (int, map[string]any) {
 		req, _ := http.NewRequestWithContext(ctx, method, srv.GraphURL()+"/v1.0"+path, strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+tok)
@@ -1798,19 +1781,4 @@ func TestGraphWriteAndDeltaAfterDelete(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("delta after create, update, delete = %v, want %v", got, want)
 	}
-}
-
-func writeToken(t *testing.T, srv *devtenant.Server) string {
-	t.Helper()
-	cred, err := azidentity.NewClientSecretCredential(srv.TenantID(), daemonAppID, srv.ClientSecret(daemonAppID),
-		&azidentity.ClientSecretCredentialOptions{ClientOptions: azcore.ClientOptions{Transport: srv.Client(),
-			Cloud: cloud.Configuration{ActiveDirectoryAuthorityHost: srv.URL() + "/"}}, DisableInstanceDiscovery: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok, err := cred.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok.Token
 }

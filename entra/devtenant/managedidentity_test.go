@@ -6,7 +6,6 @@ package devtenant_test
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -169,12 +168,7 @@ func msiGet(t *testing.T, mi devtenant.ManagedIdentityInfo, q url.Values, header
 	if header != "" {
 		req.Header.Set("X-IDENTITY-HEADER", header)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
+	resp, raw := send(t, http.DefaultClient, req)
 	var body map[string]any
 	if err := json.Unmarshal(raw, &body); err != nil {
 		t.Fatalf("status %d, body not JSON: %.200s", resp.StatusCode, raw)

@@ -80,6 +80,8 @@ type Server struct {
 	clockOffset atomic.Int64 // nanoseconds added to Options.Now (AdvanceClock)
 	handler     http.Handler
 
+	// mu guards the listen URLs and the servers. Nothing is called while
+	// it is held: identity and Graph read the URLs under their own locks.
 	mu       sync.Mutex
 	url      string
 	graphURL string
@@ -114,12 +116,12 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s.idp, err = identity.New(identity.Config{Directory: s.Directory, Faults: &s.faults, Logger: log, Now: s.now,
-		GraphURL: s.GraphURL, KeyGrace: opts.KeyGrace, AccessTokenLifetime: opts.AccessTokenLifetime,
+		URL: s.URL, GraphURL: s.GraphURL, KeyGrace: opts.KeyGrace, AccessTokenLifetime: opts.AccessTokenLifetime,
 		OIDCClient: opts.OIDCClient, CA: s.ca.cert})
 	if err != nil {
 		return nil, err
 	}
-	s.graph = graph.New(graph.Config{Directory: s.Directory, Identity: s.idp, Faults: &s.faults, Now: s.now,
+	s.graph = graph.New(graph.Config{Directory: s.Directory, Identity: s.idp, Faults: &s.faults, Now: s.now, URL: s.GraphURL,
 		Budget: opts.GraphBudget, BudgetWindow: opts.GraphBudgetWindow})
 	s.workload = workload.New(s.URL, s.now)
 	mux := http.NewServeMux()
@@ -197,8 +199,6 @@ func (s *Server) Start() error {
 	s.url = fmt.Sprintf("https://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
 	s.graphURL = fmt.Sprintf("https://localhost:%d", gln.Addr().(*net.TCPAddr).Port)
 	s.mu.Unlock()
-	s.idp.SetURL(s.URL())
-	s.graph.SetURL(s.GraphURL())
 	addr := mln.Addr().(*net.TCPAddr)
 	host := "127.0.0.1"
 	if !addr.IP.IsUnspecified() {

@@ -60,9 +60,13 @@ func TestStart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var discovery struct {
+			Issuer string `json:"issuer"`
+		}
+		err = json.NewDecoder(res.Body).Decode(&discovery)
 		res.Body.Close()
-		if res.StatusCode != http.StatusOK {
-			t.Errorf("discovery: %s", res.Status)
+		if res.StatusCode != http.StatusOK || err != nil || discovery.Issuer != srv.Issuer() {
+			t.Errorf("discovery: %s, issuer %q (%v), want %s", res.Status, discovery.Issuer, err, srv.Issuer())
 		}
 	})
 	// The test has ended: the tenant is closed.

@@ -110,15 +110,27 @@ func New(cfg Config) (*Directory, error) {
 	d.grantManifestConsent(cfg.Manifest)
 	d.initManagedIdentities()
 	now := cfg.Now()
-	for _, u := range sortedBy(d.users, func(u *User) string { return u.UserPrincipalName }) {
+	for _, u := range sortedBy(d.users, userUPN) {
 		d.log.userOrder = append(d.log.userOrder, u.ID)
 		d.log.created[u.ID] = now
 	}
-	for _, g := range sortedBy(d.groups, func(g *Group) string { return g.DisplayName }) {
+	for _, g := range sortedBy(d.groups, groupName) {
 		d.log.groupOrder = append(d.log.groupOrder, g.ID)
 		d.log.created[g.ID] = now
 	}
 	return d, nil
+}
+
+func userUPN(u *User) string    { return u.UserPrincipalName }
+func groupName(g *Group) string { return g.DisplayName }
+
+// copies are the values ps point to.
+func copies[T any](ps []*T) []T {
+	out := make([]T, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, *p)
+	}
+	return out
 }
 
 func sortedBy[T any](m map[string]*T, key func(*T) string) []*T {
@@ -336,28 +348,40 @@ func (d *Directory) AddUser(u User, password string) (User, error) {
 	return u, nil
 }
 
-// SetUserEnabled enables or disables a user.
-func (d *Directory) SetUserEnabled(id string, enabled bool) error {
+// withUser runs f on user id under the lock; an unknown id is an error.
+func (d *Directory) withUser(id string, f func(tx Tx, u *User)) error {
 	tx := d.Lock()
 	defer tx.Unlock()
 	u := tx.User(id)
 	if u == nil {
 		return fmt.Errorf("devtenant: no user %s", id)
 	}
-	u.AccountEnabled = enabled
-	tx.Changed('u', u.ID)
+	f(tx, u)
 	return nil
+}
+
+// withApp runs f on app appID under the lock; an unknown app is an error.
+func (d *Directory) withApp(appID string, f func(a *App) error) error {
+	tx := d.Lock()
+	defer tx.Unlock()
+	a := tx.App(appID)
+	if a == nil {
+		return fmt.Errorf("devtenant: no app %s", appID)
+	}
+	return f(a)
+}
+
+// SetUserEnabled enables or disables a user.
+func (d *Directory) SetUserEnabled(id string, enabled bool) error {
+	return d.withUser(id, func(tx Tx, u *User) {
+		u.AccountEnabled = enabled
+		tx.Changed('u', u.ID)
+	})
 }
 
 // DeleteUser removes a user from the directory.
 func (d *Directory) DeleteUser(id string) error {
-	tx := d.Lock()
-	defer tx.Unlock()
-	if tx.User(id) == nil {
-		return fmt.Errorf("devtenant: no user %s", id)
-	}
-	tx.DeleteUser(strings.ToLower(id))
-	return nil
+	return d.withUser(id, func(tx Tx, _ *User) { tx.DeleteUser(strings.ToLower(id)) })
 }
 
 // RevokeSessions records that the user's sessions were revoked now, as
@@ -365,35 +389,21 @@ func (d *Directory) DeleteUser(id string) error {
 // issued before).
 func (d *Directory) RevokeSessions(id string) error {
 	now := d.now()
-	tx := d.Lock()
-	defer tx.Unlock()
-	if tx.User(id) == nil {
-		return fmt.Errorf("devtenant: no user %s", id)
-	}
-	d.log.revokedAt[strings.ToLower(id)] = now
-	return nil
+	return d.withUser(id, func(Tx, *User) { d.log.revokedAt[strings.ToLower(id)] = now })
 }
 
 // Users returns a copy of every directory user, by UPN.
 func (d *Directory) Users() []User {
 	tx := d.Lock()
 	defer tx.Unlock()
-	out := make([]User, 0, len(d.users))
-	for _, u := range sortedBy(d.users, func(u *User) string { return u.UserPrincipalName }) {
-		out = append(out, *u)
-	}
-	return out
+	return copies(sortedBy(d.users, userUPN))
 }
 
 // Groups returns a copy of every group, by display name.
 func (d *Directory) Groups() []Group {
 	tx := d.Lock()
 	defer tx.Unlock()
-	out := make([]Group, 0, len(d.groups))
-	for _, g := range sortedBy(d.groups, func(g *Group) string { return g.DisplayName }) {
-		out = append(out, *g)
-	}
-	return out
+	return copies(sortedBy(d.groups, groupName))
 }
 
 // Personas lists the users who can sign in, with the passwords set at start.

@@ -96,16 +96,12 @@ func checkFICs(fics []FederatedCredential) error {
 // that the issuer signed for the subject and audience: azidentity's
 // WorkloadIdentityCredential and ClientAssertionCredential send one.
 func (d *Directory) AddFederatedCredential(appID string, fic FederatedCredential) error {
-	tx := d.Lock()
-	defer tx.Unlock()
-	a := tx.App(appID)
-	if a == nil {
-		return fmt.Errorf("devtenant: no app %s", appID)
-	}
-	list := append(slices.Clone(a.FederatedIdentityCredentials), fic)
-	if err := checkFICs(list); err != nil {
-		return fmt.Errorf("devtenant: AddFederatedCredential: %w", err)
-	}
-	a.FederatedIdentityCredentials = list
-	return nil
+	return d.withApp(appID, func(a *App) error {
+		list := append(slices.Clone(a.FederatedIdentityCredentials), fic)
+		if err := checkFICs(list); err != nil {
+			return fmt.Errorf("devtenant: AddFederatedCredential: %w", err)
+		}
+		a.FederatedIdentityCredentials = list
+		return nil
+	})
 }

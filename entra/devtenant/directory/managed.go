@@ -149,14 +149,10 @@ func (d *Directory) RevokeConsent(client, resourceAppID, userID string) {
 
 // AddClientCertificate registers cert for private_key_jwt client assertions.
 func (d *Directory) AddClientCertificate(appID string, cert *x509.Certificate) error {
-	tx := d.Lock()
-	defer tx.Unlock()
-	a := tx.App(appID)
-	if a == nil {
-		return fmt.Errorf("devtenant: no app %s", appID)
-	}
-	a.certs = append(a.certs, cert)
-	return nil
+	return d.withApp(appID, func(a *App) error {
+		a.certs = append(a.certs, cert)
+		return nil
+	})
 }
 
 // ClientSecret returns the secret generated at start for appID ("" if the

@@ -9,7 +9,9 @@
 //     app's request budget is spent (429 with Retry-After beyond it); a
 //     CAE-capable (cp1) token of a revoked or disabled user gets a 401
 //     claims challenge. The caller's delegated scopes or application roles
-//     decide what it may read.
+//     decide what it may read: most routes name the one permission that
+//     opens them (a 403 before the handler runs); those a user may call on
+//     themselves (/me, photos, memberOf) decide in the handler.
 //  2. odata.go and filter.go parse $select, $filter, $search, $orderby,
 //     $top, $count and $skiptoken as Graph does (and refuse what it
 //     refuses); skip tokens are opaque and bound to their query.

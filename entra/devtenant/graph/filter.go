@@ -167,33 +167,26 @@ func (p *filterParser) punct(c string) bool {
 }
 
 func (p *filterParser) or() (filterExpr, *queryError) {
-	l, err := p.and()
-	if err != nil {
-		return nil, err
-	}
-	for p.peekWord("or") {
-		p.i++
-		r, err := p.and()
-		if err != nil {
-			return nil, err
-		}
-		l = orExpr{l, r}
-	}
-	return l, nil
+	return p.chain("or", p.and, func(l, r filterExpr) filterExpr { return orExpr{l, r} })
 }
 
 func (p *filterParser) and() (filterExpr, *queryError) {
-	l, err := p.term()
+	return p.chain("and", p.term, func(l, r filterExpr) filterExpr { return andExpr{l, r} })
+}
+
+// chain parses operand {op operand}, joining left to right.
+func (p *filterParser) chain(op string, operand func() (filterExpr, *queryError), join func(l, r filterExpr) filterExpr) (filterExpr, *queryError) {
+	l, err := operand()
 	if err != nil {
 		return nil, err
 	}
-	for p.peekWord("and") {
+	for p.peekWord(op) {
 		p.i++
-		r, err := p.term()
+		r, err := operand()
 		if err != nil {
 			return nil, err
 		}
-		l = andExpr{l, r}
+		l = join(l, r)
 	}
 	return l, nil
 }

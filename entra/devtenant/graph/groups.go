@@ -22,10 +22,10 @@ var groupShape = shape("group", 100, 999,
 
 var groupDefaultProps = []string{"id", "displayName", "description", "mail", "mailEnabled", "mailNickname", "securityEnabled", "groupTypes", "createdDateTime"}
 
-var (
-	readGroupsDelegated = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
-	readGroupsApp       = []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"}
-)
+var readGroups = permission{
+	delegated:   []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"},
+	application: []string{"GroupMember.Read.All", "Group.Read.All", "Directory.Read.All"},
+}
 
 func groupObject(tx directory.Tx, g *directory.Group) map[string]any {
 	nick := strings.ReplaceAll(g.DisplayName, " ", "")
@@ -38,15 +38,7 @@ func groupObject(tx directory.Tx, g *directory.Group) map[string]any {
 }
 
 func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(readGroupsDelegated, readGroupsApp) {
-		forbidden(w, r)
-		return
-	}
-	q, ok := requestQuery(w, r, groupShape)
-	if !ok {
-		return
-	}
-	start, ok := skipStart(w, r, q, "g")
+	q, start, ok := pagedQuery(w, r, groupShape, "g")
 	if !ok {
 		return
 	}
@@ -100,10 +92,6 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, q *odataQuery
 }
 
 func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(readGroupsDelegated, readGroupsApp) {
-		forbidden(w, r)
-		return
-	}
 	q, qerr := parseODataQuery(r.URL.RawQuery, false, groupShape)
 	if qerr != nil {
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
@@ -126,15 +114,7 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 // graphMembers lists a group's members, or its transitive members: members
 // of member groups too (each once).
 func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(readGroupsDelegated, readGroupsApp) {
-		forbidden(w, r)
-		return
-	}
-	q, ok := requestQuery(w, r, userShape)
-	if !ok {
-		return
-	}
-	start, ok := skipStart(w, r, q, "m")
+	q, start, ok := pagedQuery(w, r, userShape, "m")
 	if !ok {
 		return
 	}
@@ -189,7 +169,7 @@ func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphC
 	u := tx.LookupUser(id)
 	tx.Unlock()
 	self := u != nil && u.ID == c.userID
-	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(append(readGroupsDelegated, "User.Read.All"), append(readGroupsApp, "User.Read.All")) {
+	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(append(readGroups.delegated, "User.Read.All"), append(readGroups.application, "User.Read.All")) {
 		forbidden(w, r)
 		return
 	}
@@ -226,10 +206,10 @@ var appShape = shape("application", 100, 999,
 	[]string{"id", "appId", "displayName", "signInAudience", "passwordCredentials", "keyCredentials", "createdDateTime", "appOwnerOrganizationId", "servicePrincipalType"},
 	[]string{"id", "appId", "displayName", "servicePrincipalType"}, []string{"displayName"})
 
-var (
-	readAppsDelegated = []string{"Application.Read.All", "Directory.Read.All"}
-	readAppsApp       = []string{"Application.Read.All", "Directory.Read.All"}
-)
+var readApps = permission{
+	delegated:   []string{"Application.Read.All", "Directory.Read.All"},
+	application: []string{"Application.Read.All", "Directory.Read.All"},
+}
 
 func (s *Server) appCredentials(a *directory.App) (pw, keys []map[string]any) {
 	pw, keys = []map[string]any{}, []map[string]any{}
@@ -253,19 +233,11 @@ func (s *Server) graphServicePrincipals(w http.ResponseWriter, r *http.Request, 
 }
 
 func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller, sps bool) {
-	if !c.can(readAppsDelegated, readAppsApp) {
-		forbidden(w, r)
-		return
-	}
-	q, ok := requestQuery(w, r, appShape)
-	if !ok {
-		return
-	}
 	kind, set := "a", "applications"
 	if sps {
 		kind, set = "sp", "servicePrincipals"
 	}
-	start, ok := skipStart(w, r, q, kind)
+	q, start, ok := pagedQuery(w, r, appShape, kind)
 	if !ok {
 		return
 	}
@@ -295,11 +267,12 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	s.writePage(w, r, q, objs, start, kind, set, defaults, base)
 }
 
+var readOrganization = permission{
+	delegated:   []string{"User.Read", "Organization.Read.All", "Directory.Read.All"},
+	application: []string{"Organization.Read.All", "Directory.Read.All", "User.Read.All"},
+}
+
 func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can([]string{"User.Read", "Organization.Read.All", "Directory.Read.All"}, []string{"Organization.Read.All", "Directory.Read.All", "User.Read.All"}) {
-		forbidden(w, r)
-		return
-	}
 	graphJSON(w, http.StatusOK, map[string]any{
 		"@odata.context": graphHost + "/v1.0/$metadata#organization",
 		"value": []map[string]any{{

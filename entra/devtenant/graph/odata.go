@@ -46,65 +46,8 @@ func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery,
 			return nil, badQuery("Query option '%s' was specified more than once, but it must be specified at most once.", k)
 		}
 		seenOpt[strings.ToLower(k)] = true
-		val := v[0]
-		switch strings.ToLower(k) {
-		case "$select":
-			for _, p := range strings.Split(val, ",") {
-				p = strings.TrimSpace(p)
-				if p == "" {
-					continue
-				}
-				canon, ok := res.props[strings.ToLower(p)]
-				if !ok {
-					return nil, badQuery("Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, res.odataType)
-				}
-				q.selectProps = append(q.selectProps, canon)
-			}
-		case "$top":
-			n, err := strconv.Atoi(val)
-			if err != nil || n < 1 || n > res.maxTop {
-				return nil, badQuery("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", val, res.maxTop)
-			}
-			q.top = n
-		case "$filter":
-			f, err := parseFilter(val, res)
-			if err != nil {
-				return nil, err
-			}
-			q.filter = f
-		case "$count":
-			switch val {
-			case "true":
-				q.count = true
-			case "false":
-			default:
-				return nil, badQuery("Invalid value '%s' for $count: true or false.", val)
-			}
-		case "$search":
-			terms, err := parseSearch(val, res)
-			if err != nil {
-				return nil, err
-			}
-			q.search = terms
-		case "$orderby":
-			f := strings.Fields(val)
-			if len(f) == 0 || len(f) > 2 || (len(f) == 2 && f[1] != "asc" && f[1] != "desc") {
-				return nil, badQuery("Invalid $orderby expression '%s'.", val)
-			}
-			canon, ok := res.props[strings.ToLower(f[0])]
-			if !ok || !res.sortable[canon] {
-				return nil, &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Sorting not supported for '%s'.", f[0])}
-			}
-			q.orderBy, q.desc = canon, len(f) == 2 && f[1] == "desc"
-		case "$skiptoken":
-			q.skipToken = val
-		case "$deltatoken":
-		case "$expand", "$skip", "$format", "$apply", "$compute":
-			return nil, &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Query option '%s' is not supported by the dev tenant for this resource.", k)}
-		default:
-			if strings.HasPrefix(k, "$") {
-				return nil, badQuery("Unrecognized query option '%s'.", k)
-			}
+		if qerr := q.setOption(k, v[0], res); qerr != nil {
+			return nil, qerr
 		}
 	}
 	// Advanced queries need ConsistencyLevel: eventual (and $count=true for
@@ -116,6 +59,62 @@ func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery,
 		return nil, badQuery("This query requires the ConsistencyLevel header set to 'eventual' (advanced query capabilities): $count, $search, $orderby with $filter, ne, not and endsWith.")
 	}
 	return q, nil
+}
+
+// setOption reads one query option, name=val, into q.
+func (q *odataQuery) setOption(name, val string, res resourceShape) (err *queryError) {
+	switch strings.ToLower(name) {
+	case "$select":
+		for _, p := range strings.Split(val, ",") {
+			p = strings.TrimSpace(p)
+			if p == "" {
+				continue
+			}
+			canon, ok := res.props[strings.ToLower(p)]
+			if !ok {
+				return badQuery("Could not find a property named '%s' on type 'microsoft.graph.%s'.", p, res.odataType)
+			}
+			q.selectProps = append(q.selectProps, canon)
+		}
+	case "$top":
+		n, nerr := strconv.Atoi(val)
+		if nerr != nil || n < 1 || n > res.maxTop {
+			return badQuery("Invalid page size specified: '%s'. Must be between 1 and %d inclusive.", val, res.maxTop)
+		}
+		q.top = n
+	case "$filter":
+		q.filter, err = parseFilter(val, res)
+	case "$count":
+		switch val {
+		case "true":
+			q.count = true
+		case "false":
+		default:
+			return badQuery("Invalid value '%s' for $count: true or false.", val)
+		}
+	case "$search":
+		q.search, err = parseSearch(val, res)
+	case "$orderby":
+		f := strings.Fields(val)
+		if len(f) == 0 || len(f) > 2 || (len(f) == 2 && f[1] != "asc" && f[1] != "desc") {
+			return badQuery("Invalid $orderby expression '%s'.", val)
+		}
+		canon, ok := res.props[strings.ToLower(f[0])]
+		if !ok || !res.sortable[canon] {
+			return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Sorting not supported for '%s'.", f[0])}
+		}
+		q.orderBy, q.desc = canon, len(f) == 2 && f[1] == "desc"
+	case "$skiptoken":
+		q.skipToken = val
+	case "$deltatoken":
+	case "$expand", "$skip", "$format", "$apply", "$compute":
+		return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Query option '%s' is not supported by the dev tenant for this resource.", name)}
+	default:
+		if strings.HasPrefix(name, "$") {
+			return badQuery("Unrecognized query option '%s'.", name)
+		}
+	}
+	return err
 }
 
 // resourceShape says what a collection's objects look like to OData.
@@ -221,6 +220,17 @@ func requestQuery(w http.ResponseWriter, r *http.Request, res resourceShape) (q 
 		return nil, false
 	}
 	return q, true
+}
+
+// pagedQuery is requestQuery for a collection paged with kind's skip
+// tokens, and the position its page starts at.
+func pagedQuery(w http.ResponseWriter, r *http.Request, res resourceShape, kind string) (*odataQuery, int, bool) {
+	q, ok := requestQuery(w, r, res)
+	if !ok {
+		return nil, 0, false
+	}
+	start, ok := skipStart(w, r, q, kind)
+	return q, start, ok
 }
 
 // writeEntity answers one object of entitySet with the selected properties

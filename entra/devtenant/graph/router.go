@@ -28,6 +28,10 @@ type Config struct {
 	Faults   *fault.Set
 	// Now is the tenant's clock.
 	Now func() time.Time
+	// URL is the emulator's root (https://localhost:PORT): nextLinks and
+	// Location headers name it; "" before it listens. It is called with the
+	// directory locked.
+	URL func() string
 	// Budget is each app's request budget per BudgetWindow (429 with
 	// Retry-After beyond it).
 	Budget       int
@@ -43,7 +47,6 @@ type Server struct {
 	handler http.Handler
 
 	mu      sync.Mutex
-	url     string
 	budgets map[string]*graphBudget
 }
 
@@ -68,24 +71,15 @@ func (s *Server) spend(app string, now time.Time) (over bool, retry time.Duratio
 
 // New makes the Graph emulator over cfg.Directory.
 func New(cfg Config) *Server {
+	if cfg.URL == nil {
+		cfg.URL = func() string { return "" }
+	}
 	s := &Server{cfg: cfg, dir: cfg.Directory, idp: cfg.Identity, budgets: map[string]*graphBudget{}}
 	s.handler = s.routes()
 	return s
 }
 
-// SetURL records the emulator's root (https://localhost:PORT) once it
-// listens: nextLinks and Location headers name it.
-func (s *Server) SetURL(u string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.url = u
-}
-
-func (s *Server) baseURL() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.url
-}
+func (s *Server) baseURL() string { return s.cfg.URL() }
 
 // graphCaller is who a request's token says is calling.
 type graphCaller struct {
@@ -115,39 +109,61 @@ func (c *graphCaller) can(delegated, application []string) bool {
 
 type graphHandler func(w http.ResponseWriter, r *http.Request, c *graphCaller)
 
+// permission opens a route to callers holding one of its delegated
+// permissions (user tokens) or one of its application permissions (app-only
+// tokens). Routes whose rule depends on the target (a user reading
+// themselves) check in the handler instead.
+type permission struct{ delegated, application []string }
+
+// guard answers Graph's 403 to a caller without p, before f sees the request.
+func (p permission) guard(f graphHandler) graphHandler {
+	return func(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+		if !c.can(p.delegated, p.application) {
+			forbidden(w, r)
+			return
+		}
+		f(w, r, c)
+	}
+}
+
 // Handler serves Graph's /v1.0 and the OIDC userinfo endpoint.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	h := func(pattern string, f graphHandler) { mux.Handle(pattern, s.graphAuth(f)) }
+	// Routes whose handler decides who may call: a user may read their own
+	// profile, photo and groups; userinfo wants the openid scope; $batch
+	// runs each of its requests through the routes here.
 	h("GET /v1.0/me", s.graphMe)
 	h("GET /v1.0/me/photo", s.graphPhotoMeta)
 	h("GET /v1.0/me/photo/$value", s.graphPhotoValue)
 	h("GET /v1.0/me/memberOf", s.graphMemberOf)
-	h("GET /v1.0/users", s.graphListUsers)
-	h("GET /v1.0/users/$count", s.graphCountUsers)
-	h("POST /v1.0/users", s.graphCreateUser)
-	h("GET /v1.0/users/delta", s.graphUsersDelta)
-	h("GET /v1.0/users/delta()", s.graphUsersDelta) // as msgraph-sdk-go spells it
 	h("GET /v1.0/users/{id}", s.graphGetUser)
-	h("PATCH /v1.0/users/{id}", s.graphUpdateUser)
-	h("DELETE /v1.0/users/{id}", s.graphDeleteUser)
 	h("GET /v1.0/users/{id}/photo", s.graphPhotoMeta)
 	h("GET /v1.0/users/{id}/photo/$value", s.graphPhotoValue)
 	h("GET /v1.0/users/{id}/memberOf", s.graphMemberOf)
-	h("GET /v1.0/groups", s.graphListGroups)
-	h("GET /v1.0/groups/delta", s.graphGroupsDelta)
-	h("GET /v1.0/groups/delta()", s.graphGroupsDelta)
-	h("GET /v1.0/groups/{id}", s.graphGetGroup)
-	h("GET /v1.0/groups/{id}/members", s.graphMembers)
-	h("GET /v1.0/groups/{id}/transitiveMembers", s.graphMembers)
-	h("GET /v1.0/applications", s.graphApplications)
-	h("GET /v1.0/servicePrincipals", s.graphServicePrincipals)
-	h("GET /v1.0/organization", s.graphOrganization)
 	h("POST /v1.0/$batch", s.graphBatch)
 	h("GET /oidc/userinfo", s.graphUserInfo)
 	h("POST /oidc/userinfo", s.graphUserInfo)
+	// Routes that one permission opens (delta() is how msgraph-sdk-go
+	// spells delta).
+	h("GET /v1.0/users", readUsers.guard(s.graphListUsers))
+	h("GET /v1.0/users/$count", readUsers.guard(s.graphCountUsers))
+	h("GET /v1.0/users/delta", readUsers.guard(s.graphUsersDelta))
+	h("GET /v1.0/users/delta()", readUsers.guard(s.graphUsersDelta))
+	h("POST /v1.0/users", writeUsers.guard(s.graphCreateUser))
+	h("PATCH /v1.0/users/{id}", writeUsers.guard(s.graphUpdateUser))
+	h("DELETE /v1.0/users/{id}", writeUsers.guard(s.graphDeleteUser))
+	h("GET /v1.0/groups", readGroups.guard(s.graphListGroups))
+	h("GET /v1.0/groups/delta", readGroups.guard(s.graphGroupsDelta))
+	h("GET /v1.0/groups/delta()", readGroups.guard(s.graphGroupsDelta))
+	h("GET /v1.0/groups/{id}", readGroups.guard(s.graphGetGroup))
+	h("GET /v1.0/groups/{id}/members", readGroups.guard(s.graphMembers))
+	h("GET /v1.0/groups/{id}/transitiveMembers", readGroups.guard(s.graphMembers))
+	h("GET /v1.0/applications", readApps.guard(s.graphApplications))
+	h("GET /v1.0/servicePrincipals", readApps.guard(s.graphServicePrincipals))
+	h("GET /v1.0/organization", readOrganization.guard(s.graphOrganization))
 	mux.Handle("/", s.graphAuth(func(w http.ResponseWriter, r *http.Request, _ *graphCaller) {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+lastSegment(r.URL.Path)+"'.")
 	}))

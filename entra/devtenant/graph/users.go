@@ -26,9 +26,11 @@ var userDefaultProps = []string{"businessPhones", "displayName", "givenName", "j
 	"officeLocation", "preferredLanguage", "surname", "userPrincipalName", "id"}
 
 var (
-	readUsersDelegated = []string{"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
-	readUsersApp       = []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All"}
-	writeUsers         = []string{"User.ReadWrite.All"}
+	readUsers = permission{
+		delegated:   []string{"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All", "Directory.Read.All"},
+		application: []string{"User.Read.All", "User.ReadWrite.All", "Directory.Read.All"},
+	}
+	writeUsers = permission{delegated: []string{"User.ReadWrite.All"}, application: []string{"User.ReadWrite.All"}}
 )
 
 func userObject(tx directory.Tx, u *directory.User) map[string]any {
@@ -98,11 +100,11 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 	}
 	tx.Unlock()
 	self := u != nil && u.ID == c.userID && c.can([]string{"User.Read"}, nil)
-	if !self && !c.can(append(readUsersDelegated, "User.Read"), readUsersApp) {
+	if !self && !c.can(append(readUsers.delegated, "User.Read"), readUsers.application) {
 		forbidden(w, r)
 		return
 	}
-	if !self && c.userID != "" && !c.can(readUsersDelegated, nil) {
+	if !self && c.userID != "" && !c.can(readUsers.delegated, nil) {
 		forbidden(w, r)
 		return
 	}
@@ -114,10 +116,6 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 }
 
 func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(readUsersDelegated, readUsersApp) {
-		forbidden(w, r)
-		return
-	}
 	q, ok := requestQuery(w, r, userShape)
 	if !ok {
 		return
@@ -213,10 +211,6 @@ func nextLink(base string, r *http.Request, skip string) string {
 }
 
 func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(readUsersDelegated, readUsersApp) {
-		forbidden(w, r)
-		return
-	}
 	if r.Header.Get("ConsistencyLevel") != "eventual" {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Count is only supported with the ConsistencyLevel header set to 'eventual'.")
 		return
@@ -245,10 +239,6 @@ func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *grap
 }
 
 func (s *Server) graphCreateUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(writeUsers, writeUsers) {
-		forbidden(w, r)
-		return
-	}
 	var in struct {
 		AccountEnabled    *bool  `json:"accountEnabled"`
 		DisplayName       string `json:"displayName"`
@@ -304,10 +294,6 @@ func (s *Server) graphCreateUser(w http.ResponseWriter, r *http.Request, c *grap
 }
 
 func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(writeUsers, writeUsers) {
-		forbidden(w, r)
-		return
-	}
 	var in map[string]json.RawMessage
 	if err := decodeGraphBody(r, &in); err != nil {
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: "+err.Error())
@@ -321,28 +307,17 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 		return
 	}
 	nu := *u
+	updatable := map[string]any{
+		"displayName": &nu.DisplayName, "givenName": &nu.GivenName, "surname": &nu.Surname, "jobTitle": &nu.JobTitle,
+		"department": &nu.Department, "officeLocation": &nu.OfficeLocation, "accountEnabled": &nu.AccountEnabled,
+	}
 	for k, raw := range in {
-		var err error
-		switch k {
-		case "displayName":
-			err = json.Unmarshal(raw, &nu.DisplayName)
-		case "givenName":
-			err = json.Unmarshal(raw, &nu.GivenName)
-		case "surname":
-			err = json.Unmarshal(raw, &nu.Surname)
-		case "jobTitle":
-			err = json.Unmarshal(raw, &nu.JobTitle)
-		case "department":
-			err = json.Unmarshal(raw, &nu.Department)
-		case "officeLocation":
-			err = json.Unmarshal(raw, &nu.OfficeLocation)
-		case "accountEnabled":
-			err = json.Unmarshal(raw, &nu.AccountEnabled)
-		default:
+		field, ok := updatable[k]
+		if !ok {
 			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Property '"+k+"' cannot be updated by the dev tenant.")
 			return
 		}
-		if err != nil {
+		if err := json.Unmarshal(raw, field); err != nil {
 			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid value specified for property '"+k+"' of resource 'User'.")
 			return
 		}
@@ -353,10 +328,6 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 }
 
 func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	if !c.can(writeUsers, writeUsers) {
-		forbidden(w, r)
-		return
-	}
 	tx := s.dir.Lock()
 	u := tx.LookupUser(r.PathValue("id"))
 	if u == nil {
@@ -423,7 +394,7 @@ func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCall
 	}
 	tx.Unlock()
 	self := u != nil && u.ID == c.userID
-	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(readUsersDelegated, readUsersApp) {
+	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(readUsers.delegated, readUsers.application) {
 		forbidden(w, r)
 		return directory.User{}, false
 	}

@@ -281,20 +281,30 @@ func (p *Provider) sessionFromCookie(r *http.Request, now time.Time) *ssoSession
 	return sess
 }
 
+// pageForm serves a form posted by the sign-in or consent page: it parses
+// the form, takes the lock and hands next the authorization request that
+// the form's ctx names. One gone or expired, or (withUser) not signed in
+// yet, is AADSTS90015.
+func (p *Provider) pageForm(withUser bool, next func(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if !p.parseForm(w, r) {
+			return
+		}
+		now := p.cfg.Now()
+		p.lock()
+		defer p.unlock()
+		req := p.pendingRequest(r.PostForm.Get("ctx"), now)
+		if req == nil || withUser && req.userID == "" {
+			p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
+			return
+		}
+		next(w, r, req, now)
+	}
+}
+
 // handleLogin takes the sign-in form: ctx, username, password; or ctx and
 // sso=continue to keep the signed-in account (select_account).
-func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	now := p.cfg.Now()
-	p.lock()
-	defer p.unlock()
-	req := p.pendingRequest(r.PostForm.Get("ctx"), now)
-	if req == nil {
-		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
-		return
-	}
+func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	if r.PostForm.Get("sso") == "continue" {
 		sess := p.sessionFromCookie(r, now)
 		if sess == nil || req.freshAuth || req.prompt == "login" {
@@ -355,18 +365,7 @@ func (p *Provider) afterSignIn(w http.ResponseWriter, r *http.Request, req *auth
 
 // handleConsent takes the consent form: ctx, decision=accept|decline, and
 // consent_for_org=on (admins only).
-func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request) {
-	if !p.parseForm(w, r) {
-		return
-	}
-	now := p.cfg.Now()
-	p.lock()
-	defer p.unlock()
-	req := p.pendingRequest(r.PostForm.Get("ctx"), now)
-	if req == nil || req.userID == "" {
-		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
-		return
-	}
+func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	u := p.tx.User(req.userID)
 	if r.PostForm.Get("decision") != "accept" {
 		e := newAADError(400, "access_denied", 65004, "User declined to consent to access the app.")

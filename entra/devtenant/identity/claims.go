@@ -166,7 +166,7 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 	resp.ExtExpiresIn = resp.ExpiresIn
 	exp := now.Add(lifetime).Unix()
 	v1Issuer := "https://sts.windows.net/" + p.dir.TenantID() + "/"
-	v2Issuer := p.url + "/" + p.dir.TenantID() + "/v2.0"
+	v2Issuer := p.baseURL() + "/" + p.dir.TenantID() + "/v2.0"
 
 	rnd := randomString(48) // one read for aio, rh and uti
 	at := accessClaims{
@@ -283,7 +283,7 @@ func scopePrefix(sr *scopeRequest) string {
 func (p *Provider) idTokenClaims(now time.Time, is issue) map[string]any {
 	u, client := is.user, is.client
 	c := map[string]any{
-		"aud": strings.ToLower(client.AppID), "iss": p.url + "/" + p.dir.TenantID() + "/v2.0",
+		"aud": strings.ToLower(client.AppID), "iss": p.baseURL() + "/" + p.dir.TenantID() + "/v2.0",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"aio": randomString(24), "oid": u.ID, "rh": "0." + randomString(24) + ".",
 		"sub": PairwiseSub(u.ID, client.AppID), "tid": p.dir.TenantID(), "uti": randomString(16), "ver": "2.0",

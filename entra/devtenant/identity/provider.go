@@ -24,6 +24,10 @@ type Config struct {
 	Logger    *slog.Logger
 	// Now is the tenant's clock (with AdvanceClock's offset).
 	Now func() time.Time
+	// URL is the authority host (https://localhost:PORT): issuers and
+	// endpoints name it; "" before the tenant listens. It is called under
+	// the provider's lock.
+	URL func() string
 	// GraphURL is the Graph emulator's root, for discovery's
 	// userinfo_endpoint and msgraph_host; "" before it listens.
 	GraphURL func() string
@@ -53,7 +57,6 @@ type Provider struct {
 	// otherwise): the endpoints read the model and change their own state
 	// in one critical section, as they did when both shared one lock.
 	tx   directory.Tx
-	url  string
 	keys keyRing
 	mi   *MSIEndpoint
 	flows
@@ -79,8 +82,12 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	notListening := func() string { return "" }
+	if cfg.URL == nil {
+		cfg.URL = notListening
+	}
 	if cfg.GraphURL == nil {
-		cfg.GraphURL = func() string { return "" }
+		cfg.GraphURL = notListening
 	}
 	p := &Provider{
 		cfg: cfg, dir: cfg.Directory, log: cfg.Logger, faults: cfg.Faults,
@@ -121,19 +128,7 @@ func (p *Provider) unlock() {
 	p.mu.Unlock()
 }
 
-// SetURL records the authority host (https://localhost:PORT), once the
-// server listens.
-func (p *Provider) SetURL(u string) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.url = u
-}
-
-func (p *Provider) baseURL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.url
-}
+func (p *Provider) baseURL() string { return p.cfg.URL() }
 
 // Issuer is the v2.0 issuer of the tenant's tokens.
 func (p *Provider) Issuer() string { return p.baseURL() + "/" + p.dir.TenantID() + "/v2.0" }
@@ -146,8 +141,8 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /common/discovery/instance", p.handleInstanceDiscovery)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/authorize", p.handleAuthorize)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/authorize", p.handleAuthorize)
-	mux.HandleFunc("POST /{tenant}/login", p.handleLogin)
-	mux.HandleFunc("POST /{tenant}/consent", p.handleConsent)
+	mux.HandleFunc("POST /{tenant}/login", p.pageForm(false, p.handleLogin))
+	mux.HandleFunc("POST /{tenant}/consent", p.pageForm(true, p.handleConsent))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", p.handleToken)
 	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", handleCORSPreflight)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", p.handleLogout)

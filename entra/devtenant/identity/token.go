@@ -208,7 +208,7 @@ func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
 // endpoint of the tenant as requested, by id, and the v1 form.
 func (c *tokenCall) audiences() []string {
 	p, t := c.p, c.t
-	base := p.url
+	base := p.baseURL()
 	out := []string{}
 	for _, seg := range []string{t.segment, p.dir.TenantID(), p.dir.Domain()} {
 		out = append(out, base+"/"+seg+"/oauth2/v2.0/token", base+"/"+seg+"/oauth2/token")
@@ -218,15 +218,7 @@ func (c *tokenCall) audiences() []string {
 
 func (c *tokenCall) authCode() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
-	codeValue, aerr := required(form, "code")
-	if aerr != nil {
-		return nil, aerr
-	}
-	code := p.codes[codeValue]
-	if code == nil {
-		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The provided authorization code is not valid.")
-	}
-	ca, aerr := c.authenticateHolder(code.platform, code.clientID, "The provided authorization code")
+	codeValue, code, ca, aerr := presented(c, p.codes, "code", "The provided authorization code")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -256,12 +248,9 @@ func (c *tokenCall) authCode() (*minted, *aadError) {
 	if u == nil || !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := parseScopes(p.tx, form.Get("scope"))
+	sr, aerr := c.consentedScopes(ca.client, u)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(ca.client)
 	}
 	g := &refreshGrant{code: codeValue, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
 		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
@@ -273,22 +262,54 @@ func (c *tokenCall) authCode() (*minted, *aadError) {
 	return p.mint(now, is), nil
 }
 
-// authenticateHolder authenticates the client presenting a code or refresh
-// token issued to clientID for platform: the origin rule of its platform, the
-// client authentication of its type, and that it is the same client.
-func (c *tokenCall) authenticateHolder(platform, clientID, what string) (clientAuth, *aadError) {
-	r := c.r
-	if aerr := checkOrigin(r, platform); aerr != nil {
-		return clientAuth{}, aerr
+// heldGrant is an authorization code or a refresh grant: issued to a
+// client (clientID) registered on a platform.
+type heldGrant interface {
+	heldBy() (platform, clientID string)
+}
+
+func (a *authCode) heldBy() (string, string)     { return a.platform, a.clientID }
+func (g *refreshGrant) heldBy() (string, string) { return g.platform, g.clientID }
+
+// presented finds the code or refresh token that form[param] holds in
+// grants (what names it in errors) and authenticates the client presenting
+// it: the origin rule of its platform, the client authentication of its
+// type, and that it is the client it was issued to.
+func presented[G heldGrant](c *tokenCall, grants map[string]G, param, what string) (string, G, clientAuth, *aadError) {
+	var none G
+	value, aerr := required(c.form, param)
+	if aerr != nil {
+		return "", none, clientAuth{}, aerr
+	}
+	g, ok := grants[value]
+	if !ok {
+		return "", none, clientAuth{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. %s is not valid.", what)
+	}
+	platform, clientID := g.heldBy()
+	if aerr := checkOrigin(c.r, platform); aerr != nil {
+		return "", none, clientAuth{}, aerr
 	}
 	ca, aerr := c.authenticate(platform != "web")
 	if aerr != nil {
-		return clientAuth{}, aerr
+		return "", none, clientAuth{}, aerr
 	}
 	if !strings.EqualFold(ca.client.AppID, clientID) {
-		return clientAuth{}, invalidGrant(70000, "%s was issued to a different client.", what)
+		return "", none, clientAuth{}, invalidGrant(70000, "%s was issued to a different client.", what)
 	}
-	return ca, nil
+	return value, g, ca, nil
+}
+
+// consentedScopes parses the request's scope for client acting for u, and
+// requires their consent (AADSTS65001).
+func (c *tokenCall) consentedScopes(client *directory.App, u *directory.User) (*scopeRequest, *aadError) {
+	sr, aerr := parseScopes(c.p.tx, c.form.Get("scope"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	if len(missingConsent(c.p.tx, client.AppID, u.ID, sr)) > 0 {
+		return nil, consentRequired(client)
+	}
+	return sr, nil
 }
 
 // checkOrigin: SPA codes may only be redeemed cross-origin, and only SPA
@@ -325,15 +346,7 @@ func claimsCP1(raw string) bool {
 
 func (c *tokenCall) refresh() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
-	rt, aerr := required(form, "refresh_token")
-	if aerr != nil {
-		return nil, aerr
-	}
-	g := p.refreshTokens[rt]
-	if g == nil {
-		return nil, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. The refresh token is not valid.")
-	}
-	ca, aerr := c.authenticateHolder(g.platform, g.clientID, "The refresh token")
+	_, g, ca, aerr := presented(c, p.refreshTokens, "refresh_token", "The refresh token")
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -357,12 +370,9 @@ func (c *tokenCall) refresh() (*minted, *aadError) {
 			return nil, e
 		}
 	}
-	sr, aerr := parseScopes(p.tx, form.Get("scope"))
+	sr, aerr := c.consentedScopes(ca.client, u)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(ca.client)
 	}
 	ng := *g
 	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
@@ -431,12 +441,9 @@ func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	if !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := parseScopes(p.tx, form.Get("scope"))
+	sr, aerr := c.consentedScopes(ca.client, u)
 	if aerr != nil {
 		return nil, aerr
-	}
-	if len(missingConsent(p.tx, ca.client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(ca.client)
 	}
 	sid, _ := claims["sid"].(string)
 	_, cp1 := claims["xms_cc"]
