@@ -109,6 +109,16 @@ func TestFromMSALDevTenant(t *testing.T) {
 		t.Fatal(err)
 	}
 	account := confidential.WithSilentAccount(res.Account)
+	// refresh asks for a scope not in the cache, so MSAL goes to the token
+	// endpoint with the refresh token; it returns Entra's refusal.
+	refresh := func(t *testing.T, when string) error {
+		t.Helper()
+		_, err := si.Client.AcquireTokenSilent(ctx, []string{"User.ReadBasic.All"}, account)
+		if err == nil {
+			t.Fatal("refresh succeeded " + when)
+		}
+		return entra.FromMSAL(err)
+	}
 
 	t.Run("consent required", func(t *testing.T) {
 		if _, err := si.Client.AcquireTokenSilent(ctx, []string{"User.Read"}, account); err != nil {
@@ -120,12 +130,7 @@ func TestFromMSALDevTenant(t *testing.T) {
 				t.Fatal(err)
 			}
 		}()
-		// A scope not in the cache: MSAL refreshes, Entra wants consent.
-		_, err := si.Client.AcquireTokenSilent(ctx, []string{"User.ReadBasic.All"}, account)
-		if err == nil {
-			t.Fatal("refresh succeeded without consent")
-		}
-		got := entra.FromMSAL(err)
+		got := refresh(t, "without consent") // Entra wants consent
 		ae := wantAADSTS(t, got, 65001)
 		if !errors.Is(got, entra.ErrConsentRequired) || ae.Suberror != "consent_required" || ae.Err != "invalid_grant" {
 			t.Errorf("%+v: want ErrConsentRequired, suberror consent_required", ae)
@@ -136,11 +141,7 @@ func TestFromMSALDevTenant(t *testing.T) {
 		if err := tt.srv.RevokeUser(adele.OID); err != nil {
 			t.Fatal(err)
 		}
-		_, err := si.Client.AcquireTokenSilent(ctx, []string{"User.ReadBasic.All"}, account)
-		if err == nil {
-			t.Fatal("refresh succeeded after the user's sessions were revoked")
-		}
-		got := entra.FromMSAL(err)
+		got := refresh(t, "after the user's sessions were revoked")
 		ae := wantAADSTS(t, got, 50173)
 		if !errors.Is(got, entra.ErrInteractionRequired) || !errors.Is(got, entra.ErrInvalidGrant) {
 			t.Errorf("%v: want ErrInteractionRequired and ErrInvalidGrant", got)

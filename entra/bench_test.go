@@ -19,22 +19,7 @@ import (
 // API's access_as_user scope and returns the v2 access token.
 func apiToken(t testing.TB, tt *tenant) string {
 	t.Helper()
-	ctx := context.Background()
-	cfg := tt.cfg
-	cfg.Credential = entra.Credential{}
-	cfg.ClientID = infra.Apps().CLI // entrakit-cli, public
-	cfg.RedirectURI = ""
-	app, err := entra.NewPublicClient(cfg, entra.ClientOptions{HTTPClient: tt.client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adele := tt.persona(t, "AdeleV")
-	scope := "api://" + webAppID + "/access_as_user"
-	res, err := acquireInteractive(ctx, t, tt, app, adele, []string{scope})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return res
+	return tt.interactive(t, infra.Apps().CLI, "AdeleV", []string{"api://" + webAppID + "/access_as_user"}).AccessToken
 }
 
 // BenchmarkBearerValidation compares the whole bearer middleware check of a

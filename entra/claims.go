@@ -78,45 +78,33 @@ func parseClaims(p []byte) (*Claims, error) {
 	if !s.eat('{') {
 		return nil, errClaimsJSON
 	}
-	s.ws()
-	if s.eat('}') {
-		return c, s.end()
-	}
 	var seen uint64 // duplicate check for the members we decode
-	for {
-		s.ws()
-		key, ok := s.str()
-		if !ok {
-			return nil, errClaimsJSON
-		}
-		s.ws()
-		if !s.eat(':') {
-			return nil, errClaimsJSON
-		}
-		s.ws()
+	var dup error
+	ok := s.elements('}', func(key string) bool {
 		bit, target := c.field(key)
 		if bit != 0 {
 			if seen&bit != 0 {
-				return nil, errors.New("duplicate claim " + strconv.Quote(key))
+				dup = errors.New("duplicate claim " + strconv.Quote(key))
+				return false
 			}
 			seen |= bit
 		}
-		if s.lit("null") {
-			target = nil // a null claim is an absent claim
-		} else if !s.value(target) {
-			return nil, errClaimsJSON
-		} else if target != nil {
+		switch {
+		case s.lit("null"): // a null claim is an absent claim
+		case !s.value(target):
+			return false
+		case target != nil:
 			c.present |= presence(key)
 		}
-		s.ws()
-		if s.eat(',') {
-			continue
-		}
-		if s.eat('}') {
-			return c, s.end()
-		}
+		return true
+	})
+	switch {
+	case dup != nil:
+		return nil, dup
+	case !ok:
 		return nil, errClaimsJSON
 	}
+	return c, s.end()
 }
 
 // presence is the bit recording that a claim checked for presence was sent.
@@ -288,36 +276,12 @@ func (s *scanner) value(target any) bool {
 		}
 		return s.strings(t)
 	case *bool: // _claim_names: true when it names "groups"
-		if !s.eat('{') {
-			return false
-		}
-		s.ws()
-		if s.eat('}') {
-			return true
-		}
-		for {
-			s.ws()
-			k, ok := s.str()
-			if !ok {
-				return false
-			}
-			s.ws()
-			if !s.eat(':') {
-				return false
-			}
-			s.ws()
-			if k == "groups" {
+		return s.eat('{') && s.elements('}', func(key string) bool {
+			if key == "groups" {
 				*t = true
 			}
-			if !s.skip() {
-				return false
-			}
-			s.ws()
-			if !s.eat(',') {
-				s.ws()
-				return s.eat('}')
-			}
-		}
+			return s.skip()
+		})
 	}
 	return s.skip()
 }
@@ -406,23 +370,45 @@ func (s *scanner) strings(t *[]string) bool {
 	if !s.eat('[') {
 		return false
 	}
+	*t = []string{}
+	return s.elements(']', func(string) bool {
+		v, ok := s.str()
+		*t = append(*t, v)
+		return ok
+	})
+}
+
+// elements reads the members of an object (close '}') or the elements of
+// an array (close ']') whose opening byte has been eaten, up to and
+// including close. It calls value at each value, with the member's key
+// (arrays: ""); value reads the value and reports whether it was valid.
+func (s *scanner) elements(close byte, value func(key string) bool) bool {
 	s.ws()
-	if s.eat(']') {
-		*t = []string{}
+	if s.eat(close) {
 		return true
 	}
 	for {
 		s.ws()
-		v, ok := s.str()
-		if !ok {
+		var key string
+		if close == '}' {
+			k, ok := s.str()
+			if !ok {
+				return false
+			}
+			s.ws()
+			if !s.eat(':') {
+				return false
+			}
+			s.ws()
+			key = k
+		}
+		if !value(key) {
 			return false
 		}
-		*t = append(*t, v)
 		s.ws()
-		if s.eat(',') {
-			continue
+		if !s.eat(',') {
+			return s.eat(close)
 		}
-		return s.eat(']')
 	}
 }
 
@@ -446,31 +432,7 @@ func (s *scanner) skip() bool {
 			close = ']'
 		}
 		s.i++
-		s.ws()
-		if s.eat(close) {
-			return true
-		}
-		for {
-			s.ws()
-			if close == '}' {
-				if _, ok := s.str(); !ok {
-					return false
-				}
-				s.ws()
-				if !s.eat(':') {
-					return false
-				}
-				s.ws()
-			}
-			if !s.skip() {
-				return false
-			}
-			s.ws()
-			if s.eat(',') {
-				continue
-			}
-			return s.eat(close)
-		}
+		return s.elements(close, func(string) bool { return s.skip() })
 	case c == 't':
 		return s.lit("true")
 	case c == 'f':

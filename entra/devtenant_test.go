@@ -61,19 +61,19 @@ func (tt *tenant) persona(t testing.TB, alias string) devtenant.Persona {
 	return devtenanttest.Persona(t, tt.srv, alias)
 }
 
+// browser is a fresh browser (no session yet) of alias.
+func (tt *tenant) browser(t testing.TB, alias string) *devtenant.Browser {
+	t.Helper()
+	p := tt.persona(t, alias)
+	return tt.srv.NewBrowser(p.Username, p.Password)
+}
+
 func TestSignInEndToEnd(t *testing.T) {
 	tt := startTenant(t)
 	ctx := context.Background()
 	si := tt.signIn(t)
-	authURL, txn, err := si.Begin(ctx, entra.BeginOptions{Scopes: []string{"User.Read"}, ReturnTo: "/me"})
-	if err != nil {
-		t.Fatal(err)
-	}
 	adele := tt.persona(t, "AdeleV")
-	resp, err := tt.srv.NewBrowser(adele.Username, adele.Password).Authorize(ctx, authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
+	txn, resp := signInFlow(t, si, tt.srv.NewBrowser(adele.Username, adele.Password), entra.BeginOptions{Scopes: []string{"User.Read"}, ReturnTo: "/me"})
 	res, err := si.Complete(ctx, txn, resp.Params)
 	if err != nil {
 		t.Fatal(err)

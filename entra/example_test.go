@@ -7,11 +7,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/internal/devmode"
+	"github.com/entrakit/entrakit/internal/signintest"
 )
 
 // exampleTenant starts a dev tenant for an example, with the entrakit web
@@ -30,22 +33,24 @@ func mustExample(err error) {
 	}
 }
 
-// exampleAPIToken signs AdeleV in to the web app, asking for its own API's
-// scope, and returns the access token MSAL cached for it.
-func exampleAPIToken(tt *tenant) string {
-	ctx := context.Background()
+// exampleSignIn signs AdeleV in to the web app (as ExampleSignIn shows),
+// asking for scopes; MSAL's cache in the returned client holds her tokens.
+func exampleSignIn(tt *tenant, scopes ...string) (confidential.Client, *entra.SignInResult) {
 	app, err := entra.NewConfidentialClient(tt.cfg, entra.ClientOptions{HTTPClient: tt.client})
 	mustExample(err)
 	si := &entra.SignIn{Client: app, Config: tt.cfg, Validator: entra.NewValidator(tt.cfg, tt.keys)}
-	scopes := []string{"api://" + webAppID + "/access_as_user"}
-	authURL, txn, err := si.Begin(ctx, entra.BeginOptions{Scopes: scopes})
-	mustExample(err)
 	adele, _ := tt.srv.Persona("AdeleV")
-	resp, err := tt.srv.NewBrowser(adele.Username, adele.Password).Authorize(ctx, authURL)
+	res, _, err := signintest.SignIn(context.Background(), si, tt.srv.NewBrowser(adele.Username, adele.Password), entra.BeginOptions{Scopes: scopes})
 	mustExample(err)
-	res, err := si.Complete(ctx, txn, resp.Params)
-	mustExample(err)
-	at, err := app.AcquireTokenSilent(ctx, scopes, confidential.WithSilentAccount(res.Account))
+	return app, res
+}
+
+// exampleAPIToken signs AdeleV in to the web app, asking for its own API's
+// scope, and returns the access token MSAL cached for it.
+func exampleAPIToken(tt *tenant) string {
+	scope := "api://" + webAppID + "/access_as_user"
+	app, res := exampleSignIn(tt, scope)
+	at, err := app.AcquireTokenSilent(context.Background(), []string{scope}, confidential.WithSilentAccount(res.Account))
 	mustExample(err)
 	return at.AccessToken
 }
@@ -79,6 +84,51 @@ func ExampleSignIn() {
 	// signed in: Adele Vance
 	// same user: true
 	// return to: /reports
+}
+
+func ExampleNewAppTokenCredential() {
+	tt, stop := exampleTenant()
+	defer stop()
+	ctx := context.Background()
+
+	// The daemon's app registration with its client secret: an app-only
+	// *TokenCredential over an MSAL confidential client.
+	cfg := devmode.DaemonConfig(tt.srv)
+	cred, err := entra.NewAppTokenCredential(cfg, entra.AppTokenOptions{HTTPClient: tt.client})
+	mustExample(err)
+
+	// graphapi (kiota, azcore) asks with Graph's /.default scope.
+	graph := policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}
+	tok, err := cred.GetToken(ctx, graph)
+	mustExample(err)
+	fmt.Println("token:", tok.Token != "", "valid:", tok.ExpiresOn.After(time.Now()))
+
+	// Acquire also says where the token came from: MSAL cached the first.
+	res, err := cred.(*entra.TokenCredential).Acquire(ctx, graph)
+	mustExample(err)
+	fmt.Println("from cache:", entra.FromCache(res), "same:", res.AccessToken == tok.Token)
+	// Output:
+	// token: true valid: true
+	// from cache: true same: true
+}
+
+func ExampleTokenCredential() {
+	tt, stop := exampleTenant()
+	defer stop()
+	ctx := context.Background()
+
+	// The web app signs AdeleV in; MSAL caches her tokens under her account.
+	app, signedIn := exampleSignIn(tt, "User.Read")
+
+	// Per request, the session's account names the token's owner; Scopes
+	// are the page's delegated permissions (a graphapi client over cred
+	// would ask for /.default).
+	cred := &entra.TokenCredential{Client: app, Account: &signedIn.Account, Scopes: []string{"User.Read"}}
+	res, err := cred.Acquire(ctx, policy.TokenRequestOptions{})
+	mustExample(err)
+	fmt.Println("from cache:", entra.FromCache(res))
+	// Output:
+	// from cache: true
 }
 
 func ExampleBearer() {

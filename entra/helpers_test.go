@@ -8,38 +8,26 @@ import (
 	"testing"
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
-	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/internal/signintest"
 )
 
-// acquireInteractive runs MSAL's real interactive flow, with the dev tenant's
-// Browser in place of a person, and returns the access token.
-func acquireInteractive(ctx context.Context, t testing.TB, tt *tenant, app public.Client, p devtenant.Persona, scopes []string) (string, error) {
+// interactive signs alias in through MSAL's real interactive flow as the
+// public client clientID (the CLI app), with the dev tenant's Browser in
+// place of a person, and returns MSAL's result (access and ID tokens).
+func (tt *tenant) interactive(t testing.TB, clientID, alias string, scopes []string) public.AuthResult {
 	t.Helper()
-	browser := tt.srv.NewBrowser(p.Username, p.Password)
-	errc := make(chan error, 1)
-	res, err := app.AcquireTokenInteractive(ctx, scopes, public.WithOpenURL(func(u string) error {
-		go func() {
-			resp, err := browser.Authorize(ctx, u)
-			if err == nil {
-				var r interface{ Close() error }
-				hr, derr := resp.Deliver(ctx, tt.client)
-				if derr == nil {
-					r = hr.Body
-					r.Close()
-				}
-				err = derr
-			}
-			errc <- err
-		}()
-		return nil
-	}))
+	cfg := tt.cfg
+	cfg.ClientID, cfg.Credential, cfg.RedirectURI = clientID, entra.Credential{}, ""
+	app, err := entra.NewPublicClient(cfg, entra.ClientOptions{HTTPClient: tt.client})
 	if err != nil {
-		return "", err
+		t.Fatal(err)
 	}
-	if err := <-errc; err != nil {
-		return "", err
+	res, err := signintest.Interactive(context.Background(), app, tt.browser(t, alias), scopes)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return res.AccessToken, nil
+	return res
 }
 
 func kidOf(t testing.TB, jwt string) string {

@@ -112,11 +112,11 @@ func TestRemoteKeySetDefaultInterval(t *testing.T) {
 	fkHits(t, srv, 2)
 }
 
-// TestRemoteKeySetRotation: a token signed by a key published after the key
-// set was fetched is accepted after one refetch; a kid that is still unknown
-// afterwards is refused without another fetch.
-func TestRemoteKeySetRotation(t *testing.T) {
-	ctx := context.Background()
+// fkRotated serves a JWKS holding the key "old" to a key set that fetches
+// it, then, an hour later, publishes next beside it: a key the key set has
+// not seen and may refetch for.
+func fkRotated(t *testing.T, next map[string]any) (*fkJWKS, *entra.RemoteKeySet) {
+	t.Helper()
 	old := fkRSAJWK("old", fkDecoy("old"))
 	srv := fkServeJWKS(t, old)
 	clock := newFKClock()
@@ -124,7 +124,16 @@ func TestRemoteKeySetRotation(t *testing.T) {
 	ks.Now = clock.Now
 	fkLookup(t, ks, "old")
 	clock.Advance(time.Hour)
-	srv.setKeys(old, fkRSAJWK(fkKid, &fkKey().PublicKey))
+	srv.setKeys(old, next)
+	return srv, ks
+}
+
+// TestRemoteKeySetRotation: a token signed by a key published after the key
+// set was fetched is accepted after one refetch; a kid that is still unknown
+// afterwards is refused without another fetch.
+func TestRemoteKeySetRotation(t *testing.T) {
+	ctx := context.Background()
+	srv, ks := fkRotated(t, fkRSAJWK(fkKid, &fkKey().PublicKey))
 	v := fkValidator(ks, false)
 	raw := fkSign(fkKey(), fkHeader(fkKid), fkIDClaims())
 	c, err := v.ValidateIDToken(ctx, raw, fkNonce)
@@ -184,14 +193,7 @@ func TestRemoteKeySetSingleFlight(t *testing.T) {
 		fkHits(t, srv, 1)
 	})
 	t.Run("unknown kid", func(t *testing.T) {
-		old := fkRSAJWK("old", fkDecoy("old"))
-		srv := fkServeJWKS(t, old)
-		clock := newFKClock()
-		ks := srv.keySet()
-		ks.Now = clock.Now
-		fkLookup(t, ks, "old")
-		clock.Advance(time.Hour)
-		srv.setKeys(old, fkRSAJWK("new", fkDecoy("new")))
+		srv, ks := fkRotated(t, fkRSAJWK("new", fkDecoy("new")))
 		if found := fkConcurrent(t, srv, ks, "new", 50, 1); found != 50 {
 			t.Errorf("%d of 50 lookups found the new key", found)
 		}

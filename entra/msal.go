@@ -46,17 +46,26 @@ func NewConfidentialClient(cfg Config, o ClientOptions) (confidential.Client, er
 	if err != nil {
 		return confidential.Client{}, err
 	}
-	opts := []confidential.Option{confidential.WithInstanceDiscovery(cfg.Cloud.IsMicrosoftHost())}
+	opts := append([]confidential.Option{confidential.WithInstanceDiscovery(cfg.Cloud.IsMicrosoftHost())},
+		msalOptions(o, confidential.WithHTTPClient, confidential.WithCache, confidential.WithClientCapabilities)...)
+	return confidential.New(cfg.Authority(), cfg.ClientID, cred, opts...)
+}
+
+// msalOptions are o as options of MSAL's confidential or public package,
+// which each have their own Option type and With functions. H is inferred
+// as MSAL's internal HTTP client interface, which *http.Client implements.
+func msalOptions[O, H any](o ClientOptions, withHTTPClient func(H) O, withCache func(cache.ExportReplace) O, withCapabilities func([]string) O) []O {
+	var opts []O
 	if o.HTTPClient != nil {
-		opts = append(opts, confidential.WithHTTPClient(o.HTTPClient))
+		opts = append(opts, withHTTPClient(any(o.HTTPClient).(H)))
 	}
 	if o.Cache != nil {
-		opts = append(opts, confidential.WithCache(o.Cache))
+		opts = append(opts, withCache(o.Cache))
 	}
 	if len(o.Capabilities) > 0 {
-		opts = append(opts, confidential.WithClientCapabilities(o.Capabilities))
+		opts = append(opts, withCapabilities(o.Capabilities))
 	}
-	return confidential.New(cfg.Authority(), cfg.ClientID, cred, opts...)
+	return opts
 }
 
 // clientCredential is how the app registration cfg.ClientID proves itself

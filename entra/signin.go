@@ -284,15 +284,7 @@ func SafeReturnPath(p string) string {
 // NewPublicClient builds an MSAL public client for cfg (CLIs: interactive
 // and device code flows).
 func NewPublicClient(cfg Config, o ClientOptions) (public.Client, error) {
-	opts := []public.Option{public.WithAuthority(cfg.Authority()), public.WithInstanceDiscovery(cfg.Cloud.IsMicrosoftHost())}
-	if o.HTTPClient != nil {
-		opts = append(opts, public.WithHTTPClient(o.HTTPClient))
-	}
-	if o.Cache != nil {
-		opts = append(opts, public.WithCache(o.Cache))
-	}
-	if len(o.Capabilities) > 0 {
-		opts = append(opts, public.WithClientCapabilities(o.Capabilities))
-	}
+	opts := append([]public.Option{public.WithAuthority(cfg.Authority()), public.WithInstanceDiscovery(cfg.Cloud.IsMicrosoftHost())},
+		msalOptions(o, public.WithHTTPClient, public.WithCache, public.WithClientCapabilities)...)
 	return public.New(cfg.ClientID, opts...)
 }

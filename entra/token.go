@@ -36,8 +36,9 @@ type TokenCredential struct {
 var _ azcore.TokenCredential = (*TokenCredential)(nil)
 
 // GetToken implements azcore.TokenCredential. Claims (a claims challenge)
-// and TenantID are passed on to MSAL; with claims, MSAL skips its cached
-// access token.
+// and TenantID are passed on to MSAL. With claims, an app-only call skips
+// MSAL's cached token; an account's call fails (MSAL's silent call refuses
+// claims): the user signs in again, with them.
 func (c *TokenCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	res, err := c.Acquire(ctx, opts)
 	if err != nil {

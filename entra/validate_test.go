@@ -23,9 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/signintest"
 )
 
 // The forging kit (prefix fk): an RSA key of our own, its JWKS on an
@@ -796,17 +796,7 @@ func TestValidatorFailsClosedWithoutKeys(t *testing.T) {
 // validates the ID token with si.Validator, and returns it with its nonce.
 func fkSignIn(t *testing.T, tt *tenant, si *entra.SignIn) (string, string) {
 	t.Helper()
-	ctx := context.Background()
-	authURL, txn, err := si.Begin(ctx, entra.BeginOptions{Scopes: []string{"User.Read"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adele := tt.persona(t, "AdeleV")
-	resp, err := tt.srv.NewBrowser(adele.Username, adele.Password).Authorize(ctx, authURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := si.Complete(ctx, txn, resp.Params)
+	res, txn, err := signintest.SignIn(context.Background(), si, tt.browser(t, "AdeleV"), entra.BeginOptions{Scopes: []string{"User.Read"}})
 	if err != nil {
 		t.Fatalf("sign-in: %v", err)
 	}
@@ -894,42 +884,6 @@ func TestKeyRotationDuringOperation(t *testing.T) {
 	}
 }
 
-// fkInteractive signs AdeleV in through MSAL's interactive flow with a public
-// client app and returns the whole result (access and ID tokens).
-func fkInteractive(t *testing.T, tt *tenant, clientID string, scopes []string) public.AuthResult {
-	t.Helper()
-	ctx := context.Background()
-	cfg := tt.cfg
-	cfg.ClientID, cfg.Credential, cfg.RedirectURI = clientID, entra.Credential{}, ""
-	app, err := entra.NewPublicClient(cfg, entra.ClientOptions{HTTPClient: tt.client})
-	if err != nil {
-		t.Fatal(err)
-	}
-	adele := tt.persona(t, "AdeleV")
-	browser := tt.srv.NewBrowser(adele.Username, adele.Password)
-	errc := make(chan error, 1)
-	res, err := app.AcquireTokenInteractive(ctx, scopes, public.WithOpenURL(func(u string) error {
-		go func() {
-			resp, err := browser.Authorize(ctx, u)
-			if err == nil {
-				var hr *http.Response
-				if hr, err = resp.Deliver(ctx, tt.client); err == nil {
-					hr.Body.Close()
-				}
-			}
-			errc <- err
-		}()
-		return nil
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
-	return res
-}
-
 // TestDevTenantTokens runs validator checks against tokens the dev tenant
 // really issues.
 func TestDevTenantTokens(t *testing.T) {
@@ -944,7 +898,7 @@ func TestDevTenantTokens(t *testing.T) {
 func fkAnotherClient(t *testing.T, tt *tenant) {
 	ctx := context.Background()
 	cliAppID := infra.Apps().CLI
-	res := fkInteractive(t, tt, cliAppID, []string{"api://" + webAppID + "/access_as_user"})
+	res := tt.interactive(t, cliAppID, "AdeleV", []string{"api://" + webAppID + "/access_as_user"})
 	web := entra.NewValidator(tt.cfg, tt.keys)
 
 	idTok := res.IDToken.RawToken

@@ -91,8 +91,10 @@ func (c *Cache) Remove(ctx context.Context, key string) error {
 }
 
 // load reads and opens a partition. found is false on a miss, including a
-// blob that does not open (removed) and a store failure (logged).
-func (c *Cache) load(ctx context.Context, key string) (plain []byte, version uint64, found bool, storeErr error) {
+// blob that does not open (removed) and a store failure (logged, with
+// onStoreError: what the caller does about it). A blob at version loaded
+// (non-zero: the one the caller holds) is not opened again: plain is nil.
+func (c *Cache) load(ctx context.Context, key string, loaded uint64, onStoreError string) (plain []byte, version uint64, found bool, storeErr error) {
 	m := c.metrics()
 	start := time.Now()
 	blob, v, err := c.Store.Get(ctx, key)
@@ -102,8 +104,10 @@ func (c *Cache) load(ctx context.Context, key string) (plain []byte, version uin
 		return nil, 0, false, nil
 	case err != nil:
 		m.StoreErrors.Add(1)
-		c.log().WarnContext(ctx, "tokencache: store read failed; treating as a miss", "partition", hashKey(key), "err", err)
+		c.log().WarnContext(ctx, "tokencache: store read failed; "+onStoreError, "partition", hashKey(key), "err", err)
 		return nil, 0, false, err
+	case loaded != 0 && v == loaded:
+		return nil, v, true, nil
 	}
 	pt, kid, err := c.Keys.Open(key, blob)
 	if err != nil {
@@ -207,7 +211,7 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.c.Metrics
-	plain, v, found, err := p.peekOrLoad(ctx)
+	plain, v, found, err := p.c.load(ctx, p.key, p.loaded, "serving what is in memory")
 	if err != nil {
 		return nil // store down: keep serving what the client holds
 	}
@@ -249,32 +253,6 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	return nil
 }
 
-// peekOrLoad returns the stored version, and the opened blob only when that
-// version differs from the loaded one (so an unchanged blob is not opened).
-func (p *Partition) peekOrLoad(ctx context.Context) ([]byte, uint64, bool, error) {
-	m := p.c.Metrics
-	start := time.Now()
-	blob, v, err := p.c.Store.Get(ctx, p.key)
-	m.observe(start)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, 0, false, nil
-	case err != nil:
-		m.StoreErrors.Add(1)
-		p.c.log().WarnContext(ctx, "tokencache: store read failed; serving what is in memory", "partition", hashKey(p.key), "err", err)
-		return nil, 0, false, err
-	}
-	if v == p.loaded {
-		return nil, v, true, nil
-	}
-	pt, kid, err := p.c.Keys.Open(p.key, blob)
-	if err != nil {
-		p.c.unopenable(ctx, p.key, kid, err)
-		return nil, 0, false, nil
-	}
-	return pt, v, true, nil
-}
-
 // Export implements cache.ExportReplace.
 func (p *Partition) Export(ctx context.Context, mr cache.Marshaler, _ cache.ExportHints) error {
 	p.mu.Lock()
@@ -310,7 +288,7 @@ func (r router) Replace(ctx context.Context, u cache.Unmarshaler, hints cache.Re
 	if hints.PartitionKey == "" {
 		return u.Unmarshal(emptyCache)
 	}
-	plain, _, found, _ := r.c.load(ctx, hints.PartitionKey)
+	plain, _, found, _ := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
 	if !found {
 		return u.Unmarshal(emptyCache)
 	}
@@ -329,7 +307,7 @@ func (r router) Export(ctx context.Context, mr cache.Marshaler, hints cache.Expo
 	if err != nil {
 		return err
 	}
-	theirs, v, found, lerr := r.c.load(ctx, hints.PartitionKey)
+	theirs, v, found, lerr := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
 	if lerr != nil {
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/cache"
 	"github.com/entrakit/entrakit/entra/tokencache"
+	"github.com/entrakit/entrakit/entra/tokencache/storetest"
 	"github.com/entrakit/entrakit/internal/testlog"
 	"github.com/entrakit/entrakit/internal/testredis"
 	"github.com/redis/go-redis/v9"
@@ -109,6 +110,24 @@ func tcMemCache(t testing.TB) (*tokencache.Cache, *tokencache.MemoryStore) {
 }
 
 type cacheSections map[string]map[string]json.RawMessage
+
+// export hands p a state of MSAL's cache, as MSAL does after a token call.
+func export(t testing.TB, p cache.ExportReplace, state string) {
+	t.Helper()
+	if err := p.Export(context.Background(), newFakeMSAL(state), noExport); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fileStore opens a FileStore on dir.
+func fileStore(t testing.TB, dir string) *tokencache.FileStore {
+	t.Helper()
+	s, err := tokencache.NewFileStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // openStored reads key from store and opens it with ring.
 func openStored(t testing.TB, store tokencache.Store, ring *tokencache.KeyRing, key string) cacheSections {
@@ -242,9 +261,7 @@ func TestPartitionDecodesOnlyChangedBlobs(t *testing.T) {
 	c, _ := tcMemCache(t)
 	state := `{"AccessToken":{"x":{"secret":"at-x","expires_on":"100"}}}`
 	writer := c.Partition(userA)
-	if err := writer.Export(ctx, newFakeMSAL(state), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, writer, state)
 	if s := c.Metrics.Snapshot(); s.Writes != 1 || s.BytesWritten == 0 {
 		t.Fatalf("metrics after Export %+v", s)
 	}
@@ -275,9 +292,7 @@ func TestPartitionDecodesOnlyChangedBlobs(t *testing.T) {
 
 	// A new blob is decoded again.
 	state2 := `{"AccessToken":{"y":{"secret":"at-y","expires_on":"200"}}}`
-	if err := writer.Export(ctx, newFakeMSAL(state2), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, writer, state2)
 	if err := reader.Replace(ctx, f, noReplace); err != nil {
 		t.Fatal(err)
 	}
@@ -321,9 +336,7 @@ func TestPartitionBadBlobs(t *testing.T) {
 				var v uint64
 				if loadedFirst {
 					// The client holds a good blob; then the stored one goes bad.
-					if err := c.Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-						t.Fatal(err)
-					}
+					export(t, c.Partition(userA), string(sealPlain))
 					if err := p.Replace(ctx, f, noReplace); err != nil || f.get() != string(sealPlain) {
 						t.Fatalf("load: %v, state %q", err, f.get())
 					}
@@ -368,9 +381,7 @@ func TestPartitionBlobMovedToAnotherUser(t *testing.T) {
 	ctx := context.Background()
 	c, store := tcMemCache(t)
 	tokensA := `{"RefreshToken":{"ra":{"secret":"rt-of-user-a"}}}`
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(tokensA), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), tokensA)
 	blob, _, err := store.Get(ctx, userA)
 	if err != nil {
 		t.Fatal(err)
@@ -412,9 +423,7 @@ func TestPartitionBlobMovedToAnotherUser(t *testing.T) {
 func TestPartitionSignedOutElsewhere(t *testing.T) {
 	ctx := context.Background()
 	c, store := tcMemCache(t)
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), string(sealPlain))
 	p := c.Partition(userA)
 	f := newFakeMSAL("")
 	if err := p.Replace(ctx, f, noReplace); err != nil || f.get() != string(sealPlain) {
@@ -497,9 +506,7 @@ func TestPartitionConflictMerges(t *testing.T) {
 	ctx := context.Background()
 	c, store := tcMemCache(t)
 	initial := `{"Account":{"acct":{"home_account_id":"uid-a.tid-1"}}}`
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(initial), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), initial)
 	_, v, _ := store.Get(ctx, userA)
 
 	a1, a2 := c.Partition(userA), c.Partition(userA)
@@ -552,17 +559,12 @@ func TestPartitionConflictMerges(t *testing.T) {
 }
 
 func TestMergeKeepsLaterAccessToken(t *testing.T) {
-	ctx := context.Background()
 	c, store := tcMemCache(t)
 	a1, a2 := c.Partition(userA), c.Partition(userA)
 	// Both start from nothing; A1 writes a later-expiring token for the same
 	// key, A2 an earlier one, which conflicts: the later one stays.
-	if err := a1.Export(ctx, newFakeMSAL(`{"AccessToken":{"k":{"secret":"late","expires_on":"2000"}}}`), noExport); err != nil {
-		t.Fatal(err)
-	}
-	if err := a2.Export(ctx, newFakeMSAL(`{"AccessToken":{"k":{"secret":"early","expires_on":"1000"}}}`), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, a1, `{"AccessToken":{"k":{"secret":"late","expires_on":"2000"}}}`)
+	export(t, a2, `{"AccessToken":{"k":{"secret":"early","expires_on":"1000"}}}`)
 	m := openStored(t, store, c.Keys, userA)
 	if !strings.Contains(string(m["AccessToken"]["k"]), "late") {
 		t.Fatalf("merge kept %s, want the later-expiring token", m["AccessToken"]["k"])
@@ -589,9 +591,7 @@ func TestRouterEmptyPartitionKey(t *testing.T) {
 		t.Fatalf("metrics %+v, want 1 dropped write", s)
 	}
 	// Another user's data exists; an unkeyed read still starts empty.
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), string(sealPlain))
 	f := newFakeMSAL(`{"stale":{}}`)
 	if err := r.Replace(ctx, f, cache.ReplaceHints{}); err != nil {
 		t.Fatal(err)
@@ -604,9 +604,7 @@ func TestRouterEmptyPartitionKey(t *testing.T) {
 func TestRouterMergesIntoPartition(t *testing.T) {
 	ctx := context.Background()
 	c, store := tcMemCache(t)
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(`{"RefreshToken":{"old":{}}}`), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), `{"RefreshToken":{"old":{}}}`)
 	r := c.Router()
 	// A sign-in on the shared client: the read starts empty for a new
 	// partition, and loads the partition it names.
@@ -639,9 +637,7 @@ func TestTenantIsolation(t *testing.T) {
 	c, store := tcMemCache(t)
 	keyA, keyB := "app:client-1|tenant-a", "app:client-1|tenant-b"
 	appTokenA := `{"AccessToken":{"app":{"secret":"app-token-tenant-a","realm":"tenant-a"}}}`
-	if err := c.Partition(keyA).Export(ctx, newFakeMSAL(appTokenA), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(keyA), appTokenA)
 	fB := newFakeMSAL("")
 	if err := c.Partition(keyB).Replace(ctx, fB, noReplace); err != nil {
 		t.Fatal(err)
@@ -668,9 +664,7 @@ func TestCacheKeyRotation(t *testing.T) {
 	k1, k2 := sealKey(t, 1), sealKey(t, 2)
 	store := tokencache.NewMemoryStore(tokencache.MemoryOptions{})
 	before := tcCache(store, tokencache.NewKeyRing(k1))
-	if err := before.Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, before.Partition(userA), string(sealPlain))
 
 	// Rotated: k2 primary, k1 still accepted. Old sessions survive.
 	after := tcCache(store, tokencache.NewKeyRing(k2, k1))
@@ -694,9 +688,7 @@ func TestCacheKeyRotation(t *testing.T) {
 
 	// Revoking k1 while a blob sealed with it is stored: a miss, not a failure.
 	other := "uid-c.tid-1"
-	if err := before.Partition(other).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, before.Partition(other), string(sealPlain))
 	revoked := tcCache(store, tokencache.NewKeyRing(k2))
 	fc := newFakeMSAL("")
 	if err := revoked.Partition(other).Replace(ctx, fc, noReplace); err != nil {
@@ -714,9 +706,7 @@ func TestUnknownKeyIsLoggedClearly(t *testing.T) {
 	ctx := context.Background()
 	k1 := sealKey(t, 1)
 	store := tokencache.NewMemoryStore(tokencache.MemoryOptions{})
-	if err := tcCache(store, tokencache.NewKeyRing(k1)).Partition(userA).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, tcCache(store, tokencache.NewKeyRing(k1)).Partition(userA), string(sealPlain))
 	logs := &testlog.Buffer{}
 	c := tcCache(store, sealRing(t, 2))
 	c.Logger = slog.New(slog.NewTextHandler(logs, nil))
@@ -745,9 +735,7 @@ func TestEvictedPartitionIsCleanMiss(t *testing.T) {
 	if err := pA.Export(ctx, fA, noExport); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Partition(userB).Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userB), string(sealPlain))
 	if _, _, err := store.Get(ctx, userA); !errors.Is(err, tokencache.ErrNotFound) {
 		t.Fatal("A was not evicted")
 	}
@@ -799,18 +787,12 @@ func TestMemoryStoreHardByteCap(t *testing.T) {
 // TestCacheNoPlaintextAtRest: a token written through the cache to files is
 // never on disk in clear, nor is the partition key, and files are 0600.
 func TestCacheNoPlaintextAtRest(t *testing.T) {
-	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tc")
-	fs, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fs := fileStore(t, dir)
 	c := tcCache(fs, sealRing(t, 1))
 	const secret = "rt-VERY-SECRET-REFRESH-TOKEN-0123456789"
 	state := `{"RefreshToken":{"r":{"secret":"` + secret + `"}}}`
-	if err := c.Partition(userA).Export(ctx, newFakeMSAL(state), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, c.Partition(userA), state)
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -903,9 +885,7 @@ func TestClientsOnePerPartition(t *testing.T) {
 	if pool.Len() != 2 {
 		t.Fatalf("Len = %d, want 2", pool.Len())
 	}
-	if err := got[0].Export(ctx, newFakeMSAL(string(sealPlain)), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, got[0], string(sealPlain))
 	if err := pool.Remove(ctx, userA); err != nil {
 		t.Fatal(err)
 	}
@@ -1011,9 +991,7 @@ func TestRepeatedConflictsLoseNoToken(t *testing.T) {
 	}}
 	ca := tcCache(store, ring)
 	pa, fa := ca.Partition(userA), newFakeMSAL("")
-	if err := pa.Export(ctx, newFakeMSAL(`{"Account":{"acct":{}}}`), noExport); err != nil {
-		t.Fatal(err)
-	}
+	export(t, pa, `{"Account":{"acct":{}}}`)
 	if err := pa.Replace(ctx, fa, noReplace); err != nil {
 		t.Fatal(err)
 	}
@@ -1347,66 +1325,9 @@ func TestRedisUnreachableIsBounded(t *testing.T) {
 // ---------------------------------------------------------------------------
 // FileStore: several writers, several processes, crashes
 
-func casAppend(ctx context.Context, s tokencache.Store, key string, b byte) error {
-	for {
-		cur, v, err := s.Get(ctx, key)
-		if errors.Is(err, tokencache.ErrNotFound) {
-			cur, v = nil, 0
-		} else if err != nil {
-			return err
-		}
-		next := append(append([]byte(nil), cur...), b)
-		if _, err := s.Put(ctx, key, next, v, 0); err == nil {
-			return nil
-		} else if !errors.Is(err, tokencache.ErrConflict) {
-			return err
-		}
-	}
-}
-
 func TestFileStoreTwoValuesLoseNothing(t *testing.T) {
-	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tc")
-	s1, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const perStore, each = 3, 12
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*perStore)
-	for i, s := range []*tokencache.FileStore{s1, s2} {
-		for w := 0; w < perStore; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for j := 0; j < each; j++ {
-					if err := casAppend(ctx, s, "counter", byte('a'+i)); err != nil {
-						errs <- err
-						return
-					}
-				}
-			}()
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	got, _, err := s1.Get(ctx, "counter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2*perStore*each || bytes.Count(got, []byte("a")) != perStore*each {
-		t.Fatalf("after %d increments the value has %d (%d from s1): updates were lost", 2*perStore*each, len(got), bytes.Count(got, []byte("a")))
-	}
-	if g2, _, _ := s2.Get(ctx, "counter"); !bytes.Equal(g2, got) {
-		t.Fatal("the two stores disagree")
-	}
+	storetest.CheckConcurrentAppends(t, []tokencache.Store{fileStore(t, dir), fileStore(t, dir)}, 3, 12)
 }
 
 // The helper process for the cross-process tests: it runs only when the
@@ -1424,7 +1345,7 @@ func TestFileStoreHelperProcess(t *testing.T) {
 			os.Exit(2)
 		}
 		for i := 0; i < n; i++ {
-			if err := casAppend(context.Background(), s, key, 'p'); err != nil {
+			if err := storetest.Append(context.Background(), s, key, 'p'); err != nil {
 				fmt.Println("error:", err)
 				os.Exit(2)
 			}
@@ -1455,10 +1376,7 @@ func helperCmd(env ...string) *exec.Cmd {
 func TestFileStoreAcrossProcesses(t *testing.T) {
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "tc")
-	s, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fileStore(t, dir)
 	const procs, each, local = 2, 15, 15
 	var cmds []*exec.Cmd
 	var outs []*bytes.Buffer
@@ -1472,7 +1390,7 @@ func TestFileStoreAcrossProcesses(t *testing.T) {
 		cmds, outs = append(cmds, cmd), append(outs, out)
 	}
 	for i := 0; i < local; i++ {
-		if err := casAppend(ctx, s, "counter", 'l'); err != nil {
+		if err := storetest.Append(ctx, s, "counter", 'l'); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1490,19 +1408,24 @@ func TestFileStoreAcrossProcesses(t *testing.T) {
 	}
 }
 
+// fileStoreHolding is a FileStore in a new directory, dir, holding value
+// at "k" in version v.
+func fileStoreHolding(t *testing.T, value string) (s *tokencache.FileStore, dir string, v uint64) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "tc")
+	s = fileStore(t, dir)
+	v, err := s.Put(context.Background(), "k", []byte(value), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, dir, v
+}
+
 // TestFileStoreStaleLock: a process holding a partition's lock dies; the
 // kernel releases its flock, and writers go on.
 func TestFileStoreStaleLock(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "tc")
-	s, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1, err := s.Put(ctx, "k", []byte("one"), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir, v1 := fileStoreHolding(t, "one")
 	locks, _ := filepath.Glob(filepath.Join(dir, "*.lock"))
 	if len(locks) != 1 {
 		t.Fatalf("lock files %v, want one", locks)
@@ -1553,15 +1476,7 @@ func TestFileStoreStaleLock(t *testing.T) {
 // it changes nothing for readers or writers of the real entry.
 func TestFileStoreCrashLeftovers(t *testing.T) {
 	ctx := context.Background()
-	dir := filepath.Join(t.TempDir(), "tc")
-	s, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1, err := s.Put(ctx, "k", []byte("the whole old value"), 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, dir, v1 := fileStoreHolding(t, "the whole old value")
 	entries, _ := os.ReadDir(dir)
 	var entry string
 	for _, e := range entries {
@@ -1598,10 +1513,7 @@ func TestFileStoreCrashLeftovers(t *testing.T) {
 // a part.
 func TestFileStoreReadersSeeWholeValues(t *testing.T) {
 	ctx := context.Background()
-	s, err := tokencache.NewFileStore(filepath.Join(t.TempDir(), "tc"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fileStore(t, filepath.Join(t.TempDir(), "tc"))
 	const size = 256 << 10
 	v, err := s.Put(ctx, "k", bytes.Repeat([]byte{'a'}, size), 0, 0)
 	if err != nil {

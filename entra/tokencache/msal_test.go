@@ -18,6 +18,7 @@ import (
 	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/internal/devmode"
+	"github.com/entrakit/entrakit/internal/signintest"
 	"github.com/entrakit/entrakit/internal/testredis"
 	"github.com/redis/go-redis/v9"
 )
@@ -59,18 +60,9 @@ func (e *env) replica(t testing.TB, c *tokencache.Cache) *replica {
 // router client; it returns the MSAL account.
 func (e *env) signIn(t testing.TB, r *replica, alias string) (confidential.Account, string) {
 	t.Helper()
-	ctx := context.Background()
 	si := &entra.SignIn{Client: r.router, Config: e.cfg, Validator: validator(t, e)}
-	u, txn, err := si.Begin(ctx, entra.BeginOptions{Scopes: []string{"User.Read"}})
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := devtenanttest.Persona(t, e.srv, alias)
-	resp, err := e.srv.NewBrowser(p.Username, p.Password).Authorize(ctx, u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := si.Complete(ctx, txn, resp.Params)
+	res, _, err := signintest.SignIn(context.Background(), si, e.srv.NewBrowser(p.Username, p.Password), entra.BeginOptions{Scopes: []string{"User.Read"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,6 +34,16 @@ func sealRing(t testing.TB, seed byte) *tokencache.KeyRing {
 	return tokencache.NewKeyRing(sealKey(t, seed))
 }
 
+// parseRing is ParseKeyRing(config) of a config the test knows is good.
+func parseRing(t testing.TB, config string) *tokencache.KeyRing {
+	t.Helper()
+	r, err := tokencache.ParseKeyRing(config)
+	if err != nil {
+		t.Fatalf("ParseKeyRing: %v", err)
+	}
+	return r
+}
+
 // sealPlain is a plausible MSAL cache blob.
 var sealPlain = []byte(`{"AccessToken":{"k":{"secret":"at-123","expires_on":"1800000000"}},"RefreshToken":{"r":{"secret":"rt-456"}}}`)
 
@@ -289,10 +299,7 @@ func TestParseKeyRing(t *testing.T) {
 		if tokencache.GenerateKey() == secret {
 			t.Fatal("GenerateKey returned the same key twice")
 		}
-		r, err := tokencache.ParseKeyRing(secret)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := parseRing(t, secret)
 		blob := r.Seal("p", sealPlain)
 		if pt, _, err := r.Open("p", blob); err != nil || !bytes.Equal(pt, sealPlain) {
 			t.Fatalf("round trip with a parsed ring: %v", err)
@@ -316,19 +323,9 @@ func TestParseKeyRing(t *testing.T) {
 
 	t.Run("several keys, first is primary", func(t *testing.T) {
 		k1, k2, k3 := tokencache.GenerateKey(), tokencache.GenerateKey(), tokencache.GenerateKey()
-		older, err := tokencache.ParseKeyRing(k2)
-		if err != nil {
-			t.Fatal(err)
-		}
-		oldest, err := tokencache.ParseKeyRing(k3)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ring, err := tokencache.ParseKeyRing(k1 + ", " + k2 + ",," + k3 + ",")
-		if err != nil {
-			t.Fatal(err)
-		}
-		alone, _ := tokencache.ParseKeyRing(k1)
+		older, oldest := parseRing(t, k2), parseRing(t, k3)
+		ring := parseRing(t, k1+", "+k2+",,"+k3+",")
+		alone := parseRing(t, k1)
 		if ring.PrimaryID() != alone.PrimaryID() {
 			t.Fatal("the first key is not the primary")
 		}
@@ -390,15 +387,11 @@ func encName(e *base64.Encoding) string {
 
 func TestKeyRingPrimaryID(t *testing.T) {
 	secret := tokencache.GenerateKey()
-	r1, err := tokencache.ParseKeyRing(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r2, _ := tokencache.ParseKeyRing(secret)
+	r1, r2 := parseRing(t, secret), parseRing(t, secret)
 	if r1.PrimaryID() == "" || r1.PrimaryID() != r2.PrimaryID() {
 		t.Fatalf("PrimaryID not stable: %q vs %q", r1.PrimaryID(), r2.PrimaryID())
 	}
-	other, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	other := parseRing(t, tokencache.GenerateKey())
 	if other.PrimaryID() == r1.PrimaryID() {
 		t.Fatal("two keys share an id")
 	}

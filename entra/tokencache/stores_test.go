@@ -38,10 +38,7 @@ func TestMemoryStoreConformance(t *testing.T) {
 func TestFileStoreConformance(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
 	storetest.Run(t, func(t *testing.T) tokencache.Store {
-		s, err := tokencache.NewFileStore(filepath.Join(t.TempDir(), "cache"))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := fileStore(t, filepath.Join(t.TempDir(), "cache"))
 		s.Now = clock.Now
 		return s
 	}, storetest.Options{Advance: clock.Advance})
@@ -94,10 +91,7 @@ func TestRedisTTL(t *testing.T) {
 func TestFileStorePermissions(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "cache")
 	os.MkdirAll(dir, 0o755)
-	s, err := tokencache.NewFileStore(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := fileStore(t, dir)
 	if _, err := s.Put(context.Background(), "user", []byte("sealed"), 0, 0); err != nil {
 		t.Fatal(err)
 	}

@@ -20,19 +20,11 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	}
 	name := tmp.Name()
 	defer os.Remove(name) // no-op after the rename
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
+	err = fill(tmp, data, perm)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
+	if err != nil {
 		return err
 	}
 	if err := os.Rename(name, path); err != nil {
@@ -44,4 +36,15 @@ func Write(path string, data []byte, perm fs.FileMode) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// fill gives f its mode and content, and flushes them to disk.
+func fill(f *os.File, data []byte, perm fs.FileMode) error {
+	if err := f.Chmod(perm); err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		return err
+	}
+	return f.Sync()
 }

@@ -4,6 +4,7 @@ package storetest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -120,42 +121,66 @@ func checkPartitionsAreSeparate(t *testing.T, s tokencache.Store) {
 }
 
 func checkConcurrentWritersLoseNothing(t *testing.T, s tokencache.Store) {
+	CheckConcurrentAppends(t, []tokencache.Store{s}, 6, 15)
+}
+
+// Append appends b to the value at key by compare-and-set, retrying when
+// another writer got there first: an increment that must never be lost.
+func Append(ctx context.Context, s tokencache.Store, key string, b byte) error {
+	for {
+		cur, v, err := s.Get(ctx, key)
+		if errors.Is(err, tokencache.ErrNotFound) {
+			cur, v = nil, 0
+		} else if err != nil {
+			return err
+		}
+		next := append(append([]byte(nil), cur...), b)
+		if _, err := s.Put(ctx, key, next, v, 0); err == nil {
+			return nil
+		} else if !errors.Is(err, tokencache.ErrConflict) {
+			return err
+		}
+	}
+}
+
+// CheckConcurrentAppends runs writers goroutines on each of stores (one
+// store, or several handles on one backend), each appending each times to
+// one key the letter of its store ('a' for the first), and fails t if an
+// append was lost or the stores read different values.
+func CheckConcurrentAppends(t *testing.T, stores []tokencache.Store, writers, each int) {
+	t.Helper()
 	ctx := t.Context()
-	const writers, each = 6, 15
 	var wg sync.WaitGroup
-	errs := make(chan error, writers)
-	for w := 0; w < writers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				for {
-					cur, v, err := s.Get(ctx, "counter")
-					if errors.Is(err, tokencache.ErrNotFound) {
-						cur, v = nil, 0
-					} else if err != nil {
-						errs <- err
-						return
-					}
-					next := append(append([]byte(nil), cur...), 'x')
-					if _, err := s.Put(ctx, "counter", next, v, 0); err == nil {
-						break
-					} else if !errors.Is(err, tokencache.ErrConflict) {
+	errs := make(chan error, len(stores)*writers)
+	for i, s := range stores {
+		for range writers {
+			wg.Go(func() {
+				for range each {
+					if err := Append(ctx, s, "counter", byte('a'+i)); err != nil {
 						errs <- err
 						return
 					}
 				}
-			}
-		}()
+			})
+		}
 	}
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
 	}
-	got, _, _ := s.Get(ctx, "counter")
-	if len(got) != writers*each {
-		t.Fatalf("after %d increments the value has %d: updates were lost", writers*each, len(got))
+	got, _, err := stores[0].Get(ctx, "counter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	total := len(stores) * writers * each
+	for i, s := range stores {
+		if n := bytes.Count(got, []byte{byte('a' + i)}); len(got) != total || n != writers*each {
+			t.Fatalf("after %d increments the value has %d (%d of %d from store %d): updates were lost", total, len(got), n, writers*each, i)
+		}
+		if other, _, _ := s.Get(ctx, "counter"); !bytes.Equal(other, got) {
+			t.Fatalf("store %d reads another value than store 0", i)
+		}
 	}
 }
 
