@@ -27,7 +27,7 @@ unit:
 
 # Scale scenarios (100,000-user directory) are built without the race
 # detector (//go:build !race): too slow under it; the same code runs under
-# -race at 20,000 users in unit.
+# -race at 5,000 users (sync_test.go, SQLite and PostgreSQL) in unit.
 scale:
 	$(GO) test -count=1 -timeout 10m -run '^TestScale' ./daemon/
 

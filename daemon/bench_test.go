@@ -11,10 +11,10 @@ import (
 	"testing"
 
 	"github.com/entrakit/entrakit/daemon"
-	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/internal/benchemu"
 	"github.com/entrakit/entrakit/internal/devmode"
+	"github.com/entrakit/entrakit/internal/roundtrip"
 )
 
 func TestMain(m *testing.M) { benchemu.Main(m) }
@@ -31,10 +31,8 @@ func BenchmarkDirectorySync(b *testing.B) {
 			var graphCalls atomic.Int64
 			hc := &http.Client{Transport: countGraph(info.Transport(b), info.GraphURL(), &graphCalls)}
 			cfg := devmode.DaemonConfig(info)
-			ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
 			stats := &daemon.TokenStats{}
-			cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{HTTPClient: hc, Stats: stats,
-				Cache: &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}})
+			cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{HTTPClient: hc, Stats: stats, Cache: memoryCache(b)})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -86,14 +84,10 @@ func BenchmarkDirectorySync(b *testing.B) {
 // countGraph counts the requests to the Graph host.
 func countGraph(next http.RoundTripper, graphURL string, n *atomic.Int64) http.RoundTripper {
 	host := strings.TrimPrefix(graphURL, "https://")
-	return rt(func(r *http.Request) (*http.Response, error) {
+	return roundtrip.Func(func(r *http.Request) (*http.Response, error) {
 		if r.URL.Host == host {
 			n.Add(1)
 		}
 		return next.RoundTrip(r)
 	})
 }
-
-type rt func(*http.Request) (*http.Response, error)
-
-func (f rt) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

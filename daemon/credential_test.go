@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io/fs"
 	"math/big"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,75 +25,12 @@ import (
 	"github.com/entrakit/entrakit/daemon"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
-	"github.com/entrakit/entrakit/graphapi"
-	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/devmode"
 )
 
-const webappAppID = "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b"
-
-var graphScope = policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}
-
-// graphTraffic counts the Graph requests of one client: total, 429s, and
-// how many were in flight at once.
-type graphTraffic struct {
-	next      http.RoundTripper
-	requests  atomic.Int64
-	throttled atomic.Int64
-	inFlight  atomic.Int64
-	maxFlight atomic.Int64
-	started   chan int64 // the ordinal of each request as it starts (dropped when full)
-}
-
-func (g *graphTraffic) RoundTrip(r *http.Request) (*http.Response, error) {
-	n := g.requests.Add(1)
-	cur := g.inFlight.Add(1)
-	for m := g.maxFlight.Load(); cur > m && !g.maxFlight.CompareAndSwap(m, cur); m = g.maxFlight.Load() {
-	}
-	select {
-	case g.started <- n:
-	default:
-	}
-	resp, err := g.next.RoundTrip(r)
-	g.inFlight.Add(-1)
-	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
-		g.throttled.Add(1)
-	}
-	return resp, err
-}
-
-// secretCredential is the daemon app's client-secret credential over cache
-// (a fresh memory store when nil).
-func secretCredential(t testing.TB, srv *devtenant.Server, cache *tokencache.Cache, stats *daemon.TokenStats) azcore.TokenCredential {
-	t.Helper()
-	if cache == nil {
-		ring, err := tokencache.ParseKeyRing(tokencache.GenerateKey())
-		if err != nil {
-			t.Fatal(err)
-		}
-		cache = &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}
-	}
-	cred, err := daemon.NewCredential(appConfig(srv), daemon.CredentialOptions{HTTPClient: srv.Client(), Cache: cache, Stats: stats})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cred
-}
-
-// graphVia builds a Graph client over cred whose requests are counted.
-// maxRetries is graphapi.Options.MaxRetries (0: kiota's 3; -1: none).
-func graphVia(t testing.TB, srv *devtenant.Server, cred azcore.TokenCredential, maxRetries int) (*graphapi.Client, *graphTraffic) {
-	t.Helper()
-	hc := srv.Client()
-	tr := &graphTraffic{next: hc.Transport, started: make(chan int64, 256)}
-	hc.Transport = tr
-	g, err := graphapi.New(cred, graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: hc,
-		Scopes: []string{"https://graph.microsoft.com/.default"}, MaxRetries: maxRetries, MaxRetryWait: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g, tr
-}
+var graphScope = policy.TokenRequestOptions{Scopes: []string{devmode.GraphScope}}
 
 // tokenClaims decodes an access token's payload (not verified: the dev
 // tenant signed it and Graph checked it).
@@ -226,15 +162,7 @@ func TestAppTokenOnceAcrossRunsAndRestart(t *testing.T) {
 	sameUsers(t, directoryUsers(srv), dbUsers(t, db))
 
 	// Another partition never gets that token.
-	otherTenant, err := devtenant.New(devtenant.Options{Manifest: infra.AppRegistration(), StateDir: t.TempDir(),
-		TenantID: "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d", Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := otherTenant.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { otherTenant.Close() })
+	otherTenant := devtenanttest.Start(t, func(o *devtenant.Options) { o.TenantID = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d" })
 	webapp := appConfig(srv)
 	webapp.ClientID, webapp.Credential.ClientSecret = webappAppID, srv.ClientSecret(webappAppID)
 	for _, tc := range []struct {
@@ -398,10 +326,8 @@ func TestCredentialKinds(t *testing.T) {
 			if tc.cfg.Credential.ManagedIdentity != nil && tc.cfg.Credential.ManagedIdentity.ClientID == "" && tenantNo > 1 {
 				t.Skip("MSAL Go's process-wide managed identity cache holds an earlier dev tenant's system-assigned token")
 			}
-			ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
 			stats := &daemon.TokenStats{}
-			cred, err := daemon.NewCredential(tc.cfg, daemon.CredentialOptions{HTTPClient: srv.Client(), Stats: stats,
-				Cache: &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}})
+			cred, err := daemon.NewCredential(tc.cfg, daemon.CredentialOptions{HTTPClient: srv.Client(), Stats: stats, Cache: memoryCache(t)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -4,12 +4,15 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/entrakit/entrakit/daemon"
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
@@ -20,13 +23,19 @@ import (
 	"github.com/entrakit/entrakit/internal/devmode"
 )
 
-var daemonAppID = infra.Apps().Daemon
+// The ids of the apps the daemon's tests get tokens for (infra's manifest).
+var (
+	daemonAppID = infra.Apps().Daemon
+	webappAppID = infra.Apps().WebApp
+)
 
 // startTenant starts a dev tenant with users synthetic users on top of the
-// personas, and a Graph budget a test cannot exhaust unless it asks to.
-func startTenant(t testing.TB, users int) *devtenant.Server {
+// personas, and a Graph budget a test cannot exhaust unless it asks to;
+// mutate adjusts the other options.
+func startTenant(t testing.TB, users int, mutate ...func(*devtenant.Options)) *devtenant.Server {
 	t.Helper()
-	srv := devtenanttest.Start(t, func(o *devtenant.Options) { o.GraphBudget = 1 << 30 })
+	unlimited := func(o *devtenant.Options) { o.GraphBudget = 1 << 30 }
+	srv := devtenanttest.Start(t, append([]func(*devtenant.Options){unlimited}, mutate...)...)
 	if err := srv.GenerateDirectory(users); err != nil {
 		t.Fatal(err)
 	}
@@ -36,24 +45,80 @@ func startTenant(t testing.TB, users int) *devtenant.Server {
 // appConfig is the daemon app's client-secret configuration.
 func appConfig(srv *devtenant.Server) entra.Config { return devmode.DaemonConfig(srv) }
 
-// newGraph builds the daemon's Graph client with a client-secret
-// credential over cache (a memory store when nil).
-func newGraph(t testing.TB, srv *devtenant.Server, cache *tokencache.Cache, stats *daemon.TokenStats) *graphapi.Client {
+// memoryCache is a token cache in a fresh memory store, sealed with a new
+// key.
+func memoryCache(t testing.TB) *tokencache.Cache {
+	t.Helper()
+	ring, err := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}
+}
+
+// secretCredential is the daemon app's client-secret credential over cache
+// (memoryCache when nil).
+func secretCredential(t testing.TB, srv *devtenant.Server, cache *tokencache.Cache, stats *daemon.TokenStats) azcore.TokenCredential {
 	t.Helper()
 	if cache == nil {
-		ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
-		cache = &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}
+		cache = memoryCache(t)
 	}
 	cred, err := daemon.NewCredential(appConfig(srv), daemon.CredentialOptions{HTTPClient: srv.Client(), Cache: cache, Stats: stats})
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := graphapi.New(cred, graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: srv.Client(),
-		Scopes: []string{devmode.GraphScope}, MaxRetryWait: 5 * time.Second})
+	return cred
+}
+
+// newGraph builds the daemon's Graph client with a client-secret
+// credential over cache (memoryCache when nil).
+func newGraph(t testing.TB, srv *devtenant.Server, cache *tokencache.Cache, stats *daemon.TokenStats) *graphapi.Client {
+	t.Helper()
+	g, _ := graphVia(t, srv, secretCredential(t, srv, cache, stats), 0)
+	return g
+}
+
+// graphVia builds a Graph client over cred whose requests are counted.
+// maxRetries is graphapi.Options.MaxRetries (0: kiota's 3; -1: none).
+func graphVia(t testing.TB, srv *devtenant.Server, cred azcore.TokenCredential, maxRetries int) (*graphapi.Client, *graphTraffic) {
+	t.Helper()
+	hc := srv.Client()
+	tr := &graphTraffic{next: hc.Transport, started: make(chan int64, 256)}
+	hc.Transport = tr
+	g, err := graphapi.New(cred, graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: hc,
+		Scopes: []string{devmode.GraphScope}, MaxRetries: maxRetries, MaxRetryWait: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return g
+	return g, tr
+}
+
+// graphTraffic counts the Graph requests of one client: total, 429s, and
+// how many were in flight at once.
+type graphTraffic struct {
+	next      http.RoundTripper
+	requests  atomic.Int64
+	throttled atomic.Int64
+	inFlight  atomic.Int64
+	maxFlight atomic.Int64
+	started   chan int64 // the ordinal of each request as it starts (dropped when full)
+}
+
+func (g *graphTraffic) RoundTrip(r *http.Request) (*http.Response, error) {
+	n := g.requests.Add(1)
+	cur := g.inFlight.Add(1)
+	for m := g.maxFlight.Load(); cur > m && !g.maxFlight.CompareAndSwap(m, cur); m = g.maxFlight.Load() {
+	}
+	select {
+	case g.started <- n:
+	default:
+	}
+	resp, err := g.next.RoundTrip(r)
+	g.inFlight.Add(-1)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		g.throttled.Add(1)
+	}
+	return resp, err
 }
 
 func openSQLite(t testing.TB) *daemon.DB {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/entrakit/entrakit/graphapi"
 )
@@ -24,6 +25,14 @@ type RunEnv struct {
 	Log   *slog.Logger
 	// Progress, when set, is told the number of items processed so far.
 	Progress func(done int)
+}
+
+// clock is a job's Now field, or time.Now when it is unset.
+func clock(now func() time.Time) func() time.Time {
+	if now != nil {
+		return now
+	}
+	return time.Now
 }
 
 func (e *RunEnv) progress(n int) {

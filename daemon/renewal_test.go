@@ -2,14 +2,11 @@ package daemon_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
 	"github.com/entrakit/entrakit/entra/devtenant"
-	"github.com/entrakit/entrakit/infra"
 )
 
 // TestTokenExpiringMidRunIsRenewed: the tenant issues app tokens that MSAL
@@ -18,21 +15,7 @@ import (
 // The run must succeed, renewing its token on the way.
 func TestTokenExpiringMidRunIsRenewed(t *testing.T) {
 	t.Parallel()
-	srv, err := devtenant.New(devtenant.Options{
-		Manifest: infra.AppRegistration(), StateDir: t.TempDir(), GraphBudget: 1 << 30,
-		AccessTokenLifetime: 5*time.Minute + 2*time.Second,
-		Logger:              slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.GenerateDirectory(3000); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := startTenant(t, 3000, func(o *devtenant.Options) { o.AccessTokenLifetime = 5*time.Minute + 2*time.Second })
 	stats := &daemon.TokenStats{}
 	db := openSQLite(t)
 	env := &daemon.RunEnv{Graph: newGraph(t, srv, nil, stats), DB: db, Log: discardLogger()}

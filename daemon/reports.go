@@ -32,10 +32,7 @@ func (j *ExpiringCredentials) Name() string { return "expiring-credentials" }
 
 // Run implements Job.
 func (j *ExpiringCredentials) Run(ctx context.Context, env *RunEnv) (Result, error) {
-	now := time.Now
-	if j.Now != nil {
-		now = j.Now
-	}
+	now := clock(j.Now)
 	list, err := env.Graph.ExpiringCredentials(ctx, j.Within)
 	if err != nil {
 		return Result{}, err
@@ -157,10 +154,7 @@ func (j *GroupSnapshot) Name() string { return "group-snapshot" }
 
 // Run implements Job.
 func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
-	now := time.Now
-	if j.Now != nil {
-		now = j.Now
-	}
+	now := clock(j.Now)
 	total, added, removed := 0, 0, 0
 	for _, gid := range j.Groups {
 		members := map[string]string{}

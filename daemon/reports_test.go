@@ -16,6 +16,7 @@ import (
 
 	"github.com/entrakit/entrakit/daemon"
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/infra"
 )
 
@@ -96,14 +97,7 @@ func isFormula(s string) bool { return s != "" && strings.ContainsRune("=+-@\t\r
 func TestExpiringCredentials(t *testing.T) {
 	t.Parallel()
 	now := time.Now()
-	srv, err := devtenant.New(devtenant.Options{Manifest: credentialsManifest(t, now), StateDir: t.TempDir(), Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
+	srv := devtenanttest.Start(t, func(o *devtenant.Options) { o.Manifest = credentialsManifest(t, now) })
 	g := newGraph(t, srv, nil, nil)
 
 	for _, tc := range []struct {
@@ -177,74 +171,11 @@ func TestExpiringCredentials(t *testing.T) {
 				t.Errorf("output files %q, want the run's .csv and .json", names)
 			}
 
-			var doc struct {
-				Run         string `json:"run"`
-				Credentials []struct {
-					ObjectType  string    `json:"objectType"`
-					ObjectID    string    `json:"objectId"`
-					AppID       string    `json:"appId"`
-					DisplayName string    `json:"displayName"`
-					Kind        string    `json:"credentialType"`
-					KeyID       string    `json:"keyId"`
-					Name        string    `json:"credentialName"`
-					End         time.Time `json:"endDateTime"`
-					Expired     bool      `json:"expired"`
-				} `json:"credentials"`
+			run, fromJSON := jsonReport(t, filepath.Join(out, runID+".json"))
+			if run != runID || !slices.Equal(sortRows(fromJSON), want) {
+				t.Errorf("JSON run %q rows:\n%v\nwant run %q:\n%v", run, fromJSON, runID, want)
 			}
-			b, err := os.ReadFile(filepath.Join(out, runID+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(b, &doc); err != nil {
-				t.Fatal(err)
-			}
-			var fromJSON []credRow
-			for i, c := range doc.Credentials {
-				if c.ObjectID == "" || c.KeyID == "" {
-					t.Errorf("credential %d has no object or key id", i)
-				}
-				if i > 0 && c.End.Before(doc.Credentials[i-1].End) {
-					t.Errorf("credential %d ends before the one listed before it: want soonest first", i)
-				}
-				fromJSON = append(fromJSON, credRow{c.ObjectType, c.AppID, c.DisplayName, c.Kind, c.Name, c.End.UTC(), c.Expired})
-			}
-			if doc.Run != runID || !slices.Equal(sortRows(fromJSON), want) {
-				t.Errorf("JSON run %q rows:\n%v\nwant run %q:\n%v", doc.Run, fromJSON, runID, want)
-			}
-
-			f, err := os.Open(filepath.Join(out, runID+".csv"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			records, err := csv.NewReader(f).ReadAll()
-			f.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(records) == 0 || !slices.Equal(records[0], []string{"objectType", "objectId", "appId", "displayName", "credentialType", "keyId", "credentialName", "endDateTime", "expired"}) {
-				t.Fatalf("CSV header %q", records[:min(1, len(records))])
-			}
-			var fromCSV []credRow
-			for _, rec := range records[1:] {
-				for i, cell := range rec {
-					if isFormula(cell) {
-						t.Errorf("CSV cell %d %q would run as a formula in a spreadsheet", i, cell)
-					}
-				}
-				end, err := time.Parse(time.RFC3339, rec[7])
-				if err != nil {
-					t.Error(err)
-				}
-				// Defused cells carry a leading quote; undo it to compare.
-				undo := func(s string) string {
-					if u, ok := strings.CutPrefix(s, "'"); ok && isFormula(u) {
-						return u
-					}
-					return s
-				}
-				fromCSV = append(fromCSV, credRow{rec[0], rec[2], undo(rec[3]), rec[4], undo(rec[6]), end.UTC(), rec[8] == "true"})
-			}
-			if !slices.Equal(sortRows(fromCSV), want) {
+			if fromCSV := csvReport(t, filepath.Join(out, runID+".csv")); !slices.Equal(sortRows(fromCSV), want) {
 				t.Errorf("CSV rows:\n%v\nwant:\n%v", fromCSV, want)
 			}
 
@@ -259,6 +190,100 @@ func TestExpiringCredentials(t *testing.T) {
 			}
 		})
 	}
+}
+
+// reportColumns are a reported credential's fields: the CSV's header, in
+// order, and the keys of each credential in the JSON.
+var reportColumns = []string{"objectType", "objectId", "appId", "displayName", "credentialType", "keyId", "credentialName", "endDateTime", "expired"}
+
+// reportRow reads a credential of a report file from its fields, in
+// reportColumns' order.
+func reportRow(t testing.TB, fields []string) credRow {
+	t.Helper()
+	if len(fields) != len(reportColumns) {
+		t.Fatalf("credential %q: %d fields, want %d", fields, len(fields), len(reportColumns))
+	}
+	if fields[1] == "" || fields[5] == "" {
+		t.Errorf("credential %q has no object or key id", fields)
+	}
+	end, err := time.Parse(time.RFC3339, fields[7])
+	if err != nil {
+		t.Error(err)
+	}
+	return credRow{fields[0], fields[2], fields[3], fields[4], fields[6], end.UTC(), fields[8] == "true"}
+}
+
+// jsonReport reads a <run>.json: its run id and its credentials, which it
+// lists soonest first.
+func jsonReport(t testing.TB, path string) (run string, rows []credRow) {
+	t.Helper()
+	var doc struct {
+		Run         string           `json:"run"`
+		Credentials []map[string]any `json:"credentials"`
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range doc.Credentials {
+		fields := make([]string, len(reportColumns))
+		for j, key := range reportColumns {
+			v, ok := c[key]
+			if !ok {
+				t.Errorf("credential %d has no %q", i, key)
+			}
+			fields[j] = fmt.Sprint(v)
+		}
+		if _, ok := c["expired"].(bool); !ok {
+			t.Errorf("credential %d: expired is a %T, want a boolean", i, c["expired"])
+		}
+		r := reportRow(t, fields)
+		if i > 0 && r.End.Before(rows[i-1].End) {
+			t.Errorf("credential %d ends before the one listed before it: want soonest first", i)
+		}
+		rows = append(rows, r)
+	}
+	return doc.Run, rows
+}
+
+// csvReport reads a <run>.csv: a header of reportColumns, then a record a
+// credential, with no cell that a spreadsheet would run as a formula.
+func csvReport(t testing.TB, path string) []credRow {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	records, err := csv.NewReader(f).ReadAll()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(records) == 0 || !slices.Equal(records[0], reportColumns) {
+		t.Fatalf("CSV header %q", records[:min(1, len(records))])
+	}
+	// Defused cells carry a leading quote; undo it to compare.
+	undo := func(s string) string {
+		if u, ok := strings.CutPrefix(s, "'"); ok && isFormula(u) {
+			return u
+		}
+		return s
+	}
+	var rows []credRow
+	for _, rec := range records[1:] {
+		for i, cell := range rec {
+			if isFormula(cell) {
+				t.Errorf("CSV cell %d %q would run as a formula in a spreadsheet", i, cell)
+			}
+		}
+		r := reportRow(t, rec)
+		r.DisplayName, r.Name = undo(r.DisplayName), undo(r.Name)
+		rows = append(rows, r)
+	}
+	return rows
 }
 
 // snapshotChange is one row of group_snapshot_changes.

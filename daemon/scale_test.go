@@ -15,8 +15,8 @@ import (
 // adds, updates and deletes an incremental sync equals it again; a run
 // cancelled in the middle and run again equals it too, with no duplicates.
 // It is built without the race detector (make test runs it in its own
-// step, ~30 s): the same code runs under -race at 20,000 users in
-// sync_test.go.
+// step, ~30 s): under -race the same code runs in sync_test.go's suite, at
+// syncUsers (5,000) users, on SQLite and on PostgreSQL.
 func TestScaleDirectorySync100k(t *testing.T) {
 	if testing.Short() {
 		t.Skip("scale test: skipped with -short")

@@ -54,10 +54,7 @@ func selectOf(cols map[string]string, extra ...string) []string {
 
 // Run implements Job.
 func (j *DirectorySync) Run(ctx context.Context, env *RunEnv) (Result, error) {
-	now := time.Now
-	if j.Now != nil {
-		now = j.Now
-	}
+	now := clock(j.Now)
 	s := &syncer{db: env.DB, now: now, env: env, stmts: map[string]*sql.Stmt{}}
 	defer s.close()
 	users, err := s.stream(ctx, "users", "directory_users", userColumns, func(link string, page func(graphapi.DeltaPage) error) error {

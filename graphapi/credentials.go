@@ -37,13 +37,13 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 	now := c.now()
 	limit := now.Add(within)
 	var out []ExpiringCredential
-	collect := func(typ, id, appID, name string, pw []models.PasswordCredentialable, keys []models.KeyCredentialable) {
+	collect := func(typ string, o credentialOwner) {
 		add := func(kind string, keyID *uuid.UUID, credName *string, end *time.Time) {
 			if end == nil || end.After(limit) {
 				return
 			}
 			ec := ExpiringCredential{
-				ObjectType: typ, ObjectID: id, AppID: appID, AppName: name,
+				ObjectType: typ, ObjectID: deref(o.GetId()), AppID: deref(o.GetAppId()), AppName: deref(o.GetDisplayName()),
 				Kind: kind, Name: deref(credName), EndDateTime: *end, Expired: !end.After(now),
 			}
 			if keyID != nil {
@@ -51,45 +51,22 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 			}
 			out = append(out, ec)
 		}
-		for _, p := range pw {
+		for _, p := range o.GetPasswordCredentials() {
 			add("password", p.GetKeyId(), p.GetDisplayName(), p.GetEndDateTime())
 		}
-		for _, k := range keys {
+		for _, k := range o.GetKeyCredentials() {
 			add("key", k.GetKeyId(), k.GetDisplayName(), k.GetEndDateTime())
 		}
 	}
 
-	apps := pages(c,
-		func() (models.ApplicationCollectionResponseable, error) {
-			return c.graph.Applications().Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Select: credentialProps},
-				Options:         c.options(),
-			})
-		},
-		func(next string) (models.ApplicationCollectionResponseable, error) {
-			return c.graph.Applications().WithUrl(next).Get(ctx, &applications.ApplicationsRequestBuilderGetRequestConfiguration{Options: c.options()})
-		})
-	if err := each(apps, func(a models.Applicationable) {
-		collect("application", deref(a.GetId()), deref(a.GetAppId()), deref(a.GetDisplayName()),
-			a.GetPasswordCredentials(), a.GetKeyCredentials())
-	}); err != nil {
+	apps := pages(ctx, c, c.graph.Applications(), &applications.ApplicationsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Select: credentialProps}, Options: c.options()})
+	sps := pages(ctx, c, c.graph.ServicePrincipals(), &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
+		QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Select: credentialProps}, Options: c.options()})
+	if err := each(apps, func(a models.Applicationable) { collect("application", a) }); err != nil {
 		return nil, err
 	}
-
-	sps := pages(c,
-		func() (models.ServicePrincipalCollectionResponseable, error) {
-			return c.graph.ServicePrincipals().Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
-				QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Select: credentialProps},
-				Options:         c.options(),
-			})
-		},
-		func(next string) (models.ServicePrincipalCollectionResponseable, error) {
-			return c.graph.ServicePrincipals().WithUrl(next).Get(ctx, &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{Options: c.options()})
-		})
-	if err := each(sps, func(sp models.ServicePrincipalable) {
-		collect("servicePrincipal", deref(sp.GetId()), deref(sp.GetAppId()), deref(sp.GetDisplayName()),
-			sp.GetPasswordCredentials(), sp.GetKeyCredentials())
-	}); err != nil {
+	if err := each(sps, func(sp models.ServicePrincipalable) { collect("servicePrincipal", sp) }); err != nil {
 		return nil, err
 	}
 
@@ -97,6 +74,16 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 		return cmp.Or(a.EndDateTime.Compare(b.EndDateTime), cmp.Compare(a.ObjectID, b.ObjectID), cmp.Compare(a.KeyID, b.KeyID))
 	})
 	return out, nil
+}
+
+// credentialOwner is what applications and service principals share of
+// the credentialProps.
+type credentialOwner interface {
+	GetId() *string
+	GetAppId() *string
+	GetDisplayName() *string
+	GetPasswordCredentials() []models.PasswordCredentialable
+	GetKeyCredentials() []models.KeyCredentialable
 }
 
 func each[T any](seq iter.Seq2[T, error], f func(T)) error {

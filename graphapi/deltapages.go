@@ -58,18 +58,9 @@ type MemberChange struct {
 // DeltaLink stored from an earlier page. page is called once per page, in
 // order; an error from it stops the round. Only one page is in memory.
 func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
-	d := c.graph.Users().Delta()
-	get := func(link string) (users.DeltaGetResponseable, error) {
-		cfg := &users.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize(), Options: c.options()}
-		if link == "" {
-			if len(sel) > 0 {
-				cfg.QueryParameters = &users.DeltaRequestBuilderGetQueryParameters{Select: sel}
-			}
-			return d.GetAsDeltaGetResponse(ctx, cfg)
-		}
-		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, cfg)
-	}
-	return deltaPages(c, link, get, func(u models.Userable) DirectoryChange {
+	cfg := &users.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel},
+		Headers: maxPageSize(), Options: c.options()}
+	return deltaPages(ctx, c, c.graph.Users().Delta(), cfg, link, func(u models.Userable) DirectoryChange {
 		return directoryChange(u.GetId(), u.GetAdditionalData(), u.GetBackingStore())
 	}, page)
 }
@@ -77,18 +68,9 @@ func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string,
 // GroupsDeltaPages is UsersDeltaPages for groups; sel should include
 // "members" to get members@delta.
 func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
-	d := c.graph.Groups().Delta()
-	get := func(link string) (groups.DeltaGetResponseable, error) {
-		cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{Headers: maxPageSize(), Options: c.options()}
-		if link == "" {
-			if len(sel) > 0 {
-				cfg.QueryParameters = &groups.DeltaRequestBuilderGetQueryParameters{Select: sel}
-			}
-			return d.GetAsDeltaGetResponse(ctx, cfg)
-		}
-		return d.WithUrl(link).GetAsDeltaGetResponse(ctx, cfg)
-	}
-	return deltaPages(c, link, get, func(g models.Groupable) DirectoryChange {
+	cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &groups.DeltaRequestBuilderGetQueryParameters{Select: sel},
+		Headers: maxPageSize(), Options: c.options()}
+	return deltaPages(ctx, c, c.graph.Groups().Delta(), cfg, link, func(g models.Groupable) DirectoryChange {
 		ch := directoryChange(g.GetId(), g.GetAdditionalData(), g.GetBackingStore())
 		ch.Members = memberChanges(g.GetAdditionalData()["members@delta"])
 		delete(ch.Fields, "members@delta")
@@ -110,14 +92,27 @@ type deltaResponse[T any] interface {
 	GetOdataDeltaLink() *string
 }
 
-func deltaPages[T any, R deltaResponse[T]](c *Client, link string, get func(string) (R, error), conv func(T) DirectoryChange, page func(DeltaPage) error) error {
+// deltaBuilder is the SDK's request builder of a delta function.
+type deltaBuilder[B any, C any, R any] interface {
+	GetAsDeltaGetResponse(context.Context, *C) (R, error)
+	WithUrl(string) B
+}
+
+// deltaPages runs a delta round of d from link ("": a new round, with cfg's
+// query). Every page is requested with cfg: a stored link carries the query
+// (kiota ignores cfg's query parameters for a WithUrl request), and the
+// Prefer header must be sent again.
+func deltaPages[T any, R deltaResponse[T], C any, B deltaBuilder[B, C, R]](ctx context.Context, c *Client, d B, cfg *C, link string,
+	conv func(T) DirectoryChange, page func(DeltaPage) error) error {
 	for {
+		req := d
 		if link != "" {
 			if err := c.sameHost(link); err != nil {
 				return err
 			}
+			req = d.WithUrl(link)
 		}
-		resp, err := get(link)
+		resp, err := req.GetAsDeltaGetResponse(ctx, cfg)
 		if err != nil {
 			return c.MapError(err)
 		}

@@ -108,15 +108,8 @@ func (c *Client) Users(ctx context.Context, o ListOptions) iter.Seq2[models.User
 	if o.advanced() {
 		q.Count = optional(true)
 	}
-	return pages(c,
-		func() (models.UserCollectionResponseable, error) {
-			return c.graph.Users().Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers(), Options: c.options()})
-		},
-		func(next string) (models.UserCollectionResponseable, error) {
-			// The nextLink carries the query; the headers must be sent again
-			// (the SDK's PageIterator does not).
-			return c.graph.Users().WithUrl(next).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers(), Options: c.options()})
-		})
+	return pages(ctx, c, c.graph.Users(),
+		&users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers(), Options: c.options()})
 }
 
 // GroupMembers lists a group's direct members, or with transitive its
@@ -126,21 +119,10 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bo
 	g := c.graph.Groups().ByGroupId(groupID)
 	var objects iter.Seq2[models.DirectoryObjectable, error]
 	if transitive {
-		cfg := &groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{Options: c.options()}
-		objects = pages(c,
-			func() (models.DirectoryObjectCollectionResponseable, error) {
-				return g.TransitiveMembers().Get(ctx, cfg)
-			},
-			func(next string) (models.DirectoryObjectCollectionResponseable, error) {
-				return g.TransitiveMembers().WithUrl(next).Get(ctx, cfg)
-			})
+		objects = pages(ctx, c, g.TransitiveMembers(),
+			&groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{Options: c.options()})
 	} else {
-		cfg := &groups.ItemMembersRequestBuilderGetRequestConfiguration{Options: c.options()}
-		objects = pages(c,
-			func() (models.DirectoryObjectCollectionResponseable, error) { return g.Members().Get(ctx, cfg) },
-			func(next string) (models.DirectoryObjectCollectionResponseable, error) {
-				return g.Members().WithUrl(next).Get(ctx, cfg)
-			})
+		objects = pages(ctx, c, g.Members(), &groups.ItemMembersRequestBuilderGetRequestConfiguration{Options: c.options()})
 	}
 	return func(yield func(Member, error) bool) {
 		for o, err := range objects {
@@ -161,12 +143,22 @@ type page[T any] interface {
 	GetOdataNextLink() *string
 }
 
-// pages follows @odata.nextLink from the first page to the last, yielding
-// each item. Each range over the sequence starts again from the first page.
-func pages[T any, P page[T]](c *Client, first func() (P, error), next func(link string) (P, error)) iter.Seq2[T, error] {
+// collection is the SDK's request builder of a collection: Get reads a page,
+// WithUrl addresses a later one.
+type collection[B any, C any, P any] interface {
+	Get(context.Context, *C) (P, error)
+	WithUrl(string) B
+}
+
+// pages follows @odata.nextLink from the first page of b to the last,
+// yielding each item. Each range over the sequence starts again from the
+// first page. Every page is requested with cfg: the nextLink carries the
+// query (kiota ignores cfg's query parameters for a WithUrl request), and
+// the headers must be sent again (the SDK's PageIterator does not).
+func pages[T any, P page[T], C any, B collection[B, C, P]](ctx context.Context, c *Client, b B, cfg *C) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		p, err := first()
+		p, err := b.Get(ctx, cfg)
 		for {
 			if err != nil {
 				yield(zero, c.MapError(err))
@@ -189,7 +181,7 @@ func pages[T any, P page[T]](c *Client, first func() (P, error), next func(link 
 				yield(zero, err)
 				return
 			}
-			p, err = next(link)
+			p, err = b.WithUrl(link).Get(ctx, cfg)
 		}
 	}
 }

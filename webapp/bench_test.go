@@ -13,13 +13,9 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
-	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/confidential"
-	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
-	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/graphapi"
-	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/testlog"
 )
 
@@ -37,7 +33,7 @@ var meSelect = []string{"id", "displayName", "givenName", "surname", "userPrinci
 // BenchmarkAuthenticatedMe measures an authenticated GET /me with a warm
 // cache — session lookup and unsealing, a silent token from the encrypted
 // token cache, the Graph call to the emulator, the HTML page — against the
-// same Graph call made directly through graphapi with a fixed token.
+// same Graph call made directly through graphapi with the app's token.
 // webapp reports rate-vs-direct-graph: its rate as a fraction of the direct
 // call's (goal >= 0.8). The app's handler is called in-process, so the
 // difference is the app's own work, not a second loopback hop.
@@ -71,7 +67,11 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 		return w
 	}
 
-	g, err := graphapi.New(fixedToken(userToken(b, tt)), graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: srv.Client()})
+	// The direct call uses the access token the app holds: the same
+	// delegated User.Read token of a cp1 client (CAE, which Graph checks for
+	// revocation on every call), read from the app's token cache.
+	token := cachedAccessTokenSecrets(b, a, accountKey(b, a, u))[0]
+	g, err := graphapi.New(fixedToken(token), graphapi.Options{BaseURL: srv.GraphURL(), HTTPClient: srv.Client()})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -133,48 +133,6 @@ func BenchmarkAuthenticatedMe(b *testing.B) {
 			b.Errorf("the warm path wrote to the token cache %d times", after.Writes-before.Writes)
 		}
 	})
-}
-
-// userToken signs AdeleV in with a confidential client of the web app and
-// returns a delegated Graph access token (User.Read) of the same kind the
-// app gets: the client declares cp1 (a CAE token, which Graph checks for
-// revocation on every call).
-func userToken(b *testing.B, tt *tenant) string {
-	ctx := context.Background()
-	cfg := devmode.WebAppConfig(tt.srv, "http://localhost:8080/auth/callback")
-	ring, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
-	tc := &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: ring}
-	client, err := entra.NewConfidentialClient(cfg, entra.ClientOptions{HTTPClient: tt.srv.Client(), Cache: tc.Router(), Capabilities: []string{"cp1"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, _, err := entra.DiscoverValidator(ctx, cfg, tt.srv.Client())
-	if err != nil {
-		b.Fatal(err)
-	}
-	si := &entra.SignIn{Client: client, Config: cfg, Validator: v}
-	u, txn, err := si.Begin(ctx, entra.BeginOptions{Scopes: []string{"https://graph.microsoft.com/User.Read"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	p := devtenanttest.Persona(b, tt.srv, "AdeleV")
-	resp, err := tt.srv.NewBrowser(p.Username, p.Password).Authorize(ctx, u)
-	if err != nil {
-		b.Fatal(err)
-	}
-	res, err := si.Complete(ctx, txn, resp.Params)
-	if err != nil {
-		b.Fatal(err)
-	}
-	silent, err := entra.NewConfidentialClient(cfg, entra.ClientOptions{HTTPClient: tt.srv.Client(), Cache: tc.Partition(res.Account.HomeAccountID), Capabilities: []string{"cp1"}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := silent.AcquireTokenSilent(ctx, []string{"https://graph.microsoft.com/User.Read"}, confidential.WithSilentAccount(res.Account))
-	if err != nil {
-		b.Fatal(err)
-	}
-	return tok.AccessToken
 }
 
 // countingWriter is a ResponseWriter that keeps the status and the size.

@@ -132,10 +132,7 @@ func accountKey(t testing.TB, a *app, u *user) string {
 // TestSignOutSendsLogoutHint: the app registration asks for the login_hint
 // optional claim, so sign-out names the account with logout_hint.
 func TestSignOutSendsLogoutHint(t *testing.T) {
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{})
-	u := newUser(t, tt, "MeganB")
-	u.signIn(a, "/claims")
+	_, a, u := signedIn(t, "MeganB", "/claims")
 	claims := u.get(a.URL + "/claims")
 	mustContain(t, claims.Body, "<code>login_hint</code>")
 	out := u.post(a.URL+"/signout", url.Values{"csrf": {csrfOf(t, claims.Body)}})
@@ -148,10 +145,7 @@ func TestSignOutSendsLogoutHint(t *testing.T) {
 // TestPhotoFallsBackToInitials: a user without a photo (Graph answers 404
 // ImageNotFound) gets an SVG of their initials, the app's own, not an error.
 func TestPhotoFallsBackToInitials(t *testing.T) {
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{})
-	u := newUser(t, tt, "GradyA")
-	u.signIn(a, "/me")
+	_, a, u := signedIn(t, "GradyA", "/me")
 	p := u.get(a.URL + "/me/photo")
 	if p.Status != http.StatusOK || p.Header.Get("Content-Type") != "image/svg+xml" {
 		t.Fatalf("/me/photo: %d %q", p.Status, p.Header.Get("Content-Type"))

@@ -95,10 +95,7 @@ func TestIncrementalConsent(t *testing.T) {
 	})
 
 	t.Run("non-admin needs an administrator", func(t *testing.T) {
-		tt := startTenant(t)
-		a := startApp(t, tt, appOptions{})
-		u := newUser(t, tt, "AdeleV")
-		u.signIn(a, "/")
+		tt, a, u := signedIn(t, "AdeleV", "/")
 		dir := u.get(a.URL + "/directory")
 		if dir.Status != http.StatusFound {
 			t.Fatalf("/directory: %d, want a redirect to consent", dir.Status)
@@ -179,10 +176,7 @@ func TestIncrementalConsent(t *testing.T) {
 // claims challenge (CAE); the app cannot renew it silently, sends the user
 // through sign-in with the claims, and the page then succeeds.
 func TestClaimsChallenge(t *testing.T) {
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{})
-	u := newUser(t, tt, "AdeleV")
-	u.signIn(a, "/challenge")
+	tt, a, u := signedIn(t, "AdeleV", "/challenge")
 
 	p := u.get(a.URL + "/challenge?run=1")
 	if p.Status != http.StatusOK {
@@ -373,10 +367,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 // Faults carry a Retry-After of 1 s: without one kiota backs off 3+6+12 s
 // (plus jitter) before giving up, ~22 s per request.
 func TestGraphErrors(t *testing.T) {
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{})
-	u := newUser(t, tt, "AdeleV")
-	u.signIn(a, "/me")
+	tt, a, u := signedIn(t, "AdeleV", "/me")
 	if p := u.get(a.URL + "/me"); p.Status != http.StatusOK {
 		t.Fatalf("/me: %d", p.Status)
 	}

@@ -114,6 +114,18 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 	return &app{App: a, t: tt, URL: base, server: hs, log: log, cache: tc}
 }
 
+// signedIn starts a dev tenant and an app with the default options, and
+// signs alias in there, returning to returnTo: the start of most tests of
+// a signed-in page.
+func signedIn(t testing.TB, alias, returnTo string) (*tenant, *app, *user) {
+	t.Helper()
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{})
+	u := newUser(t, tt, alias)
+	u.signIn(a, returnTo)
+	return tt, a, u
+}
+
 // user is a browser: a cookie jar for the app, and the dev tenant's
 // Browser (its own jar) for the sign-in pages.
 type user struct {

@@ -26,34 +26,27 @@ type metrics struct {
 }
 
 func newMetrics(cache *tokencache.Metrics) *metrics {
+	counters := func(name, help string, labels ...string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+	}
+	counter := func(name, help string, f func() int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
+	}
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "entrakit_http_requests_total", Help: "HTTP requests served, by route and status code.",
-		}, []string{"method", "route", "code"}),
+		reg:      prometheus.NewRegistry(),
+		requests: counters("entrakit_http_requests_total", "HTTP requests served, by route and status code.", "method", "route", "code"),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "entrakit_http_request_duration_seconds", Help: "Time to serve an HTTP request.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
-		signIns: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "entrakit_signins_total", Help: "Sign-ins by outcome: started, completed, cancelled, stale_state, error.",
-		}, []string{"result"}),
-		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "entrakit_token_acquisitions_total", Help: "Silent token acquisitions: served from the cache, refreshed at Entra, or failed.",
-		}, []string{"source"}),
-		reauth: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "entrakit_reauthentications_total", Help: "Trips back through sign-in a page started, by reason.",
-		}, []string{"reason"}),
-		graphRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "entrakit_graph_requests_total", Help: "HTTP requests to Microsoft Graph, by status code.",
-		}, []string{"code"}),
+		signIns:       counters("entrakit_signins_total", "Sign-ins by outcome: started, completed, cancelled, stale_state, error.", "result"),
+		tokens:        counters("entrakit_token_acquisitions_total", "Silent token acquisitions: served from the cache, refreshed at Entra, or failed.", "source"),
+		reauth:        counters("entrakit_reauthentications_total", "Trips back through sign-in a page started, by reason.", "reason"),
+		graphRequests: counters("entrakit_graph_requests_total", "HTTP requests to Microsoft Graph, by status code.", "code"),
 		graphDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "entrakit_graph_request_duration_seconds", Help: "Latency of HTTP requests to Microsoft Graph.",
 			Buckets: prometheus.DefBuckets,
 		}),
-	}
-	counter := func(name, help string, f func() int64) prometheus.Collector {
-		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(f()) })
 	}
 	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.reauth, m.graphRequests, m.graphDuration,
 		counter("entrakit_token_cache_hits_total", "Token cache reads that found the partition.", cache.Hits.Load),

@@ -374,10 +374,7 @@ func TestSessionFixation(t *testing.T) {
 // without this session's token, or one the browser marks cross-site; a
 // refused POST changes nothing.
 func TestStateChangingPostsNeedCSRF(t *testing.T) {
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{})
-	u := newUser(t, tt, "AdeleV")
-	u.signIn(a, "/")
+	tt, a, u := signedIn(t, "AdeleV", "/")
 	token := csrfOf(t, u.get(a.URL+"/").Body)
 	other := newUser(t, tt, "AlexW")
 	other.signIn(a, "/")
