@@ -27,13 +27,11 @@ func env(kv ...string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
-// devEnv is dev mode (no AZURE_CLIENT_ID) with the database in dir and the
-// dev tenant on a free port.
-func devEnv(dir string, kv ...string) func(string) (string, bool) {
-	return env(append([]string{
-		"ENTRAKIT_DATABASE_URL", "sqlite://" + filepath.Join(dir, "d.db"),
-		"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:0",
-	}, kv...)...)
+// devEnv is dev mode (no production setting) with the dev tenant on a free
+// port; its state, database included, goes under .entrakit/devtenant in the
+// working directory (the tests chdir to a temporary one).
+func devEnv(kv ...string) func(string) (string, bool) {
+	return env(append([]string{"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:0"}, kv...)...)
 }
 
 // logs captures the command's log lines.
@@ -194,6 +192,45 @@ func TestBadEnvironment(t *testing.T) {
 	}
 }
 
+// A deployment whose AZURE_CLIENT_ID went missing must stop with an error
+// naming it, and leave its configured database alone: dev mode would clear
+// the sync cursors and sweep the real directory rows (issue 14, item 1).
+func TestProductionSettingsNeverStartDevMode(t *testing.T) {
+	t.Chdir(t.TempDir())
+	prod := filepath.Join(t.TempDir(), "prod.db")
+	db, err := daemon.OpenDB(context.Background(), "sqlite://"+prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO sync_cursors (stream, link, round_complete, updated_at) VALUES ('users', 'https://graph.microsoft.com/v1.0/users/delta()?$deltatoken=real', 1, '2026-12-01T00:00:00Z')`); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	for _, args := range [][]string{{"run", "directory-sync"}, {}} {
+		var out bytes.Buffer
+		logger, logBuf := logs()
+		err := run(context.Background(), args, devEnv("ENTRAKIT_DATABASE_URL", "sqlite://"+prod, "AZURE_TENANT_ID", "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d"), &out, logger)
+		if err == nil || !strings.Contains(err.Error(), "AZURE_CLIENT_ID: required") || !strings.Contains(err.Error(), "ENTRAKIT_DATABASE_URL") {
+			t.Fatalf("%v: %v, want a configuration error naming AZURE_CLIENT_ID and ENTRAKIT_DATABASE_URL", args, err)
+		}
+		if strings.Contains(logBuf.String(), "DEV MODE") {
+			t.Fatalf("%v: dev mode started:\n%s", args, logBuf)
+		}
+	}
+	db, err = daemon.OpenDB(context.Background(), "sqlite://"+prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM sync_cursors`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("the configured database's cursors: %d rows, %v; want the one it had", n, err)
+	}
+	if _, err := os.Stat(".entrakit"); err == nil {
+		t.Errorf("dev state was created")
+	}
+}
+
 func TestUsage(t *testing.T) {
 	t.Chdir(t.TempDir())
 	logger, _ := logs()
@@ -218,13 +255,12 @@ func TestUsage(t *testing.T) {
 // dev tenant, as `go run ./cmd/daemon run JOB` does.
 func TestRunJobsDevMode(t *testing.T) {
 	t.Chdir(t.TempDir())
-	dir := t.TempDir()
 	reports := filepath.Join(t.TempDir(), "reports")
 	jobs := writeFile(t, "jobs.json", `{"jobs": [
 		{"name": "directory-sync", "every": "15m"},
 		{"name": "expiring-credentials", "cron": "0 6 * * *", "settings": {"within_days": 3650, "output_dir": "`+reports+`"}}
 	]}`)
-	lookup := devEnv(dir, "ENTRAKIT_DAEMON_CONFIG", jobs)
+	lookup := devEnv("ENTRAKIT_DAEMON_CONFIG", jobs)
 	ctx := context.Background()
 
 	var out bytes.Buffer
@@ -246,8 +282,8 @@ func TestRunJobsDevMode(t *testing.T) {
 	if strings.Contains(out.String(), "\r") {
 		t.Errorf("progress bar drawn on a non-terminal: %q", out.String())
 	}
-	// The database the environment named holds the dev tenant's users.
-	db, err := daemon.OpenDB(ctx, "sqlite://"+filepath.Join(dir, "d.db"))
+	// Dev mode's own database holds the dev tenant's users.
+	db, err := daemon.OpenDB(ctx, "sqlite://.entrakit/devtenant/daemon.db")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +347,7 @@ func TestRunJobsDevMode(t *testing.T) {
 // restart): the second run must work, incrementally or not.
 func TestRunDirectorySyncTwiceDevMode(t *testing.T) {
 	t.Chdir(t.TempDir())
-	lookup := devEnv(t.TempDir())
+	lookup := devEnv()
 	logger, logBuf := logs()
 	for i := range 2 {
 		var out bytes.Buffer
@@ -326,7 +362,7 @@ func TestRunUnknownJob(t *testing.T) {
 	t.Chdir(t.TempDir())
 	var out bytes.Buffer
 	logger, _ := logs()
-	err := run(context.Background(), []string{"run", "nope"}, devEnv(t.TempDir()), &out, logger)
+	err := run(context.Background(), []string{"run", "nope"}, devEnv(), &out, logger)
 	if err == nil {
 		t.Fatal("run nope succeeded")
 	}

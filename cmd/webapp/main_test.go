@@ -110,3 +110,22 @@ func TestBadConfigurationNamesTheVariable(t *testing.T) {
 		t.Errorf("err = %v", err)
 	}
 }
+
+// A replica that lost its AZURE_CLIENT_ID but has production Redis and keys
+// must stop: dev mode would seal dev sessions with the production key into
+// production Redis and print persona passwords (issue 14, item 1).
+func TestProductionSettingsNeverStartDevMode(t *testing.T) {
+	var out strings.Builder
+	err := run(context.Background(), lookupFrom(map[string]string{
+		"ENTRAKIT_REDIS_URL":        "redis://127.0.0.1:1/0",
+		"ENTRAKIT_TOKEN_CACHE_KEYS": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"ENTRAKIT_LISTEN":           "127.0.0.1:0",
+	}), &out, slog.New(slog.NewJSONHandler(&out, nil)))
+	if err == nil || !strings.Contains(err.Error(), "AZURE_CLIENT_ID: required") ||
+		!strings.Contains(err.Error(), "ENTRAKIT_REDIS_URL") || !strings.Contains(err.Error(), "ENTRAKIT_TOKEN_CACHE_KEYS") {
+		t.Fatalf("err = %v, want AZURE_CLIENT_ID required, naming the production settings", err)
+	}
+	if strings.Contains(out.String(), "DEV MODE") || strings.Contains(out.String(), "Dev-") {
+		t.Fatalf("dev mode started, or printed persona passwords:\n%s", out.String())
+	}
+}

@@ -23,7 +23,7 @@ type Variable struct {
 // Variables lists every variable Load reads.
 var Variables = []Variable{
 	{"AZURE_TENANT_ID", "", "Tenant id (GUID), verified domain, `common` or `organizations`."},
-	{"AZURE_CLIENT_ID", "", "Application (client) id. Unset: start the in-process dev tenant (dev mode)."},
+	{"AZURE_CLIENT_ID", "", "Application (client) id. Unset, with no other production setting: start the in-process dev tenant (dev mode)."},
 	{"AZURE_CLIENT_SECRET", "", "Client secret (prefer a certificate)."},
 	{"AZURE_CLIENT_CERTIFICATE_PATH", "", "PEM or PFX file with the certificate and private key."},
 	{"AZURE_CLIENT_CERTIFICATE_PASSWORD", "", "Password of the PFX file."},
@@ -36,14 +36,14 @@ var Variables = []Variable{
 	{"ENTRAKIT_ALLOWED_TENANTS", "", "Comma-separated tenant ids allowed to sign in to a multi-tenant app."},
 	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
-	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID is unset; `off`: never (production)."},
+	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID and every other production setting (credentials, stores, keys, TLS) are unset; `off`: never (production)."},
 	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
 	{"ENTRAKIT_REDIS_URL", "", "Redis for web app sessions (and the token cache when ENTRAKIT_TOKEN_CACHE_URL is unset): `redis://host:6379/0`. Needed for several instances."},
 	{"ENTRAKIT_TRUSTED_PROXIES", "", "Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For / -Proto / X-Request-Id are believed."},
 	{"ENTRAKIT_TLS_CERT_FILE", "", "PEM certificate chain: serve HTTPS (with HSTS) instead of HTTP."},
 	{"ENTRAKIT_TLS_KEY_FILE", "", "PEM private key of ENTRAKIT_TLS_CERT_FILE."},
 	{"ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:9443", "Where the in-process dev tenant listens (dev mode)."},
-	{"ENTRAKIT_DATABASE_URL", "sqlite://.entrakit/daemon.db", "Daemon database: `sqlite:///path.db` (embedded, one replica) or `postgres://user@host/db` (several replicas)."},
+	{"ENTRAKIT_DATABASE_URL", "sqlite://.entrakit/daemon.db (dev mode: .entrakit/devtenant/daemon.db)", "Daemon database: `sqlite:///path.db` (embedded, one replica) or `postgres://user@host/db` (several replicas)."},
 	{"ENTRAKIT_DAEMON_CONFIG", "built-in", "Daemon job file (JSON: jobs with name, every or cron, timeout, settings); unset: the built-in default."},
 	{"ENTRAKIT_DAEMON_LISTEN", "localhost:9090", "Address of the daemon's /healthz and /metrics."},
 	{"ENTRAKIT_TOKEN_CACHE_KEYS", "", "Comma-separated base64 keys (>= 32 random bytes each) sealing the token cache; the first seals, all open. Required outside dev mode."},
@@ -52,8 +52,9 @@ var Variables = []Variable{
 // Settings is what the binaries read from the environment.
 type Settings struct {
 	Entra entra.Config
-	// DevTenant is true when no AZURE_CLIENT_ID is set and ENTRAKIT_DEV_TENANT
-	// is not "off": the binary must start the dev tenant and say so loudly.
+	// DevTenant is true when ENTRAKIT_DEV_TENANT is not "off" and neither
+	// AZURE_CLIENT_ID nor any other production setting is set: the binary
+	// must start the dev tenant and say so loudly.
 	DevTenant bool
 	// Listen is the web app's listen address.
 	Listen string
@@ -92,7 +93,17 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	}
 	switch mode := strings.ToLower(e.get("ENTRAKIT_DEV_TENANT")); mode {
 	case "", "auto":
-		s.DevTenant = e.get("AZURE_CLIENT_ID") == ""
+		// Dev mode only when nothing says production: a deployment that
+		// lost its AZURE_CLIENT_ID must stop, not run the emulator against
+		// its real database, Redis or stores.
+		if e.get("AZURE_CLIENT_ID") == "" {
+			if prod := e.productionSettings(); len(prod) > 0 {
+				e.bad("AZURE_CLIENT_ID", "required: %s set, so this is a production configuration and the built-in dev tenant does not start (set AZURE_CLIENT_ID, or unset them for dev mode)",
+					strings.Join(prod, ", ")+map[bool]string{true: " is", false: " are"}[len(prod) == 1])
+			} else {
+				s.DevTenant = true
+			}
+		}
 	case "off", "false", "0":
 		if e.get("AZURE_CLIENT_ID") == "" {
 			e.bad("AZURE_CLIENT_ID", "required: ENTRAKIT_DEV_TENANT=off forbids the built-in dev tenant")
@@ -109,6 +120,29 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 		e.entraErrors(s.Entra)
 	}
 	return s, errors.Join(e.errs...)
+}
+
+// productionVariables are the settings only a real deployment has: Entra
+// credentials and authorities (azidentity's names), the stores and keys
+// whose data must never meet the dev tenant's, TLS, and the managed
+// identity endpoints Azure hosts set.
+var productionVariables = []string{
+	"AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_CLIENT_CERTIFICATE_PASSWORD",
+	"AZURE_CLIENT_SEND_CERTIFICATE_CHAIN", "AZURE_FEDERATED_TOKEN_FILE", "AZURE_AUTHORITY_HOST", "AZURE_USERNAME", "AZURE_PASSWORD",
+	"ENTRAKIT_CLOUD", "ENTRAKIT_GRAPH_URL", "ENTRAKIT_ALLOWED_TENANTS", "ENTRAKIT_MANAGED_IDENTITY",
+	"ENTRAKIT_TOKEN_CACHE_KEYS", "ENTRAKIT_TOKEN_CACHE_URL", "ENTRAKIT_REDIS_URL", "ENTRAKIT_DATABASE_URL",
+	"ENTRAKIT_TLS_CERT_FILE", "ENTRAKIT_TLS_KEY_FILE", "IDENTITY_ENDPOINT", "MSI_ENDPOINT",
+}
+
+// productionSettings names the production variables that are set.
+func (e *reader) productionSettings() []string {
+	var set []string
+	for _, name := range productionVariables {
+		if v, ok := e.lookup(name); ok && v != "" {
+			set = append(set, name)
+		}
+	}
+	return set
 }
 
 // reader reads variables and collects every problem, each named by its variable.
@@ -187,9 +221,14 @@ func (e *reader) stores(s *Settings) {
 		}
 	}
 	s.DatabaseURL = e.get("ENTRAKIT_DATABASE_URL")
-	if s.DatabaseURL == "" {
+	switch {
+	case s.DatabaseURL == "" && s.DevTenant:
+		// Dev state lives apart: a dev run in a deployment's folder never
+		// opens its database.
+		s.DatabaseURL = "sqlite://.entrakit/devtenant/daemon.db"
+	case s.DatabaseURL == "":
 		s.DatabaseURL = "sqlite://.entrakit/daemon.db"
-	} else if !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://") {
+	case !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://"):
 		e.bad("ENTRAKIT_DATABASE_URL", "want sqlite:///path.db or postgres://user@host:5432/db")
 	}
 	s.TokenCacheKeys = e.get("ENTRAKIT_TOKEN_CACHE_KEYS")

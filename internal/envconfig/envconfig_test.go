@@ -213,3 +213,58 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		}
 	}
 }
+
+// A deployment that sets any production setting but lacks AZURE_CLIENT_ID
+// (a typo, an unmounted secret) must fail to start, naming what is missing
+// — never fall back to the dev tenant, which would write dev state into the
+// configured database, Redis or store (issue 14, item 1).
+func TestDevModeOnlyWithoutProductionSettings(t *testing.T) {
+	for _, kv := range [][2]string{
+		{"AZURE_TENANT_ID", tenant},
+		{"AZURE_CLIENT_SECRET", "s"},
+		{"AZURE_CLIENT_CERTIFICATE_PATH", "/c.pem"},
+		{"AZURE_FEDERATED_TOKEN_FILE", "/var/run/secrets/token"},
+		{"AZURE_AUTHORITY_HOST", "https://login.microsoftonline.us/"},
+		{"ENTRAKIT_TOKEN_CACHE_KEYS", testKey},
+		{"ENTRAKIT_TOKEN_CACHE_URL", "redis://cache:6379/0"},
+		{"ENTRAKIT_REDIS_URL", "redis://cache:6379/0"},
+		{"ENTRAKIT_DATABASE_URL", "postgres://sync@db.internal:5432/directory"},
+		{"ENTRAKIT_MANAGED_IDENTITY", "system"},
+		{"ENTRAKIT_TLS_CERT_FILE", "/tls/cert.pem"},
+		{"IDENTITY_ENDPOINT", "http://localhost:8081/msi/token"},
+	} {
+		t.Run(kv[0], func(t *testing.T) {
+			s, err := Load(env(kv[0], kv[1]))
+			if s.DevTenant {
+				t.Fatalf("%s is set, yet Load chose dev mode", kv[0])
+			}
+			if err == nil || !strings.Contains(err.Error(), "AZURE_CLIENT_ID: required") || !strings.Contains(err.Error(), kv[0]) {
+				t.Fatalf("Load = %v, want an AZURE_CLIENT_ID error naming %s", err, kv[0])
+			}
+			if strings.Contains(err.Error(), kv[1]) && len(kv[1]) > 3 {
+				t.Errorf("the error quotes the setting's value: %v", err)
+			}
+		})
+	}
+	t.Run("nothing set: dev mode, with its state apart", func(t *testing.T) {
+		s, err := Load(env())
+		if err != nil || !s.DevTenant {
+			t.Fatalf("DevTenant=%v err=%v", s.DevTenant, err)
+		}
+		if s.DatabaseURL != "sqlite://.entrakit/devtenant/daemon.db" {
+			t.Errorf("dev mode database %q: it must not be the production default", s.DatabaseURL)
+		}
+	})
+	t.Run("production default database", func(t *testing.T) {
+		s, _ := Load(env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_TOKEN_CACHE_KEYS", testKey))
+		if s.DevTenant || s.DatabaseURL != "sqlite://.entrakit/daemon.db" {
+			t.Errorf("DevTenant=%v DatabaseURL=%q", s.DevTenant, s.DatabaseURL)
+		}
+	})
+	t.Run("settings a dev run uses too do not count", func(t *testing.T) {
+		s, err := Load(env("ENTRAKIT_LISTEN", ":8081", "ENTRAKIT_DEV_TENANT_LISTEN", "127.0.0.1:0", "ENTRAKIT_DAEMON_CONFIG", "/jobs.json"))
+		if err != nil || !s.DevTenant {
+			t.Fatalf("DevTenant=%v err=%v", s.DevTenant, err)
+		}
+	})
+}
