@@ -61,6 +61,9 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	for _, w := range envconfig.Warnings(s) {
+		logger.Warn("configuration: " + w)
+	}
 	if *configPath == "" {
 		*configPath = s.DaemonConfig
 	}

@@ -370,3 +370,24 @@ func TestRunUnknownJob(t *testing.T) {
 		t.Errorf("run nope: %v", err)
 	}
 }
+
+// A plaintext remote Redis or an unverified remote PostgreSQL is accepted
+// but said at start (issue 14, item 8).
+func TestInsecureStoresWarned(t *testing.T) {
+	t.Chdir(t.TempDir())
+	logger, logBuf := logs()
+	var out bytes.Buffer
+	_ = run(context.Background(), []string{"list"}, env("AZURE_TENANT_ID", "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d",
+		"AZURE_CLIENT_ID", "5c3a1e7b-2d4f-4e6a-9b8c-1d2e3f4a5b6c", "AZURE_CLIENT_SECRET", "s",
+		"ENTRAKIT_TOKEN_CACHE_KEYS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+		"ENTRAKIT_REDIS_URL", "redis://cache.internal:6379/0",
+		"ENTRAKIT_DATABASE_URL", "postgres://daemon:hunter2@db.internal:5432/x?sslmode=disable"), &out, logger)
+	for _, want := range []string{"ENTRAKIT_REDIS_URL: plaintext redis://", "ENTRAKIT_DATABASE_URL: sslmode disable"} {
+		if !strings.Contains(logBuf.String(), want) {
+			t.Errorf("no warning %q in:\n%s", want, logBuf)
+		}
+	}
+	if strings.Contains(logBuf.String(), "hunter2") {
+		t.Errorf("the log quotes the database password")
+	}
+}

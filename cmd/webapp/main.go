@@ -45,6 +45,9 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	if err != nil {
 		return fmt.Errorf("configuration:\n%w", err)
 	}
+	for _, w := range envconfig.Warnings(s) {
+		logger.Warn("configuration: " + w)
+	}
 	ln, err := net.Listen("tcp", s.Listen)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 
@@ -345,4 +346,40 @@ func loadCAFile(path string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificate in it", path)
 	}
 	return pool, nil
+}
+
+// Warnings lists settings Load accepts that a production deployment should
+// not keep, for the binaries to log at start: a plaintext redis:// to a
+// remote host (tokens and sessions cross the network in clear; use
+// rediss://), and a PostgreSQL URL to a remote host whose sslmode does not
+// verify the server (use sslmode=verify-full).
+func Warnings(s Settings) []string {
+	var out []string
+	for _, r := range []struct{ name, url string }{{"ENTRAKIT_REDIS_URL", s.RedisURL}, {"ENTRAKIT_TOKEN_CACHE_URL", s.TokenCacheURL}} {
+		u, err := url.Parse(r.url)
+		if err != nil || u.Scheme != "redis" || isLocal(u.Hostname()) {
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s: plaintext redis:// to %s: sessions and tokens cross the network unencrypted; use rediss://", r.name, u.Hostname()))
+	}
+	if u, err := url.Parse(s.DatabaseURL); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") && !isLocal(u.Hostname()) {
+		switch mode := u.Query().Get("sslmode"); mode {
+		case "verify-full", "verify-ca":
+		default:
+			if mode == "" {
+				mode = "unset (prefer)"
+			}
+			out = append(out, fmt.Sprintf("ENTRAKIT_DATABASE_URL: sslmode %s to %s does not verify the server; use sslmode=verify-full", mode, u.Hostname()))
+		}
+	}
+	return out
+}
+
+// isLocal: loopback, or no host (a Unix socket).
+func isLocal(host string) bool {
+	if host == "" || strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

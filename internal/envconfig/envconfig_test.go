@@ -268,3 +268,38 @@ func TestDevModeOnlyWithoutProductionSettings(t *testing.T) {
 		}
 	})
 }
+
+func TestWarnings(t *testing.T) {
+	tests := []struct {
+		name string
+		s    Settings
+		want []string // substrings, one warning each; none: no warning
+	}{
+		{"local and verified", Settings{RedisURL: "redis://127.0.0.1:6379/0", TokenCacheURL: "redis://localhost:6379/1",
+			DatabaseURL: "postgres://u@db.internal/x?sslmode=verify-full"}, nil},
+		{"dev defaults", Settings{DatabaseURL: "sqlite://.entrakit/devtenant/daemon.db", TokenCacheURL: "memory:"}, nil},
+		{"remote TLS redis", Settings{RedisURL: "rediss://cache.internal:6380/0"}, nil},
+		{"plaintext remote redis", Settings{RedisURL: "redis://cache.internal:6379/0", TokenCacheURL: "redis://cache.internal:6379/0"},
+			[]string{"ENTRAKIT_REDIS_URL: plaintext redis:// to cache.internal", "ENTRAKIT_TOKEN_CACHE_URL: plaintext"}},
+		{"postgres sslmode disable", Settings{DatabaseURL: "postgres://u:pw@db.internal:5432/x?sslmode=disable"},
+			[]string{"ENTRAKIT_DATABASE_URL: sslmode disable to db.internal"}},
+		{"postgres sslmode unset", Settings{DatabaseURL: "postgresql://u@10.1.2.3/x"}, []string{"sslmode unset (prefer) to 10.1.2.3"}},
+		{"postgres on a socket", Settings{DatabaseURL: "postgres:///x?host=/var/run/postgresql"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := Warnings(tt.s)
+			if len(got) != len(tt.want) {
+				t.Fatalf("Warnings = %q, want %d", got, len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("warning %q does not contain %q", got[i], w)
+				}
+				if strings.Contains(got[i], "pw") {
+					t.Errorf("warning quotes the password: %q", got[i])
+				}
+			}
+		})
+	}
+}
