@@ -203,11 +203,14 @@ func (c Config) Authority() string { return c.Cloud.Authority(c.TenantID) }
 func (c Config) MultiTenant() bool { return isMultiTenant(c.TenantID) }
 
 // TenantAllowed reports whether tid may sign in: for a single-tenant app the
-// token's tid must be the configured tenant (compared when TenantID is a GUID);
-// for a multi-tenant app it must be in AllowedTenants when that is set.
+// token's tid must be the configured tenant id; for a multi-tenant app it
+// must be in AllowedTenants when that is set. A TenantID given as a domain
+// allows no tenant: which tenant id it names is only known from the
+// discovery document (DiscoverValidator resolves it), and guessing "any"
+// would let other tenants' tokens in through a templated issuer.
 func (c Config) TenantAllowed(tid string) bool {
 	if !c.MultiTenant() {
-		return !IsGUID(c.TenantID) || strings.EqualFold(c.TenantID, tid)
+		return IsGUID(c.TenantID) && strings.EqualFold(c.TenantID, tid)
 	}
 	if len(c.AllowedTenants) == 0 {
 		return IsGUID(tid)

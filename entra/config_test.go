@@ -132,6 +132,10 @@ func TestTenantAllowed(t *testing.T) {
 		{"common", nil, "not-a-guid", false},
 		{"organizations", []string{testTenant}, testTenant, true},
 		{"organizations", []string{testTenant}, other, false},
+		// A domain names a tenant whose id Config cannot know: fail closed
+		// (DiscoverValidator resolves it from the discovery document).
+		{"contoso.onmicrosoft.com", nil, other, false},
+		{"contoso.onmicrosoft.com", nil, testTenant, false},
 	}
 	for _, tt := range tests {
 		c := Config{TenantID: tt.tenant, AllowedTenants: tt.allowed}

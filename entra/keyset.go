@@ -96,51 +96,58 @@ func (k *RemoteKeySet) VerificationKeys(ctx context.Context, kid string) ([]*rsa
 }
 
 // refresh fetches the JWKS once for all concurrent callers, and not more
-// often than MinRefreshInterval.
+// often than MinRefreshInterval. The fetch runs on its own, detached from
+// the callers' contexts: a caller that hangs up stops waiting, not the fetch,
+// so its attempt is recorded and counts against the rate limit (otherwise a
+// flood of requests that disconnect would refetch on each unknown kid).
 func (k *RemoteKeySet) refresh(ctx context.Context) error {
-	now := k.now()
 	k.mu.Lock()
-	interval := k.MinRefreshInterval
-	if interval == 0 {
-		interval = 5 * time.Minute
-	}
-	if call := k.inflight; call != nil {
-		k.mu.Unlock()
-		select {
-		case <-call.done:
-			return call.err
-		case <-ctx.Done():
-			return ctx.Err()
+	call := k.inflight
+	if call == nil {
+		now := k.now()
+		interval := k.MinRefreshInterval
+		if interval == 0 {
+			interval = 5 * time.Minute
 		}
+		if !k.fetched.IsZero() && now.Sub(k.fetched) < interval {
+			err := k.lastError // rate limited: answer from the cache, or with the
+			k.mu.Unlock()      // last failure when there is nothing cached
+			return err
+		}
+		k.fetched = now // the attempt counts from its start, whatever happens next
+		call = &fetchCall{done: make(chan struct{})}
+		k.inflight = call
+		go k.fetchFor(context.WithoutCancel(ctx), call)
 	}
-	if !k.fetched.IsZero() && now.Sub(k.fetched) < interval {
-		err := k.lastError // rate limited: answer from the cache, or with the
-		k.mu.Unlock()      // last failure when there is nothing cached
-		return err
-	}
-	call := &fetchCall{done: make(chan struct{})}
-	k.inflight = call
 	k.mu.Unlock()
-
-	keys, err := k.fetch(ctx)
-
-	k.mu.Lock()
-	if ctx.Err() == nil { // a caller that gave up says nothing about the endpoint
-		k.fetched = now
+	select {
+	case <-call.done:
+		return call.err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
+}
+
+// jwksFetchTimeout bounds a fetch no caller can cancel.
+const jwksFetchTimeout = 30 * time.Second
+
+// fetchFor runs call: it fetches the JWKS and stores the keys, or keeps the
+// cached ones when the fetch fails.
+func (k *RemoteKeySet) fetchFor(ctx context.Context, call *fetchCall) {
+	ctx, cancel := context.WithTimeout(ctx, jwksFetchTimeout)
+	defer cancel()
+	keys, err := k.fetch(ctx)
+	k.mu.Lock()
 	if err == nil {
 		k.keys = keys
 	} else if len(k.keys) > 0 {
 		err = nil // keep serving the cached keys
 	}
-	if ctx.Err() == nil {
-		k.lastError = err
-	}
+	k.lastError = err
 	k.inflight = nil
 	call.err = err
 	k.mu.Unlock()
 	close(call.done)
-	return err
 }
 
 func (k *RemoteKeySet) now() time.Time {

@@ -534,3 +534,132 @@ func TestRemoteKeySetMaxAge(t *testing.T) {
 		t.Errorf("%d fetches, want a refetch after each MaxAge", fetches.Load())
 	}
 }
+
+// fkHangUp is a JWKS endpoint whose callers hang up: on each request it
+// cancels the context of the lookup in progress (hangUp), and answers only
+// once that lookup has returned, so the answer comes after the caller left.
+type fkHangUp struct {
+	*httptest.Server
+	hits   atomic.Int32
+	hangUp atomic.Pointer[fkLeaver]
+}
+
+// fkLeaver is one lookup: cancel ends its context, returned is closed when
+// VerificationKeys has returned.
+type fkLeaver struct {
+	cancel   context.CancelFunc
+	returned chan struct{}
+}
+
+func fkServeHangUp(t *testing.T) *fkHangUp {
+	t.Helper()
+	s := &fkHangUp{}
+	body := fkJSON(map[string]any{"keys": []any{fkRSAJWK("k1", fkDecoy("k1"))}})
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.hits.Add(1)
+		if c := s.hangUp.Load(); c != nil {
+			c.cancel()
+			select {
+			case <-c.returned:
+			case <-time.After(5 * time.Second): // a test bug; do not hang
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(body)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// lookup asks for kid as a caller that hangs up while the key set fetches
+// (or, with cancelled, before it even asks), and returns its error.
+func (s *fkHangUp) lookup(ks *entra.RemoteKeySet, kid string, cancelled bool) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := &fkLeaver{cancel: cancel, returned: make(chan struct{})}
+	if cancelled {
+		cancel()
+	}
+	s.hangUp.Store(c)
+	_, err := ks.VerificationKeys(ctx, kid)
+	close(c.returned)
+	s.hangUp.Store(nil)
+	return err
+}
+
+// TestRemoteKeySetRefetchLimitWithHangUps: callers that hang up during (or
+// before) a refetch for an unknown kid still use up the refetch: the
+// attempt counts whatever their context does, so a flood of requests that
+// disconnect cannot make the key set refetch on each one.
+func TestRemoteKeySetRefetchLimitWithHangUps(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		cancelled bool
+	}{
+		{"cancelled during the fetch", false},
+		{"cancelled before asking", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := fkServeHangUp(t)
+			clock := newFKClock()
+			ks := &entra.RemoteKeySet{JWKSURL: srv.URL, HTTPClient: srv.Client(), Now: clock.Now, MinRefreshInterval: time.Minute}
+			if n := fkLookup(t, ks, "k1"); n != 1 {
+				t.Fatalf("k1: %d keys", n)
+			}
+			clock.Advance(time.Minute) // one refetch allowed from now on
+			for i := range 20 {
+				srv.lookup(ks, "unknown-"+string(rune('a'+i)), tc.cancelled)
+			}
+			// A patient caller now: the refetch of this interval is spent
+			// (or still under way, and shared).
+			fkLookup(t, ks, "unknown-z")
+			if got := srv.hits.Load(); got > 2 {
+				t.Errorf("%d JWKS requests within one interval, want at most 2 (the first fetch and one refetch)", got)
+			}
+			clock.Advance(time.Minute)
+			fkLookup(t, ks, "unknown-y")
+			if got := srv.hits.Load(); got > 3 {
+				t.Errorf("%d JWKS requests after the next interval, want at most 3", got)
+			}
+		})
+	}
+}
+
+// TestRemoteKeySetSharedFetchOutlivesCallers: concurrent lookups of an
+// unknown kid share one fetch, which completes and is recorded even when
+// every one of them hangs up while it runs.
+func TestRemoteKeySetSharedFetchOutlivesCallers(t *testing.T) {
+	srv, ks := fkRotated(t, fkRSAJWK("new", fkDecoy("new")))
+	gate := make(chan struct{})
+	srv.mu.Lock()
+	srv.gate = gate
+	srv.mu.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, err := ks.VerificationKeys(ctx, "new"); !errors.Is(err, context.Canceled) {
+				t.Errorf("lookup whose caller left: err = %v, want context.Canceled", err)
+			}
+		})
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.hits.Load() < 2 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cancel() // every caller hangs up while the fetch is held
+	wg.Wait()
+	srv.mu.Lock()
+	srv.gate = nil
+	srv.mu.Unlock()
+	close(gate)
+	// The fetch went on without them: the new key is there, and no one
+	// fetched again for it.
+	if n := fkLookup(t, ks, "new"); n != 1 {
+		t.Errorf("the new key after the callers left: %d keys", n)
+	}
+	for range 10 {
+		fkLookup(t, ks, "still-unknown")
+	}
+	fkHits(t, srv, 2)
+}

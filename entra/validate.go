@@ -40,8 +40,8 @@ type Validator struct {
 // NewValidator builds the validator for cfg's ID tokens (aud = client id)
 // over keys. For a web API, set Audiences (and V1Issuer) on the result.
 // Tokens name their tenant by id, so a TenantID given as a domain cannot
-// give the issuer: use DiscoverValidator (NewValidator then refuses every
-// token rather than guess).
+// give the issuer nor the tenant: use DiscoverValidator (NewValidator then
+// refuses every token, v1 ones included, rather than guess).
 func NewValidator(cfg Config, keys KeySet) *Validator {
 	iss := ""
 	switch {
@@ -55,18 +55,22 @@ func NewValidator(cfg Config, keys KeySet) *Validator {
 
 // DiscoverValidator reads the authority's discovery document (Discover) and
 // returns a validator for cfg's ID tokens with the issuer it names and a
-// RemoteKeySet over its JWKS, fetched with client.
+// RemoteKeySet over its JWKS, fetched with client. A single tenant given
+// as a domain is resolved to the tenant id in that issuer, so the tenant
+// check (of a templated V1Issuer) allows that tenant and no other.
 func DiscoverValidator(ctx context.Context, cfg Config, client *http.Client) (*Validator, *Metadata, error) {
 	md, err := Discover(ctx, client, cfg.Authority())
 	if err != nil {
 		return nil, nil, err
 	}
+	if !cfg.MultiTenant() {
+		// Discover checked that the issuer is {host}/{tenant id}/v2.0; a
+		// tid that is not a GUID here allows no tenant (Config.TenantAllowed).
+		host := strings.TrimSuffix(cfg.Cloud.orDefault().AuthorityHost, "/")
+		cfg.TenantID = strings.TrimSuffix(strings.TrimPrefix(md.Issuer, host+"/"), "/v2.0")
+	}
 	v := NewValidator(cfg, &RemoteKeySet{JWKSURL: md.JWKSURI, HTTPClient: client})
 	v.Issuer = md.Issuer
-	if !cfg.MultiTenant() {
-		tid := strings.TrimSuffix(strings.TrimPrefix(md.Issuer, strings.TrimSuffix(cfg.Cloud.orDefault().AuthorityHost, "/")+"/"), "/v2.0")
-		v.TenantAllowed = func(t string) bool { return strings.EqualFold(t, tid) }
-	}
 	return v, md, nil
 }
 
@@ -219,6 +223,9 @@ func (v *Validator) checkIssuer(c *Claims) error {
 		want = v.V1Issuer
 	default:
 		return refuse(ErrWrongTokenVersion, "ver %q", c.Version)
+	}
+	if want == "" { // e.g. NewValidator of a domain: no issuer is known
+		return refuse(ErrInvalidIssuer, "no issuer configured")
 	}
 	templated := strings.Contains(want, "{tenantid}")
 	if templated {

@@ -1009,3 +1009,67 @@ func fkMultiTenantConfigs(t *testing.T, tt *tenant) {
 		}
 	}
 }
+
+// TestDomainTenantV1Tokens: with TenantID a domain and the templated v1
+// issuer a web API uses, only the domain's own tenant may call. NewValidator
+// cannot know which tenant that is and refuses every tenant; DiscoverValidator
+// resolves the domain through the discovery document's issuer and accepts
+// that tenant alone.
+func TestDomainTenantV1Tokens(t *testing.T) {
+	ctx := context.Background()
+	jwks := fkServeJWKS(t, fkRSAJWK(fkKid, &fkKey().PublicKey))
+	var host string
+	disco := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/contoso.example.com/v2.0/.well-known/openid-configuration" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(fkJSON(map[string]any{
+			"issuer": host + "/" + fkTID + "/v2.0", "jwks_uri": jwks.URL + "/keys",
+			"authorization_endpoint": host + "/" + fkTID + "/oauth2/v2.0/authorize",
+			"token_endpoint":         host + "/" + fkTID + "/oauth2/v2.0/token",
+		}))
+	}))
+	defer disco.Close()
+	host = disco.URL
+	cfg := entra.Config{Cloud: entra.Cloud{AuthorityHost: host, GraphEndpoint: "https://graph.fk.test"}, TenantID: "contoso.example.com", ClientID: fkClient}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	api := func(v *entra.Validator) *entra.Validator {
+		v.V1Issuer = "https://sts.windows.net/{tenantid}/"
+		v.Audiences = []string{fkClient, "api://" + fkClient}
+		v.Now = func() time.Time { return fkNow }
+		return v
+	}
+	v1 := func(tid string) string {
+		c := fkV1Claims()
+		c["tid"], c["iss"] = tid, "https://sts.windows.net/"+tid+"/"
+		return fkSign(fkKey(), fkHeader(fkKid), c)
+	}
+	newV := api(entra.NewValidator(cfg, jwks.keySet()))
+	for _, tid := range []string{fkThird, fkOther, fkTID} {
+		raw := v1(tid)
+		c, err := newV.ValidateAccessToken(ctx, raw, *fkDelegated)
+		t.Run("NewValidator/"+tid, func(t *testing.T) { fkCheck(t, raw, c, err, entra.ErrTenantNotAllowed) })
+	}
+	discovered, _, err := entra.DiscoverValidator(ctx, cfg, disco.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	discovered = api(discovered)
+	for _, tc := range []struct {
+		tid  string
+		want error
+	}{{fkThird, entra.ErrTenantNotAllowed}, {fkOther, entra.ErrTenantNotAllowed}, {fkTID, nil}} {
+		raw := v1(tc.tid)
+		c, err := discovered.ValidateAccessToken(ctx, raw, *fkDelegated)
+		t.Run("DiscoverValidator/"+tc.tid, func(t *testing.T) { fkCheck(t, raw, c, err, tc.want) })
+	}
+	// The tenant's v2 tokens carry the discovered issuer.
+	claims := fkAccessClaims()
+	claims["iss"] = host + "/" + fkTID + "/v2.0"
+	raw := fkSign(fkKey(), fkHeader(fkKid), claims)
+	c, err := discovered.ValidateAccessToken(ctx, raw, *fkDelegated)
+	fkCheck(t, raw, c, err, nil)
+}
