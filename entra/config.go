@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -25,8 +26,11 @@ type Config struct {
 	// RedirectURI is where Entra sends the authorization response. It must be
 	// registered on the app exactly, byte for byte. Empty for daemons.
 	RedirectURI string
-	// AllowedTenants limits which tenants may sign in to a multi-tenant app
-	// (TenantID "common" or "organizations"). Empty means any tenant.
+	// AllowedTenants are the tenants whose users may sign in to a
+	// multi-tenant app (TenantID "common" or "organizations"): tenant ids,
+	// or the single entry "*" for any work or school tenant. Required for
+	// a multi-tenant app: an empty list would admit every tenant without
+	// anyone having chosen it.
 	AllowedTenants []string
 }
 
@@ -187,9 +191,17 @@ func (c Config) Validate() error {
 	if len(c.AllowedTenants) > 0 && c.TenantID != "" && !isMultiTenant(c.TenantID) {
 		add("AllowedTenants", "only applies to a multi-tenant app (TenantID common or organizations), not to %q", c.TenantID)
 	}
-	for i, t := range c.AllowedTenants {
-		if !IsGUID(t) {
-			add(fmt.Sprintf("AllowedTenants[%d]", i), "not a tenant id (GUID): %q", t)
+	switch {
+	case isMultiTenant(c.TenantID) && len(c.AllowedTenants) == 0:
+		add("AllowedTenants", "required for a multi-tenant app: the tenant ids that may sign in, or * for any work or school tenant")
+	case len(c.AllowedTenants) > 1 && slices.Contains(c.AllowedTenants, "*"):
+		add("AllowedTenants", "* (any tenant) stands alone, not in a list of tenant ids")
+	case len(c.AllowedTenants) == 1 && c.AllowedTenants[0] == "*":
+	default:
+		for i, t := range c.AllowedTenants {
+			if !IsGUID(t) {
+				add(fmt.Sprintf("AllowedTenants[%d]", i), "not a tenant id (GUID): %q", t)
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -204,7 +216,8 @@ func (c Config) MultiTenant() bool { return isMultiTenant(c.TenantID) }
 
 // TenantAllowed reports whether tid may sign in: for a single-tenant app the
 // token's tid must be the configured tenant id; for a multi-tenant app it
-// must be in AllowedTenants when that is set. A TenantID given as a domain
+// must be in AllowedTenants (or AllowedTenants is ["*"]: any work or school
+// tenant); an empty list allows none. A TenantID given as a domain
 // allows no tenant: which tenant id it names is only known from the
 // discovery document (DiscoverValidator resolves it), and guessing "any"
 // would let other tenants' tokens in through a templated issuer.
@@ -212,8 +225,10 @@ func (c Config) TenantAllowed(tid string) bool {
 	if !c.MultiTenant() {
 		return IsGUID(c.TenantID) && strings.EqualFold(c.TenantID, tid)
 	}
-	if len(c.AllowedTenants) == 0 {
-		return IsGUID(tid)
+	if len(c.AllowedTenants) == 1 && c.AllowedTenants[0] == "*" {
+		// Any work or school tenant; personal Microsoft accounts sign in
+		// through their own tenant, which entrakit does not serve.
+		return IsGUID(tid) && !strings.EqualFold(tid, consumersTenantID)
 	}
 	for _, t := range c.AllowedTenants {
 		if strings.EqualFold(t, tid) {
@@ -222,6 +237,9 @@ func (c Config) TenantAllowed(tid string) bool {
 	}
 	return false
 }
+
+// consumersTenantID is the tenant of personal Microsoft accounts.
+const consumersTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
 
 func isMultiTenant(t string) bool {
 	return strings.EqualFold(t, "common") || strings.EqualFold(t, "organizations")

@@ -25,7 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		{"valid single tenant", func(*Config) {}, nil},
 		{"valid domain tenant", func(c *Config) { c.TenantID = "contoso.onmicrosoft.com" }, nil},
 		{"valid common with allow list", func(c *Config) { c.TenantID = "common"; c.AllowedTenants = []string{testTenant} }, nil},
-		{"valid organizations", func(c *Config) { c.TenantID = "Organizations" }, nil},
+		{"valid organizations", func(c *Config) { c.TenantID = "Organizations"; c.AllowedTenants = []string{"*"} }, nil},
 		{"valid http loopback redirect", func(c *Config) { c.RedirectURI = "http://localhost:8080/auth/callback" }, nil},
 		{"valid http 127.0.0.1 redirect", func(c *Config) { c.RedirectURI = "http://127.0.0.1:8400/" }, nil},
 		{"valid http [::1] redirect", func(c *Config) { c.RedirectURI = "http://[::1]:8400/cb" }, nil},
@@ -62,6 +62,9 @@ func TestConfigValidate(t *testing.T) {
 		{"redirect too long", func(c *Config) { c.RedirectURI = "https://app.example.com/" + strings.Repeat("a", 250) }, []string{"RedirectURI"}},
 		{"allowed tenants on single tenant", func(c *Config) { c.AllowedTenants = []string{testTenant} }, []string{"AllowedTenants"}},
 		{"allowed tenant not guid", func(c *Config) { c.TenantID = "common"; c.AllowedTenants = []string{"contoso.com"} }, []string{"AllowedTenants[0]"}},
+		{"multi-tenant without an allow list", func(c *Config) { c.TenantID = "organizations" }, []string{"AllowedTenants"}},
+		{"star among tenants", func(c *Config) { c.TenantID = "common"; c.AllowedTenants = []string{testTenant, "*"} }, []string{"AllowedTenants"}},
+		{"valid organizations with star", func(c *Config) { c.TenantID = "organizations"; c.AllowedTenants = []string{"*"} }, nil},
 		{"authority http", func(c *Config) {
 			c.Cloud = Cloud{AuthorityHost: "http://localhost:8443/", GraphEndpoint: "https://graph.microsoft.com"}
 		}, []string{"Cloud.AuthorityHost"}},
@@ -128,8 +131,13 @@ func TestTenantAllowed(t *testing.T) {
 		{testTenant, nil, testTenant, true},
 		{testTenant, nil, strings.ToUpper(testTenant), true},
 		{testTenant, nil, other, false},
-		{"common", nil, other, true},
-		{"common", nil, "not-a-guid", false},
+		// An empty list under common admits nobody (Validate refuses it):
+		// "*" is the explicit choice of any work or school tenant.
+		{"common", nil, other, false},
+		{"common", []string{"*"}, other, true},
+		{"common", []string{"*"}, "not-a-guid", false},
+		{"common", []string{"*"}, "9188040d-6c67-4c5b-b112-36a304b66dad", false}, // personal Microsoft accounts
+		{"organizations", []string{"*"}, testTenant, true},
 		{"organizations", []string{testTenant}, testTenant, true},
 		{"organizations", []string{testTenant}, other, false},
 		// A domain names a tenant whose id Config cannot know: fail closed

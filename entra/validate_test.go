@@ -989,7 +989,7 @@ func fkMultiTenantConfigs(t *testing.T, tt *tenant) {
 		allowed []string
 		want    error
 	}{
-		{"common", nil, nil},
+		{"common", []string{"*"}, nil},
 		{"organizations", []string{tt.srv.TenantID()}, nil},
 		{"common", []string{strings.ToUpper(tt.srv.TenantID())}, nil},
 		{"organizations", []string{fkOther}, entra.ErrTenantNotAllowed},

@@ -34,7 +34,7 @@ var Variables = []Variable{
 	{"ENTRAKIT_GRAPH_URL", "the cloud's Graph endpoint", "Microsoft Graph base URL, e.g. https://graph.microsoft.com."},
 	{"ENTRAKIT_MANAGED_IDENTITY", "", "`system` or a user-assigned identity's client id: authenticate with the host's managed identity."},
 	{"ENTRAKIT_REDIRECT_URI", "http://localhost:8080/auth/callback", "Redirect URI registered on the app (web apps)."},
-	{"ENTRAKIT_ALLOWED_TENANTS", "", "Comma-separated tenant ids allowed to sign in to a multi-tenant app."},
+	{"ENTRAKIT_ALLOWED_TENANTS", "", "Comma-separated tenant ids allowed to sign in to a multi-tenant app, or `*` for any work or school tenant; required when AZURE_TENANT_ID is `common` or `organizations`."},
 	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID and every other production setting (credentials, stores, keys, TLS) are unset; `off`: never (production)."},

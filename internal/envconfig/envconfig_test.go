@@ -113,6 +113,11 @@ func TestLoad(t *testing.T) {
 			wantErr: []string{"credential: set only one of AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH"},
 		},
 		{
+			name:    "multi-tenant needs an allow list",
+			env:     env("AZURE_TENANT_ID", "organizations", "AZURE_CLIENT_ID", client, "AZURE_CLIENT_SECRET", "s", "ENTRAKIT_TOKEN_CACHE_KEYS", testKey),
+			wantErr: []string{"ENTRAKIT_ALLOWED_TENANTS: required for a multi-tenant app"},
+		},
+		{
 			name:    "bad managed identity",
 			env:     env("AZURE_TENANT_ID", tenant, "AZURE_CLIENT_ID", client, "ENTRAKIT_MANAGED_IDENTITY", "me"),
 			wantErr: []string{"ENTRAKIT_MANAGED_IDENTITY: not a GUID"},
