@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/entra"
+	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/gin-gonic/gin"
 )
 
@@ -104,8 +105,16 @@ func (a *App) callback(c *gin.Context) {
 		a.staleSignIn(c, "This sign-in response does not belong to a sign-in started in this browser, or it has already been used.")
 		return
 	}
-	http.SetCookie(c.Writer, &http.Cookie{Name: ck.Name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true})
 	p, err := a.sessions.TakeSignIn(ctx, state)
+	if errors.Is(err, tokencache.ErrUnknownKey) {
+		// Started on a replica with a key this one lacks (a rolling key
+		// rotation): the transaction and its cookie stay, so the same
+		// response completes where the key is; a reload may land there.
+		c.Header("Retry-After", "5")
+		a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "This server cannot finish your sign-in yet. Reload the page in a moment.", err)
+		return
+	}
+	http.SetCookie(c.Writer, &http.Cookie{Name: ck.Name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true})
 	if err != nil {
 		if !errors.Is(err, errNoSession) && !errors.Is(err, entra.ErrTransactionUsed) {
 			a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "The session store does not answer. Try again in a moment.", err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/gin-gonic/gin"
 )
 
@@ -172,6 +173,10 @@ func (a *App) session(c *gin.Context) {
 		switch {
 		case err == nil:
 			sess = s
+		case errors.Is(err, tokencache.ErrUnknownKey):
+			// Sealed by a replica with a newer key: anonymous here, kept in
+			// the store for the replicas that have the key.
+			a.log.Warn("session sealed with a key this replica lacks", "request_id", requestIDOf(c), "err", err)
 		case !errors.Is(err, errNoSession):
 			a.log.Error("session store unavailable", "request_id", requestIDOf(c), "err", err)
 			a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "The session store does not answer. Try again in a moment.", nil)

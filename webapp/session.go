@@ -141,7 +141,9 @@ func (s *sessions) New() *Session {
 }
 
 // Load returns the session with id, or errNoSession if there is none, it
-// does not open, or it timed out (idle or absolute).
+// does not open, or it timed out (idle or absolute). A session sealed with
+// a key this instance lacks stays in the store, and the error wraps
+// tokencache.ErrUnknownKey as well.
 func (s *sessions) Load(ctx context.Context, id string) (*Session, error) {
 	if !validID(id) {
 		return nil, errNoSession
@@ -164,8 +166,15 @@ func (s *sessions) Load(ctx context.Context, id string) (*Session, error) {
 		}
 		sess = &cp
 	} else {
-		plain, _, err := s.keys.Open(key, blob)
+		plain, kid, err := s.keys.Open(key, blob)
+		if errors.Is(err, tokencache.ErrUnknownKey) {
+			// Sealed with a key this replica lacks (a rolling key
+			// rotation): a miss here, kept for the replicas that hold it.
+			return nil, fmt.Errorf("%w: sealed with key %s: %w", errNoSession, kid, err)
+		}
 		if err != nil {
+			// Fails authentication under a key held here (or is not an
+			// envelope): no replica can open it.
 			_ = s.store.Delete(ctx, key)
 			return nil, errNoSession
 		}
@@ -289,7 +298,9 @@ func (s *sessions) PutSignIn(ctx context.Context, p *pendingSignIn) error {
 
 // TakeSignIn returns the transaction of state and makes sure no other
 // caller, on any instance, gets it too: it is replaced by a tombstone with
-// compare-and-set before it is returned.
+// compare-and-set before it is returned. One sealed with a key this
+// instance lacks is left in place, and the error wraps
+// tokencache.ErrUnknownKey.
 func (s *sessions) TakeSignIn(ctx context.Context, state string) (*pendingSignIn, error) {
 	if !validID(state) {
 		return nil, errNoSession
@@ -306,14 +317,21 @@ func (s *sessions) TakeSignIn(ctx context.Context, state string) (*pendingSignIn
 	if len(blob) == 0 {
 		return nil, entra.ErrTransactionUsed
 	}
+	// Opened before it is consumed: a replica without the key it was
+	// sealed with (a rolling key rotation) leaves it to one that has it.
+	plain, kid, oerr := s.keys.Open(key, blob)
+	if errors.Is(oerr, tokencache.ErrUnknownKey) {
+		return nil, fmt.Errorf("webapp: sign-in transaction sealed with key %s: %w", kid, oerr)
+	}
+	// One that does not open under a key held here opens nowhere: it is
+	// tombstoned all the same, so a replay reads "already used".
 	if _, err := store.Put(ctx, key, nil, v, 10*time.Minute); err != nil {
 		if errors.Is(err, tokencache.ErrConflict) {
 			return nil, entra.ErrTransactionUsed
 		}
 		return nil, fmt.Errorf("webapp: session store: %w", err)
 	}
-	plain, _, err := s.keys.Open(key, blob)
-	if err != nil {
+	if oerr != nil {
 		return nil, errNoSession
 	}
 	var p pendingSignIn

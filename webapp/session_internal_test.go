@@ -1,10 +1,14 @@
 package webapp
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/entra/tokencache"
 )
 
@@ -48,5 +52,67 @@ func TestSessionSaveMergesConcurrentWrites(t *testing.T) {
 	}
 	if !got.LastSeen.Equal(later) {
 		t.Errorf("LastSeen = %v, want %v", got.LastSeen, later)
+	}
+}
+
+// TestUnopenableBlobs: a session or sign-in transaction sealed with a key
+// this replica lacks (a rolling key rotation) is a miss that stays in the
+// store, untouched, for the replicas that hold the key; one that fails
+// authentication under a key this replica holds can open nowhere, and goes
+// (a session is deleted, a transaction tombstoned, as before).
+func TestUnopenableBlobs(t *testing.T) {
+	mine, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	theirs, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	flip := func(b []byte) []byte { b[len(b)-1] ^= 1; return b }
+	cases := []struct {
+		name string
+		seal func(key string, plain []byte) []byte
+		kept bool
+	}{
+		{"sealed with an unknown key", theirs.Seal, true},
+		{"tampered, known key", func(key string, plain []byte) []byte { return flip(mine.Seal(key, plain)) }, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			store := tokencache.NewMemoryStore(tokencache.MemoryOptions{})
+			s := &sessions{store: store, keys: mine, idle: time.Hour, absolute: 8 * time.Hour,
+				now: func() time.Time { return now }}
+
+			id := newID()
+			key := storeKey("session", id)
+			plain, _ := json.Marshal(&Session{CSRF: newID(), Created: now, LastSeen: now})
+			blob := tc.seal(key, plain)
+			v, _ := store.Put(ctx, key, blob, 0, time.Hour)
+			if _, err := s.Load(ctx, id); !errors.Is(err, errNoSession) {
+				t.Fatalf("Load: %v, want errNoSession", err)
+			}
+			got, gv, err := store.Get(ctx, key)
+			switch {
+			case tc.kept && (err != nil || gv != v || !bytes.Equal(got, blob)):
+				t.Errorf("session: the blob was not kept as it was (err %v)", err)
+			case !tc.kept && !errors.Is(err, tokencache.ErrNotFound):
+				t.Errorf("session: the blob is still in the store (err %v)", err)
+			}
+
+			txn := &pendingSignIn{Txn: &entra.Transaction{State: newID(), Expires: now.Add(10 * time.Minute)}}
+			key = storeKey("signin", txn.Txn.State)
+			plain, _ = json.Marshal(txn)
+			blob = tc.seal(key, plain)
+			v, _ = store.Put(ctx, key, blob, 0, time.Hour)
+			if _, err := s.TakeSignIn(ctx, txn.Txn.State); err == nil {
+				t.Fatal("TakeSignIn opened a blob it cannot open")
+			}
+			got, gv, err = store.Get(ctx, key)
+			switch {
+			case err != nil:
+				t.Errorf("sign-in: %v", err)
+			case tc.kept && (gv != v || !bytes.Equal(got, blob)):
+				t.Errorf("sign-in: the transaction was consumed (%d bytes left)", len(got))
+			case !tc.kept && len(got) != 0:
+				t.Errorf("sign-in: not tombstoned")
+			}
+		})
 	}
 }
