@@ -29,6 +29,8 @@ type Cache struct {
 	Logger *slog.Logger
 	// Metrics receives the counts; nil: the Cache makes its own on first use.
 	Metrics *Metrics
+	// Now is the clock of sign-out tombstones; default time.Now.
+	Now func() time.Time
 
 	metricsOnce sync.Once
 }
@@ -79,42 +81,46 @@ func (c *Cache) Router() cache.ExportReplace {
 	return router{c}
 }
 
-// Remove deletes a partition (sign-out).
-func (c *Cache) Remove(ctx context.Context, key string) error {
-	start := time.Now()
-	err := c.Store.Delete(ctx, key)
-	c.metrics().observe(start)
-	if err != nil {
-		c.metrics().StoreErrors.Add(1)
-	}
-	return err
-}
+// stored is what load found in a partition.
+type stored int
 
-// load reads and opens a partition. found is false on a miss, including a
-// blob that does not open (removed) and a store failure (logged, with
-// onStoreError: what the caller does about it). A blob at version loaded
-// (non-zero: the one the caller holds) is not opened again: plain is nil.
-func (c *Cache) load(ctx context.Context, key string, loaded uint64, onStoreError string) (plain []byte, version uint64, found bool, storeErr error) {
+const (
+	absent    stored = iota // nothing, a blob that does not open, or a store failure
+	tokens                  // a sealed blob
+	signedOut               // a tombstone (see Remove)
+)
+
+// load reads and opens a partition. On a miss (absent) version is 0; this
+// includes a blob that does not open (removed) and a store failure (logged,
+// with onStoreError: what the caller does about it). A tombstone (signedOut)
+// comes with its version, and plain is the tombstone. A blob at version
+// loaded (non-zero: the one the caller holds) is not opened again: plain is
+// nil.
+func (c *Cache) load(ctx context.Context, key string, loaded uint64, onStoreError string) (plain []byte, version uint64, what stored, storeErr error) {
 	m := c.metrics()
 	start := time.Now()
 	blob, v, err := c.Store.Get(ctx, key)
 	m.observe(start)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		return nil, 0, false, nil
+		return nil, 0, absent, nil
 	case err != nil:
 		m.StoreErrors.Add(1)
 		c.log().WarnContext(ctx, "tokencache: store read failed; "+onStoreError, "partition", hashKey(key), "err", err)
-		return nil, 0, false, err
+		return nil, 0, absent, err
+	case len(blob) > 0 && blob[0] == tombstonePrefix[0]:
+		if _, ok := parseTombstone(blob); ok {
+			return blob, v, signedOut, nil
+		}
 	case loaded != 0 && v == loaded:
-		return nil, v, true, nil
+		return nil, v, tokens, nil
 	}
 	pt, kid, err := c.Keys.Open(key, blob)
 	if err != nil {
 		c.unopenable(ctx, key, kid, err)
-		return nil, 0, false, nil
+		return nil, 0, absent, nil
 	}
-	return pt, v, true, nil
+	return pt, v, tokens, nil
 }
 
 // unopenable handles a blob that does not open: counted and logged; removed
@@ -169,6 +175,9 @@ func (c *Cache) store(ctx context.Context, key string, plain []byte, expected ui
 			m.StoreErrors.Add(1)
 			return 0, merged, gerr
 		default:
+			if at, ok := parseTombstone(blob); ok {
+				return 0, merged, c.droppedBySignOut(ctx, key, at)
+			}
 			expected = tv
 			theirs, kid, oerr := c.Keys.Open(key, blob)
 			if oerr != nil {
@@ -202,6 +211,15 @@ type Partition struct {
 	// it loads, and stores the merge, so an unsaved refresh token is never
 	// replaced by an older blob.
 	pending []byte
+	// forget: a write found the partition signed out; the client's tokens
+	// predate it, and the next Replace empties it whatever it finds.
+	forget bool
+	// dropNext (the sign-out time; zero: no) is set by a Replace that found
+	// the partition signed out while the client held tokens from before.
+	// MSAL reads the cache again just before it writes a token response, so
+	// a refresh that was in flight during the sign-out is exported right
+	// after that Replace: that Export is dropped. Any other Replace clears it.
+	dropNext time.Time
 }
 
 var _ cache.ExportReplace = (*Partition)(nil)
@@ -211,18 +229,35 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	m := p.c.Metrics
-	plain, v, found, err := p.c.load(ctx, p.key, p.loaded, "serving what is in memory")
+	plain, v, what, err := p.c.load(ctx, p.key, p.loaded, "serving what is in memory")
 	if err != nil {
 		return nil // store down: keep serving what the client holds
 	}
-	if !found {
+	forget := p.forget
+	p.forget, p.dropNext = false, time.Time{}
+	switch what {
+	case signedOut:
+		m.Misses.Add(1)
+		if v == p.loaded {
+			return nil // this client already forgot
+		}
+		// Signed out since this client loaded. If it held tokens, what it
+		// exports next comes from them: drop it (see dropNext). A client
+		// that held none (a new one, or one that already forgot) writes
+		// over the tombstone with its version: a new sign-in.
+		if p.loaded != 0 || p.pending != nil || forget {
+			p.dropNext, _ = parseTombstone(plain)
+		}
+		p.pending, p.loaded = nil, v
+		return u.Unmarshal(emptyCache)
+	case absent:
 		m.Misses.Add(1)
 		if p.pending != nil {
 			return nil // ours is the only copy: keep it, store it next time
 		}
-		if p.loaded != 0 {
+		if p.loaded != 0 || forget {
 			p.loaded = 0
-			return u.Unmarshal(emptyCache) // signed out elsewhere: forget
+			return u.Unmarshal(emptyCache) // expired, evicted or removed: forget
 		}
 		return nil
 	}
@@ -235,9 +270,14 @@ func (p *Partition) Replace(ctx context.Context, u cache.Unmarshaler, _ cache.Re
 		if err != nil {
 			return nil
 		}
-		if nv, _, serr := p.c.store(ctx, p.key, merged, v); serr == nil {
+		nv, _, serr := p.c.store(ctx, p.key, merged, v)
+		switch {
+		case serr == nil:
 			p.pending, v = nil, nv
-		} else {
+		case errors.Is(serr, errSignedOut):
+			p.pending, p.loaded = nil, 0 // the next Replace loads the tombstone
+			return u.Unmarshal(emptyCache)
+		default:
 			p.pending, v = merged, 0
 		}
 		plain = merged
@@ -261,12 +301,26 @@ func (p *Partition) Export(ctx context.Context, mr cache.Marshaler, _ cache.Expo
 	if err != nil {
 		return err
 	}
-	if p.pending != nil {
-		if plain, err = mergeBlobs(p.pending, plain); err != nil {
-			return err
+	var v uint64
+	var merged bool
+	if at := p.dropNext; !at.IsZero() {
+		p.dropNext = time.Time{}
+		err = p.c.droppedBySignOut(ctx, p.key, at)
+	} else {
+		if p.pending != nil {
+			if plain, err = mergeBlobs(p.pending, plain); err != nil {
+				return err
+			}
 		}
+		v, merged, err = p.c.store(ctx, p.key, plain, p.loaded)
 	}
-	v, merged, err := p.c.store(ctx, p.key, plain, p.loaded)
+	if errors.Is(err, errSignedOut) {
+		// Signed out while this call ran: its tokens are dropped (the
+		// caller still gets this call's token), and the next Replace
+		// empties the client.
+		p.pending, p.loaded, p.forget = nil, 0, true
+		return nil
+	}
 	if err != nil {
 		// The token is returned to the caller; keep what could not be
 		// stored so no later Replace loses it.
@@ -288,8 +342,8 @@ func (r router) Replace(ctx context.Context, u cache.Unmarshaler, hints cache.Re
 	if hints.PartitionKey == "" {
 		return u.Unmarshal(emptyCache)
 	}
-	plain, _, found, _ := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
-	if !found {
+	plain, _, what, _ := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
+	if what != tokens {
 		return u.Unmarshal(emptyCache)
 	}
 	if err := u.Unmarshal(plain); err != nil {
@@ -307,11 +361,13 @@ func (r router) Export(ctx context.Context, mr cache.Marshaler, hints cache.Expo
 	if err != nil {
 		return err
 	}
-	theirs, v, found, lerr := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
+	// A tombstone is replaced (v is its version): a redeemed authorization
+	// code is a sign-in after the sign-out.
+	theirs, v, what, lerr := r.c.load(ctx, hints.PartitionKey, 0, "treating as a miss")
 	if lerr != nil {
 		return nil
 	}
-	if found {
+	if what == tokens {
 		if plain, err = mergeBlobs(theirs, plain); err != nil {
 			return err
 		}

@@ -432,7 +432,7 @@ func TestPartitionSignedOutElsewhere(t *testing.T) {
 	if err := c.Remove(ctx, userA); err != nil {
 		t.Fatal(err)
 	}
-	wantGone(t, store, userA)
+	wantSignedOut(t, store, c.Keys, userA)
 	if err := p.Replace(ctx, f, noReplace); err != nil {
 		t.Fatal(err)
 	}
@@ -889,7 +889,7 @@ func TestClientsOnePerPartition(t *testing.T) {
 	if err := pool.Remove(ctx, userA); err != nil {
 		t.Fatal(err)
 	}
-	wantGone(t, store, userA)
+	wantSignedOut(t, store, c.Keys, userA)
 	if a, err := pool.Get(userA); err != nil || a == got[0] {
 		t.Fatalf("after Remove: %v (same client: %v)", err, a == got[0])
 	}

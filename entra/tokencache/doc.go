@@ -26,6 +26,10 @@
 //     (Lua compare-and-set), and [Layered] (a memory L1 over Redis or files).
 //     Every write is a compare-and-set on a version; a conflict merges the
 //     two blobs, so two writers never silently lose a refresh token.
+//   - Sign-out ([Cache.Remove]) leaves a tombstone in the partition, with the
+//     time and the cache's TTL: a refresh that was in flight during the
+//     sign-out finds it and drops its tokens instead of recreating the
+//     partition; a sign-in after it ([Cache.Router]) replaces it.
 //   - Failures degrade to a miss, never a crash and never another user's
 //     tokens: a blob that does not open is removed and counted ([Metrics]); a
 //     store that does not answer is logged and counted, and the request goes

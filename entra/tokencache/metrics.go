@@ -15,7 +15,7 @@ type Metrics struct {
 	Writes        atomic.Int64 // Export stored a blob
 	Conflicts     atomic.Int64 // compare-and-set conflicts (merged and retried)
 	StoreErrors   atomic.Int64 // store unreachable or failing
-	DroppedWrites atomic.Int64 // Export without a partition key, or after repeated conflicts
+	DroppedWrites atomic.Int64 // Export without a partition key, after repeated conflicts, or racing a sign-out
 	BytesWritten  atomic.Int64
 	StoreNanos    atomic.Int64 // time spent in the store
 	StoreCalls    atomic.Int64

@@ -53,7 +53,8 @@ func (p *Clients[T]) Get(key string) (T, error) {
 	return c, nil
 }
 
-// Remove forgets the partition's client and deletes its tokens (sign-out).
+// Remove forgets the partition's client and signs the partition out
+// (Cache.Remove).
 func (p *Clients[T]) Remove(ctx context.Context, key string) error {
 	p.lru.Remove(key)
 	return p.cache.Remove(ctx, key)
