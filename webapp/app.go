@@ -193,7 +193,9 @@ func (a *App) Ready(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// Metrics is the app's Prometheus handler (also served at /metrics).
+// Metrics is the app's Prometheus handler. The web app does not serve it on
+// its own listener (metrics tell sign-in outcomes and process details):
+// cmd/webapp serves it on ENTRAKIT_METRICS_LISTEN, loopback by default.
 func (a *App) Metrics() http.Handler { return a.metrics.handler() }
 
 // secureRequest: TLS here, or https at a trusted proxy in front.

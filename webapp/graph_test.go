@@ -1,7 +1,6 @@
 package webapp_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"html"
@@ -487,18 +486,11 @@ func directoryUPNs(body string) []string {
 	return out
 }
 
-// appMetric reads one series of the app's /metrics (0 when absent).
+// appMetric reads one series of the app's metrics (0 when absent).
 func appMetric(t testing.TB, a *app, series string) float64 {
 	t.Helper()
-	resp, err := http.Get(a.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), series+" "); ok {
+	for _, line := range strings.Split(metricsText(t, a), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
 			if err != nil {
 				t.Fatalf("metric %s: %v", series, err)

@@ -248,3 +248,15 @@ func mustContain(t testing.TB, body string, want ...string) {
 		}
 	}
 }
+
+// metricsText is the app's Prometheus exposition, read in process: the app
+// serves no /metrics on its public listener.
+func metricsText(t testing.TB, a *app) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	a.Metrics().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("metrics: %d", rec.Code)
+	}
+	return rec.Body.String()
+}

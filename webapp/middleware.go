@@ -41,7 +41,6 @@ func (a *App) routes() http.Handler {
 
 	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok\n") })
 	r.GET("/readyz", a.readyz)
-	r.GET("/metrics", gin.WrapH(a.metrics.handler()))
 	r.GET("/static/*file", a.static)
 	r.GET("/favicon.ico", func(c *gin.Context) {
 		c.Params = append(c.Params, gin.Param{Key: "file", Value: "/favicon.svg"})

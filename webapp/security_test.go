@@ -705,7 +705,10 @@ func TestOpsEndpoints(t *testing.T) {
 	if p := u.get(a.URL + "/me"); p.Status != http.StatusOK {
 		t.Fatalf("/me: %d", p.Status)
 	}
-	m := u.get(a.URL + "/metrics").Body
+	if p := u.get(a.URL + "/metrics"); p.Status != http.StatusNotFound {
+		t.Errorf("/metrics on the public listener: %d, want 404 (ops endpoints have their own listener)", p.Status)
+	}
+	m := metricsText(t, a)
 	for _, want := range []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^entrakit_http_requests_total\{code="200",method="GET",route="/me"\} [1-9]`),
 		regexp.MustCompile(`(?m)^entrakit_signins_total\{result="completed"\} 1$`),

@@ -98,22 +98,34 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		return err
 	}
 	srv := app.Server(s.Listen)
-	errc := make(chan error, 1)
-	go func() {
-		if s.TLSCertFile != "" {
-			errc <- srv.ServeTLS(ln, s.TLSCertFile, s.TLSKeyFile)
-		} else {
-			errc <- srv.Serve(ln)
-		}
-	}()
+	metricsURL, stopMetrics, err := serveMetrics(s.MetricsListen, app.Metrics())
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	url := fmt.Sprintf("%s://localhost:%d/", scheme, ln.Addr().(*net.TCPAddr).Port)
 	if dev != nil {
 		printDevBanner(stdout, url, dev)
 	} else {
 		fmt.Fprintf(stdout, "entrakit web app on %s (tenant %s, client %s)\n", url, s.Entra.TenantID, s.Entra.ClientID)
 	}
-	logger.Info("listening", "url", url)
+	fmt.Fprintf(stdout, "metrics on %s (ENTRAKIT_METRICS_LISTEN)\n", metricsURL)
+	logger.Info("listening", "url", url, "metrics", metricsURL)
 
+	return serveUntilDone(ctx, srv, ln, s.TLSCertFile, s.TLSKeyFile, logger)
+}
+
+// serveUntilDone serves srv on ln (TLS when certFile is set) until ctx ends,
+// then shuts it down gracefully.
+func serveUntilDone(ctx context.Context, srv *http.Server, ln net.Listener, certFile, keyFile string, logger *slog.Logger) error {
+	errc := make(chan error, 1)
+	go func() {
+		if certFile != "" {
+			errc <- srv.ServeTLS(ln, certFile, keyFile)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
 	select {
 	case err := <-errc:
 		if !errors.Is(err, http.ErrServerClosed) {
@@ -158,3 +170,18 @@ func (h minLevel) WithAttrs(a []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(a), h.min}
 }
 func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// serveMetrics serves the Prometheus handler h at /metrics on its own
+// listener: metrics tell sign-in outcomes and process details, nothing for
+// the public listener (loopback by default).
+func serveMetrics(addr string, h http.Handler) (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", nil, fmt.Errorf("ENTRAKIT_METRICS_LISTEN: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String() + "/metrics", func() { _ = srv.Close() }, nil
+}

@@ -30,12 +30,14 @@ func TestDevModeServesAndShutsDown(t *testing.T) {
 		done <- run(ctx, lookupFrom(map[string]string{
 			"ENTRAKIT_LISTEN":            "127.0.0.1:0",
 			"ENTRAKIT_DEV_TENANT_LISTEN": "127.0.0.1:0",
+			"ENTRAKIT_METRICS_LISTEN":    "127.0.0.1:0",
 		}), pw, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 		pw.Close()
 	}()
 
 	var banner strings.Builder
-	url := ""
+	url, metricsURL := "", ""
+	reMetrics := regexp.MustCompile(`metrics on (http://\S+/metrics)`)
 	sc := bufio.NewScanner(pr)
 	re := regexp.MustCompile(`Open (http://localhost:\d+/)`)
 	deadline := time.After(60 * time.Second)
@@ -46,7 +48,7 @@ func TestDevModeServesAndShutsDown(t *testing.T) {
 		}
 		close(lines)
 	}()
-	for url == "" || !strings.Contains(banner.String(), "admin@") {
+	for url == "" || metricsURL == "" || !strings.Contains(banner.String(), "admin@") {
 		select {
 		case l, ok := <-lines:
 			if !ok {
@@ -55,6 +57,9 @@ func TestDevModeServesAndShutsDown(t *testing.T) {
 			banner.WriteString(l + "\n")
 			if m := re.FindStringSubmatch(l); m != nil {
 				url = m[1]
+			}
+			if m := reMetrics.FindStringSubmatch(l); m != nil {
+				metricsURL = m[1]
 			}
 		case <-deadline:
 			t.Fatalf("no banner:\n%s", banner.String())
@@ -78,6 +83,21 @@ func TestDevModeServesAndShutsDown(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET /%s: %d", path, resp.StatusCode)
 		}
+	}
+	// Metrics on their own listener only (issue 14, item 7).
+	for u, want := range map[string]int{metricsURL: http.StatusOK, url + "metrics": http.StatusNotFound} {
+		resp, err := http.Get(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != want || (want == http.StatusOK && !strings.Contains(string(body), "entrakit_http_requests_total")) {
+			t.Errorf("GET %s: %d, want %d", u, resp.StatusCode, want)
+		}
+	}
+	if !strings.HasPrefix(metricsURL, "http://127.0.0.1:") {
+		t.Errorf("metrics listen on %s, want loopback", metricsURL)
 	}
 	// /signin goes to the in-process dev tenant, never to Microsoft.
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

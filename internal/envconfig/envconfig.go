@@ -37,6 +37,7 @@ var Variables = []Variable{
 	{"ENTRAKIT_ALLOWED_TENANTS", "", "Comma-separated tenant ids allowed to sign in to a multi-tenant app, or `*` for any work or school tenant; required when AZURE_TENANT_ID is `common` or `organizations`."},
 	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
+	{"ENTRAKIT_METRICS_LISTEN", "127.0.0.1:9464", "Address of the web app's Prometheus /metrics: its own listener, loopback unless you choose otherwise."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID and every other production setting (credentials, stores, keys, TLS) are unset; `off`: never (production)."},
 	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
 	{"ENTRAKIT_REDIS_URL", "", "Redis for web app sessions (and the token cache when ENTRAKIT_TOKEN_CACHE_URL is unset): `redis://host:6379/0`. Needed for several instances."},
@@ -59,6 +60,8 @@ type Settings struct {
 	DevTenant bool
 	// Listen is the web app's listen address.
 	Listen string
+	// MetricsListen is where the web app serves /metrics (not on Listen).
+	MetricsListen string
 	// RootCAs is the system pool plus ENTRAKIT_CA_FILE; nil when that is unset.
 	RootCAs *x509.CertPool
 	// CAFile is ENTRAKIT_CA_FILE as given.
@@ -256,6 +259,9 @@ func (e *reader) server(s *Settings) {
 	s.TLSCertFile, s.TLSKeyFile = e.get("ENTRAKIT_TLS_CERT_FILE"), e.get("ENTRAKIT_TLS_KEY_FILE")
 	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
 		e.bad("ENTRAKIT_TLS_KEY_FILE", "set both ENTRAKIT_TLS_CERT_FILE and ENTRAKIT_TLS_KEY_FILE, or neither")
+	}
+	if s.MetricsListen = e.get("ENTRAKIT_METRICS_LISTEN"); s.MetricsListen == "" {
+		s.MetricsListen = "127.0.0.1:9464"
 	}
 	s.DaemonConfig = e.get("ENTRAKIT_DAEMON_CONFIG")
 	if s.DaemonListen = e.get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
