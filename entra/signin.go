@@ -34,6 +34,15 @@ type SignIn struct {
 
 	mu        sync.Mutex
 	completed map[string]time.Time // states already completed, until they expire
+	// expiries are the completed states in completion order: the sweep pops
+	// expired ones from the front, so a callback costs O(1) amortized
+	// instead of a scan of every completed state.
+	expiries []completedState
+}
+
+type completedState struct {
+	state   string
+	expires time.Time
 }
 
 // BeginOptions are the optional parts of an authorize request.
@@ -218,15 +227,19 @@ func (s *SignIn) consume(txn *Transaction, now time.Time) error {
 	if s.completed == nil {
 		s.completed = map[string]time.Time{}
 	}
-	for st, exp := range s.completed {
-		if now.After(exp) {
-			delete(s.completed, st)
+	// Lifetimes are equal, so completion order is (near enough) expiry
+	// order; a state that outlives the front waits one more sweep.
+	for len(s.expiries) > 0 && now.After(s.expiries[0].expires) {
+		if exp, ok := s.completed[s.expiries[0].state]; ok && !now.Before(exp) {
+			delete(s.completed, s.expiries[0].state)
 		}
+		s.expiries = s.expiries[1:]
 	}
 	if _, done := s.completed[txn.State]; done {
 		return ErrTransactionUsed
 	}
 	s.completed[txn.State] = txn.Expires
+	s.expiries = append(s.expiries, completedState{txn.State, txn.Expires})
 	if now.After(txn.Expires) {
 		return ErrTransactionExpired
 	}
