@@ -40,6 +40,8 @@ type App struct {
 	pages       *pages
 	handler     http.Handler
 	proxies     []*net.IPNet
+	// forwarding warns once of X-Forwarded-For with no trusted proxy.
+	forwarding *forwardingWarning
 
 	origin       string // scheme://host[:port] of the redirect URI
 	signedOutURL string
@@ -72,6 +74,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.origin = ru.Scheme + "://" + ru.Host
 	a.signedOutURL = a.origin + strings.TrimSuffix(ru.Path, "/auth/callback") + "/signedout"
 	a.proxies = parseProxies(cfg.TrustedProxies)
+	a.forwarding = &forwardingWarning{log: cfg.Logger}
 
 	v, md, err := entra.DiscoverValidator(ctx, cfg.Entra, cfg.HTTPClient)
 	if err != nil {

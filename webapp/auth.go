@@ -3,7 +3,6 @@ package webapp
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -32,15 +31,15 @@ func promptParam(p string) string {
 	return ""
 }
 
-// beginSignIn stores a transaction bound to this browser and sends it to
-// the authorize endpoint. Pages call it too, with the scopes, claims or
+// beginSignIn seals a transaction into a cookie of this browser and sends
+// it to the authorize endpoint. Pages call it too, with the scopes, claims or
 // prompt a token request said were missing (incremental consent, claims
 // challenges).
 func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
-	// Every sign-in stores a transaction until it expires: a client
-	// starting them in a loop would fill the store (and, with the memory
-	// store, push out others). 30 a minute is far above a person's need.
-	if ok, wait := a.signInLimit.allow(c.ClientIP()); !ok {
+	// A sign-in stores nothing until its callback, but each callback may
+	// cost a token request and a tombstone: a client starting sign-ins in
+	// a loop is stopped here. 30 a minute is far above a person's need.
+	if ok, wait := a.signInLimit.allow(rateLimitKey(c.ClientIP())); !ok {
 		a.metrics.signIns.WithLabelValues("rate_limited").Inc()
 		c.Header("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
 		a.fail(c, http.StatusTooManyRequests, "Too many sign-ins", "This browser started too many sign-ins in a short time. Wait a minute and try again.", nil)
@@ -61,8 +60,9 @@ func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
 	if sess != nil && sess.version != 0 {
 		p.PriorSession = sess.ID
 	}
-	if err := a.sessions.PutSignIn(c.Request.Context(), p); err != nil {
-		a.fail(c, http.StatusServiceUnavailable, "Temporarily unavailable", "The session store does not answer. Try again in a moment.", err)
+	sealed, err := a.sessions.SealSignIn(p)
+	if err != nil {
+		a.fail(c, http.StatusBadRequest, "Cannot start the sign-in", "The sign-in request is too large. Start again from the home page.", err)
 		return
 	}
 	// SameSite=None when Entra posts the response back (form_post is a
@@ -72,7 +72,7 @@ func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
 		same = http.SameSiteNoneMode
 	}
 	http.SetCookie(c.Writer, &http.Cookie{
-		Name: signInCookieName(txn.State), Value: txn.State, Path: "/",
+		Name: signInCookieName(txn.State), Value: sealed, Path: "/",
 		MaxAge: int(txn.Expires.Sub(a.now()).Seconds()) + 60, Secure: true, HttpOnly: true, SameSite: same,
 	})
 	a.metrics.signIns.WithLabelValues("started").Inc()
@@ -100,12 +100,14 @@ func (a *App) callback(c *gin.Context) {
 	}
 	state := params.Get("state")
 	ck, err := c.Request.Cookie(signInCookieName(state))
-	if state == "" || err != nil || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(state)) != 1 {
+	if state == "" || err != nil {
 		a.metrics.signIns.WithLabelValues("stale_state").Inc()
 		a.staleSignIn(c, "This sign-in response does not belong to a sign-in started in this browser, or it has already been used.")
 		return
 	}
-	p, err := a.sessions.TakeSignIn(ctx, state)
+	// The cookie holds the transaction sealed under its state: one that
+	// does not open for this state was not started in this browser.
+	p, err := a.sessions.TakeSignIn(ctx, state, ck.Value)
 	if errors.Is(err, tokencache.ErrUnknownKey) {
 		// Started on a replica with a key this one lacks (a rolling key
 		// rotation): the transaction and its cookie stay, so the same

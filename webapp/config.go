@@ -150,8 +150,8 @@ func (c Config) withDefaults() (Config, tokencache.Store) {
 	var signIns tokencache.Store
 	if c.SessionStore == nil {
 		c.SessionStore = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 100_000, MaxBytes: 512 << 20})
-		// Transactions get a store of their own: anonymous clients create
-		// them, and they must never push signed-in sessions out.
+		// Used sign-in transactions leave their tombstones in a store of
+		// their own: they must never push signed-in sessions out.
 		signIns = tokencache.NewMemoryStore(tokencache.MemoryOptions{MaxEntries: 20_000, MaxBytes: 64 << 20})
 	}
 	if c.TokenCache.Metrics == nil {

@@ -64,8 +64,10 @@ func (a *App) routes() http.Handler {
 }
 
 // requestID takes a well-formed X-Request-Id from a trusted proxy, or makes
-// one, and echoes it; error pages show it as the correlation id.
+// one, and echoes it; error pages show it as the correlation id. It is the
+// first middleware, so it also notices a proxy nobody said to trust.
 func (a *App) requestID(c *gin.Context) {
+	a.forwarding.check(c.Request, len(a.proxies) > 0)
 	id := c.GetHeader("X-Request-Id")
 	if !a.fromTrustedProxy(c.Request) || !wellFormedID(id) {
 		id = rand.Text()

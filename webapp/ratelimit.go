@@ -1,6 +1,9 @@
 package webapp
 
 import (
+	"log/slog"
+	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -44,4 +47,40 @@ func (l *windowLimiter) allow(client string) (bool, time.Duration) {
 		return false, l.window - now.Sub(w.start)
 	}
 	return true, 0
+}
+
+// rateLimitKey is the client a limit counts for the address ip: an IPv4
+// address itself (an IPv4-mapped IPv6 one too), an IPv6 address's /64 —
+// RFC 6177 / RFC 7421: a /64 is one link, often one customer, who may use
+// any of its 2^64 addresses.
+func rateLimitKey(ip string) string {
+	addr, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	addr = addr.Unmap().WithZone("")
+	if addr.Is4() {
+		return addr.String()
+	}
+	p, _ := addr.Prefix(64)
+	return p.String()
+}
+
+// forwardingWarning logs once that requests carry X-Forwarded-For while no
+// proxy is trusted: then every client behind the proxy shares the proxy's
+// address, its rate limit and its log lines.
+type forwardingWarning struct {
+	once sync.Once
+	log  *slog.Logger
+}
+
+func (w *forwardingWarning) check(r *http.Request, proxiesTrusted bool) {
+	if proxiesTrusted || r.Header.Get("X-Forwarded-For") == "" {
+		return
+	}
+	w.once.Do(func() {
+		w.log.Warn("requests carry X-Forwarded-For but no trusted proxy is configured: "+
+			"clients are identified by the proxy's address (one rate limit for all of them); set TrustedProxies",
+			"remote_addr", r.RemoteAddr)
+	})
 }

@@ -89,9 +89,10 @@ type sessions struct {
 	// the blob is not opened and decoded again. The store is always read,
 	// so a session ended or changed elsewhere is never served from here.
 	decoded *lru.Cache[string, decodedSession]
-	// signIns holds sign-in transactions when set (the default memory
-	// setup); otherwise they share store (Redis: shared by instances, each
-	// expiring on its own).
+	// signIns holds the tombstones of used sign-in transactions when set
+	// (the default memory setup); otherwise they share store (Redis:
+	// shared by instances, each expiring on its own). The transactions
+	// themselves live in their cookies, sealed.
 	signIns tokencache.Store
 }
 
@@ -285,58 +286,64 @@ func (s *sessions) Delete(ctx context.Context, id string) error {
 	return s.store.Delete(ctx, storeKey("session", id))
 }
 
-// PutSignIn stores a transaction under its state until it expires.
-func (s *sessions) PutSignIn(ctx context.Context, p *pendingSignIn) error {
-	key := storeKey("signin", p.Txn.State)
+// maxSignInCookie bounds a sealed transaction cookie's value: browsers
+// keep about 4096 bytes per cookie, name and attributes included.
+const maxSignInCookie = 3800
+
+var errSignInTooLarge = errors.New("webapp: sign-in transaction too large for a cookie")
+
+// SealSignIn seals a transaction into the value of its own cookie, under
+// the store key of its state as additional data (a value moved to another
+// state's cookie does not open). /signin stores nothing: a flood of
+// anonymous sign-ins fills no store and pushes out no one's sign-in.
+func (s *sessions) SealSignIn(p *pendingSignIn) (string, error) {
 	plain, err := json.Marshal(p)
 	if err != nil {
-		return err
+		return "", err
 	}
-	_, err = s.txnStore().Put(ctx, key, s.keys.Seal(key, plain), 0, p.Txn.Expires.Sub(s.now())+time.Minute)
-	return err
+	v := base64.RawURLEncoding.EncodeToString(s.keys.Seal(storeKey("signin", p.Txn.State), plain))
+	if len(v) > maxSignInCookie {
+		return "", errSignInTooLarge
+	}
+	return v, nil
 }
 
-// TakeSignIn returns the transaction of state and makes sure no other
-// caller, on any instance, gets it too: it is replaced by a tombstone with
-// compare-and-set before it is returned. One sealed with a key this
-// instance lacks is left in place, and the error wraps
-// tokencache.ErrUnknownKey.
-func (s *sessions) TakeSignIn(ctx context.Context, state string) (*pendingSignIn, error) {
-	if !validID(state) {
+// TakeSignIn opens the transaction sealed in the cookie value of state and
+// makes sure no other caller, on any instance, gets it too: a tombstone is
+// created under its state with compare-and-set (create only, O(1)) before
+// it is returned; one already there means it was used. A transaction
+// sealed with a key this instance lacks is not consumed, and the error
+// wraps tokencache.ErrUnknownKey.
+func (s *sessions) TakeSignIn(ctx context.Context, state, sealed string) (*pendingSignIn, error) {
+	if !validID(state) || len(sealed) > maxSignInCookie {
+		return nil, errNoSession
+	}
+	blob, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil {
 		return nil, errNoSession
 	}
 	key := storeKey("signin", state)
-	store := s.txnStore()
-	blob, v, err := store.Get(ctx, key)
-	if errors.Is(err, tokencache.ErrNotFound) {
-		return nil, errNoSession
-	}
-	if err != nil {
-		return nil, fmt.Errorf("webapp: session store: %w", err)
-	}
-	if len(blob) == 0 {
-		return nil, entra.ErrTransactionUsed
-	}
 	// Opened before it is consumed: a replica without the key it was
 	// sealed with (a rolling key rotation) leaves it to one that has it.
-	plain, kid, oerr := s.keys.Open(key, blob)
-	if errors.Is(oerr, tokencache.ErrUnknownKey) {
-		return nil, fmt.Errorf("webapp: sign-in transaction sealed with key %s: %w", kid, oerr)
+	plain, kid, err := s.keys.Open(key, blob)
+	if errors.Is(err, tokencache.ErrUnknownKey) {
+		return nil, fmt.Errorf("webapp: sign-in transaction sealed with key %s: %w", kid, err)
 	}
-	// One that does not open under a key held here opens nowhere: it is
-	// tombstoned all the same, so a replay reads "already used".
-	if _, err := store.Put(ctx, key, nil, v, 10*time.Minute); err != nil {
+	if err != nil {
+		return nil, errNoSession
+	}
+	var p pendingSignIn
+	if err := json.Unmarshal(plain, &p); err != nil || p.Txn == nil || p.Txn.State != state {
+		return nil, errNoSession
+	}
+	// Kept until the transaction has expired on its own (then Complete
+	// refuses it whatever the store says).
+	ttl := max(p.Txn.Expires.Sub(s.now())+time.Minute, time.Minute)
+	if _, err := s.txnStore().Put(ctx, key, nil, 0, ttl); err != nil {
 		if errors.Is(err, tokencache.ErrConflict) {
 			return nil, entra.ErrTransactionUsed
 		}
 		return nil, fmt.Errorf("webapp: session store: %w", err)
-	}
-	if oerr != nil {
-		return nil, errNoSession
-	}
-	var p pendingSignIn
-	if err := json.Unmarshal(plain, &p); err != nil || p.Txn == nil {
-		return nil, errNoSession
 	}
 	return &p, nil
 }

@@ -3,6 +3,7 @@ package webapp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -59,7 +60,8 @@ func TestSessionSaveMergesConcurrentWrites(t *testing.T) {
 // this replica lacks (a rolling key rotation) is a miss that stays in the
 // store, untouched, for the replicas that hold the key; one that fails
 // authentication under a key this replica holds can open nowhere, and goes
-// (a session is deleted, a transaction tombstoned, as before).
+// (a session is deleted). A sign-in transaction lives in its cookie: one
+// that does not open is not consumed either way.
 func TestUnopenableBlobs(t *testing.T) {
 	mine, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
 	theirs, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
@@ -96,23 +98,50 @@ func TestUnopenableBlobs(t *testing.T) {
 				t.Errorf("session: the blob is still in the store (err %v)", err)
 			}
 
+			// A transaction lives in its cookie: one that does not open is
+			// not consumed (no tombstone), and only an unknown key says so.
 			txn := &pendingSignIn{Txn: &entra.Transaction{State: newID(), Expires: now.Add(10 * time.Minute)}}
 			key = storeKey("signin", txn.Txn.State)
 			plain, _ = json.Marshal(txn)
-			blob = tc.seal(key, plain)
-			v, _ = store.Put(ctx, key, blob, 0, time.Hour)
-			if _, err := s.TakeSignIn(ctx, txn.Txn.State); err == nil {
+			sealed := base64.RawURLEncoding.EncodeToString(tc.seal(key, plain))
+			_, err = s.TakeSignIn(ctx, txn.Txn.State, sealed)
+			if err == nil {
 				t.Fatal("TakeSignIn opened a blob it cannot open")
 			}
-			got, gv, err = store.Get(ctx, key)
-			switch {
-			case err != nil:
-				t.Errorf("sign-in: %v", err)
-			case tc.kept && (gv != v || !bytes.Equal(got, blob)):
-				t.Errorf("sign-in: the transaction was consumed (%d bytes left)", len(got))
-			case !tc.kept && len(got) != 0:
-				t.Errorf("sign-in: not tombstoned")
+			if got := errors.Is(err, tokencache.ErrUnknownKey); got != tc.kept {
+				t.Errorf("sign-in: %v, want ErrUnknownKey %v", err, tc.kept)
+			}
+			if _, _, err := store.Get(ctx, key); !errors.Is(err, tokencache.ErrNotFound) {
+				t.Errorf("sign-in: a transaction that did not open was consumed (err %v)", err)
 			}
 		})
 	}
+}
+
+// FuzzSignInCookie: the sign-in cookie is untrusted input; whatever it
+// holds, TakeSignIn answers without panicking, and only the value sealed
+// for the state opens.
+func FuzzSignInCookie(f *testing.F) {
+	keys, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	state := newID()
+	s := &sessions{store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), keys: keys, now: func() time.Time { return now }}
+	valid, err := s.SealSignIn(&pendingSignIn{Txn: &entra.Transaction{State: state, Expires: now.Add(10 * time.Minute)}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(valid)
+	f.Add(valid[:len(valid)/2])
+	f.Add(valid[:len(valid)-1])
+	f.Add("")
+	f.Add(state)
+	f.Add("!!not base64!!")
+	f.Add(base64.RawURLEncoding.EncodeToString([]byte{1, 2, 3}))
+	f.Fuzz(func(t *testing.T, sealed string) {
+		s.store = tokencache.NewMemoryStore(tokencache.MemoryOptions{})
+		p, err := s.TakeSignIn(context.Background(), state, sealed)
+		if err == nil && (sealed != valid || p.Txn.State != state) {
+			t.Errorf("a cookie value that was not sealed for the state opened: %q", sealed)
+		}
+	})
 }
