@@ -87,14 +87,7 @@ func TestForgedCallbackCostsNoTokenRequest(t *testing.T) {
 			return newUser(t, tt, "AlexW"), url.Values{"state": {st}, "code": {"forged-code"}}
 		}},
 		{"replay of a completed sign-in, with its cookie", func(t *testing.T, a *app) (*user, url.Values) {
-			u, resp := started(t, tt, a, "AdeleV")
-			ck := u.signInCookie(a)
-			if p := u.deliver(a, resp.Mode, resp.Params); p.Status != http.StatusSeeOther {
-				t.Fatalf("first callback: %d %s", p.Status, p.Body)
-			}
-			attacker := newUser(t, tt, "AlexW")
-			attacker.setCookie(a, ck.Name, ck.Value)
-			return attacker, resp.Params
+			return replayedSignIn(t, tt, a)
 		}},
 	}
 	for _, mode := range []string{"form_post", "query"} {

@@ -18,7 +18,6 @@ import (
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/internal/testredis"
-	"github.com/entrakit/entrakit/webapp"
 )
 
 // TestIncrementalConsent: /directory needs User.Read.All, which the sign-in
@@ -287,16 +286,9 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 		t.Fatal(err)
 	}
 	shared := func() appOptions {
-		ss, closeS, err := webapp.RedisSessionStore(rs.URL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		ts, closeT, err := tokencache.OpenStore(rs.URL(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { closeS(); closeT() })
-		return appOptions{SessionStore: ss, TokenStore: ts, Keys: keys}
+		o := redisStores(t, rs.URL())
+		o.Keys = keys
+		return o
 	}
 	appA, appB := startApp(t, tt, shared()), startApp(t, tt, shared())
 	const sessionCookie = "__Host-entrakit"

@@ -260,3 +260,19 @@ func metricsText(t testing.TB, a *app) string {
 	}
 	return rec.Body.String()
 }
+
+// redisStores opens sessions and tokens on the Redis server at redisURL, as
+// every instance behind a load balancer does, closed when t ends.
+func redisStores(t testing.TB, redisURL string) appOptions {
+	t.Helper()
+	ss, closeS, err := webapp.RedisSessionStore(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts, closeT, err := tokencache.OpenStore(redisURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeS(); closeT() })
+	return appOptions{SessionStore: ss, TokenStore: ts}
+}

@@ -80,7 +80,7 @@ func (w *forwardingWarning) check(r *http.Request, proxiesTrusted bool) {
 	}
 	w.once.Do(func() {
 		w.log.Warn("requests carry X-Forwarded-For but no trusted proxy is configured: "+
-			"clients are identified by the proxy's address (one rate limit for all of them); set TrustedProxies",
+			"clients are identified by the proxy's address (one rate limit for all of them); set TrustedProxies (ENTRAKIT_TRUSTED_PROXIES)",
 			"remote_addr", r.RemoteAddr)
 	})
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/internal/testredis"
-	"github.com/entrakit/entrakit/webapp"
 )
 
 // rollingRotation is two replicas halfway through a key rotation, sharing
@@ -31,18 +30,7 @@ func rollingRotation(t *testing.T, tt *tenant, store string) (upgraded, stale *a
 		opts = func() appOptions { return appOptions{SessionStore: sessions, TokenStore: tokens} }
 	case "redis":
 		rs := testredis.Start(t)
-		opts = func() appOptions {
-			ss, closeS, err := webapp.RedisSessionStore(rs.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			ts, closeT, err := tokencache.OpenStore(rs.URL(), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { closeS(); closeT() })
-			return appOptions{SessionStore: ss, TokenStore: ts}
-		}
+		opts = func() appOptions { return redisStores(t, rs.URL()) }
 	}
 	up, old := opts(), opts()
 	up.Keys, old.Keys = ring(newKey+","+oldKey), ring(oldKey)

@@ -71,6 +71,20 @@ func (u *user) authorizeOnly(authURL string) *devtenant.AuthResponse {
 
 // started is a browser that began a sign-in (so it holds the transaction
 // cookie) and signed in at the dev tenant, with Entra's answer undelivered.
+// replayedSignIn completes a sign-in as AdeleV, then hands an attacker's
+// browser her captured sign-in cookie and the response to deliver again.
+func replayedSignIn(t *testing.T, tt *tenant, a *app) (*user, url.Values) {
+	t.Helper()
+	u, resp := started(t, tt, a, "AdeleV")
+	ck := u.signInCookie(a)
+	if p := u.deliver(a, resp.Mode, resp.Params); p.Status != http.StatusSeeOther {
+		t.Fatalf("first callback: %d %s", p.Status, p.Body)
+	}
+	attacker := newUser(t, tt, "AlexW")
+	attacker.setCookie(a, ck.Name, ck.Value)
+	return attacker, resp.Params
+}
+
 func started(t *testing.T, tt *tenant, a *app, alias string) (*user, *devtenant.AuthResponse) {
 	t.Helper()
 	u := newUser(t, tt, alias)
@@ -196,14 +210,8 @@ func TestCallbackRefusesStaleOrForgedState(t *testing.T) {
 		}},
 		{"replayed with the captured sign-in cookie", func(t *testing.T, a *app, _ *graphClock) (*user, url.Values, bool) {
 			// The cookie check passes; the store's tombstone must refuse.
-			u, resp := started(t, tt, a, "AdeleV")
-			ck := u.signInCookie(a)
-			if p := u.deliver(a, resp.Mode, resp.Params); p.Status != http.StatusSeeOther {
-				t.Fatalf("first callback: %d %s", p.Status, p.Body)
-			}
-			attacker := newUser(t, tt, "AlexW")
-			attacker.setCookie(a, ck.Name, ck.Value)
-			return attacker, resp.Params, false
+			attacker, params := replayedSignIn(t, tt, a)
+			return attacker, params, false
 		}},
 		// Past the 10 min lifetime but still in the store (11 min TTL): the
 		// transaction's own expiry refuses; then long gone from the store.
