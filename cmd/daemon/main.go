@@ -172,7 +172,7 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 			abs, _ := filepath.Abs(dir)
 			cacheURL = "file://" + abs
 		}
-		logger.Warn("DEV MODE: no AZURE_CLIENT_ID, so the daemon runs against the in-process dev tenant at " + dev.URL() + ", not Microsoft Entra ID.")
+		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the daemon runs against the in-process dev tenant at " + dev.URL() + ", not Microsoft Entra ID.")
 	}
 	if cacheURL == "" {
 		abs, err := filepath.Abs(filepath.Join(stateDir, "tokencache"))

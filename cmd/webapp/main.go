@@ -70,7 +70,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		port := ln.Addr().(*net.TCPAddr).Port
 		cfg.Entra = devmode.WebAppConfig(dev, fmt.Sprintf("%s://localhost:%d/auth/callback", scheme, port))
 		cfg.DevTenant = dev
-		logger.Warn("DEV MODE: no AZURE_CLIENT_ID, so the web app runs against the in-process dev tenant, not Microsoft Entra ID. Set the AZURE_* variables (see README) for a real tenant; ENTRAKIT_DEV_TENANT=off forbids this.")
+		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the web app runs against the in-process dev tenant, not Microsoft Entra ID. Set the AZURE_* variables (see README) for a real tenant; ENTRAKIT_DEV_TENANT=off forbids this.")
 	}
 	cfg.GraphURL = cfg.Entra.Cloud.GraphEndpoint
 	cfg.HTTPClient = devmode.HTTPClient(dev, s.RootCAs, 30*time.Second)
