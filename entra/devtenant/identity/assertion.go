@@ -88,7 +88,7 @@ func (a *audience) UnmarshalJSON(b []byte) error {
 // verifyClientAssertion checks a private_key_jwt client assertion (RFC 7523):
 // signed by a certificate registered on the app (RS256 or PS256, chosen by
 // x5t or x5t#S256), iss = sub = client id, aud = the token endpoint, a
-// bounded lifetime, and a jti never seen before.
+// bounded lifetime and a jti.
 func (p *Provider) verifyClientAssertion(a *directory.App, jwt string, audiences []string, now time.Time) *aadError {
 	hb, pb, sig, err := splitJWT(jwt)
 	if err != nil {
@@ -145,16 +145,8 @@ func (p *Provider) verifyClientAssertion(a *directory.App, jwt string, audiences
 	if c.Jti == "" {
 		return invalidClient(50027, "JWT token is invalid or malformed: no jti.")
 	}
-	for jti, exp := range p.assertionJTIs {
-		if now.After(exp.Add(skew)) {
-			delete(p.assertionJTIs, jti)
-		}
-	}
-	key := strings.ToLower(a.AppID) + "|" + c.Jti
-	if _, seen := p.assertionJTIs[key]; seen {
-		return invalidClient(7000272, "The client assertion was already used (jti replay).")
-	}
-	p.assertionJTIs[key] = time.Unix(*c.Exp, 0)
+	// No jti replay rule: Entra accepts an assertion again within its
+	// lifetime, and msal-node reuses its signed assertion for 10 minutes.
 	return nil
 }
 

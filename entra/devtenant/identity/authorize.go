@@ -49,7 +49,10 @@ type authRequest struct {
 // authCode is an issued authorization code, bound to its client, redirect
 // URI, PKCE challenge, nonce and user.
 type authCode struct {
-	clientID    string
+	clientID string
+	// scope is the authorize request's scope (its first resource): what a
+	// redemption without a scope parameter gets.
+	scope       string
 	redirectURI string
 	platform    string
 	challenge   string
@@ -166,7 +169,7 @@ func (p *Provider) newAuthRequest(w http.ResponseWriter, r *http.Request, q url.
 		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'scope'."))
 		return nil, false
 	}
-	sr, aerr := parseScopes(p.tx, q.Get("scope"))
+	sr, aerr := parseAuthorizeScopes(p.tx, q.Get("scope"))
 	if aerr != nil {
 		p.redirectError(w, r, req, aerr)
 		return nil, false
@@ -240,26 +243,36 @@ func verifyPKCE(method, challenge, verifier string) bool {
 	return subtle.ConstantTimeCompare([]byte(verifier), []byte(challenge)) == 1
 }
 
-// parseClaimsRequest reads an OIDC claims request. It reports whether the
-// client declared CP1 and whether the request asks for more than capabilities
-// (a claims challenge: the user must sign in again).
+// stepUpClaims are the access-token claims whose essential request is a
+// claims challenge: CAE's nbf, an authentication context (acrs), a
+// Conditional Access policy (capolids).
+var stepUpClaims = map[string]bool{"nbf": true, "acrs": true, "capolids": true}
+
+// parseClaimsRequest reads an OIDC claims request (OIDC Core §5.5). It
+// reports whether the client declared CP1 and whether the request is a
+// claims challenge (fresh: the user must sign in again). Any other claim is
+// a request for an optional claim, which the tenant may honour or ignore:
+// msal-common sends id_token signin_state, login_hint, ... with essential
+// false on every request.
 func parseClaimsRequest(raw string) (cp1, fresh, ok bool) {
 	var req map[string]map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(raw), &req); err != nil {
 		return false, false, false
 	}
-	for target, claims := range req {
-		for name, spec := range claims {
-			if target == "access_token" && name == "xms_cc" {
-				var v struct{ Values []string }
-				_ = json.Unmarshal(spec, &v)
-				for _, c := range v.Values {
-					if strings.EqualFold(c, "cp1") {
-						cp1 = true
-					}
+	for name, spec := range req["access_token"] {
+		var v struct {
+			Essential bool
+			Values    []string
+		}
+		_ = json.Unmarshal(spec, &v) // null is "default manner": optional
+		switch {
+		case name == "xms_cc":
+			for _, c := range v.Values {
+				if strings.EqualFold(c, "cp1") {
+					cp1 = true
 				}
-				continue
 			}
+		case stepUpClaims[name] && v.Essential:
 			fresh = true
 		}
 	}
@@ -393,7 +406,9 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request, req *au
 		oidc = append(oidc, sc)
 	}
 	p.tx.AddGrant(req.client.AppID, directory.GraphAppID, principal, oidc...)
-	p.tx.AddGrant(req.client.AppID, req.sr.res.AppID, principal, req.sr.values...)
+	for _, part := range append([]*scopeRequest{req.sr}, req.sr.more...) {
+		p.tx.AddGrant(req.client.AppID, part.res.AppID, principal, part.values...)
+	}
 	p.issueCode(w, r, req, now)
 }
 
@@ -401,7 +416,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRe
 	delete(p.pending, req.id)
 	code := "1.A" + randomString(48)
 	p.codes[code] = &authCode{
-		clientID: strings.ToLower(req.client.AppID), redirectURI: req.redirectURI, platform: req.platform,
+		clientID: strings.ToLower(req.client.AppID), scope: req.sr.scope(), redirectURI: req.redirectURI, platform: req.platform,
 		challenge: req.challenge, method: req.method, nonce: req.nonce, userID: req.userID,
 		authTime: req.authTime, sid: req.sid, xmsCC: req.xmsCC, expires: now.Add(codeLifetime),
 	}
@@ -451,8 +466,9 @@ func (p *Provider) respond(w http.ResponseWriter, req *authRequest, params url.V
 	}
 }
 
-// handleLogout ends the SSO session and returns to a registered
-// post_logout_redirect_uri, or shows the signed-out page.
+// handleLogout ends the SSO session and returns to post_logout_redirect_uri
+// when it is one of the app's registered redirect URIs (any platform), or
+// shows the signed-out page and stays there, as Entra does.
 func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	_ = r.ParseForm()
@@ -471,7 +487,9 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	target := r.Form.Get("post_logout_redirect_uri")
 	ok := false
 	if a := p.tx.App(clientID); a != nil && target != "" {
-		ok = a.Platform(target) != "" || a.Web.LogoutURL == target || directory.LoopbackMatch(a.Web.LogoutURL, target)
+		// Entra: it "must match one of the redirect URIs registered" for the
+		// app; the front-channel logoutUrl does not count.
+		ok = a.Platform(target) != ""
 	}
 	p.unlock()
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})

@@ -78,7 +78,9 @@ func renderConsent(w http.ResponseWriter, req *authRequest, u *directory.User, m
 		for sc := range req.sr.oidc {
 			perms = append(perms, sc)
 		}
-		perms = append(perms, req.sr.values...)
+		for _, part := range append([]*scopeRequest{req.sr}, req.sr.more...) {
+			perms = append(perms, part.values...)
+		}
 	}
 	sort.Strings(perms)
 	w.Header().Set("X-Frame-Options", "DENY")

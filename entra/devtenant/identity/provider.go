@@ -63,14 +63,13 @@ type Provider struct {
 }
 
 // flows is the state of sign-ins and grants in progress: authorize requests
-// waiting for the user, codes, SSO sessions, refresh tokens and the client
-// assertions seen (replay). Guarded by Provider.mu.
+// waiting for the user, codes, SSO sessions and refresh tokens. Guarded by
+// Provider.mu.
 type flows struct {
 	codes         map[string]*authCode
 	refreshTokens map[string]*refreshGrant
 	sessions      map[string]*ssoSession
 	pending       map[string]*authRequest
-	assertionJTIs map[string]time.Time
 	lastSweep     time.Time
 }
 
@@ -96,7 +95,6 @@ func New(cfg Config) (*Provider, error) {
 			refreshTokens: map[string]*refreshGrant{},
 			sessions:      map[string]*ssoSession{},
 			pending:       map[string]*authRequest{},
-			assertionJTIs: map[string]time.Time{},
 		},
 	}
 	now := cfg.Now()

@@ -11,18 +11,37 @@ var oidcScopes = map[string]bool{"openid": true, "profile": true, "email": true,
 
 // scopeRequest is a parsed scope parameter.
 type scopeRequest struct {
-	raw      []string // as sent, minus duplicates
+	raw      []string // as sent (OIDC scopes and res's), minus duplicates
 	oidc     map[string]bool
 	res      *directory.Resource
 	aud      string   // the identifier the resource was named by (v1 tokens' aud)
 	values   []string // permission values on res, canonical case
 	dotDeflt bool     // <resource>/.default
+	// more are the further resources of an authorize request, which asks
+	// consent for several up front; a token is for res only.
+	more []*scopeRequest
 }
 
+// scope is the scope a token request without one gets: the OIDC scopes and
+// the first resource's, as sent.
+func (sr *scopeRequest) scope() string { return strings.Join(sr.raw, " ") }
+
 // parseScopes splits scope into OIDC scopes and the permissions of one
-// resource, as Entra does: at most one resource per request, a bare scope
-// means Microsoft Graph, and an unknown permission is invalid_scope.
+// resource, as Entra's token endpoint does: at most one resource per request
+// (AADSTS28000), a bare scope means Microsoft Graph, and an unknown
+// permission is invalid_scope.
 func parseScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
+	return parseScopeList(tx, scope, false)
+}
+
+// parseAuthorizeScopes is parseScopes for /authorize, where several
+// resources may be named: the user consents to all of them at once, and the
+// code is for the first.
+func parseAuthorizeScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
+	return parseScopeList(tx, scope, true)
+}
+
+func parseScopeList(tx directory.Tx, scope string, several bool) (*scopeRequest, *aadError) {
 	sr := &scopeRequest{oidc: map[string]bool{}}
 	seen := map[string]bool{}
 	for _, sc := range strings.Fields(scope) {
@@ -30,8 +49,8 @@ func parseScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
 			continue
 		}
 		seen[strings.ToLower(sc)] = true
-		sr.raw = append(sr.raw, sc)
 		if oidcScopes[strings.ToLower(sc)] {
+			sr.raw = append(sr.raw, sc)
 			sr.oidc[strings.ToLower(sc)] = true
 			continue
 		}
@@ -43,24 +62,25 @@ func parseScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
 		if r == nil {
 			return nil, newAADError(400, "invalid_resource", 500011, "The resource principal named %s was not found in the tenant named %s. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.", prefix, tx.TenantID())
 		}
-		if sr.res != nil && sr.res.AppID != r.AppID {
+		target := sr.forResource(r, prefix, several)
+		if target == nil {
 			return nil, invalidScope(28000, "Provided value for the input parameter scope is not valid because it contains more than one resource. Scope %s is not valid.", scope)
 		}
-		if sr.res == nil {
-			sr.res, sr.aud = r, prefix
-		}
+		target.raw = append(target.raw, sc)
 		if value == ".default" {
-			sr.dotDeflt = true
+			target.dotDeflt = true
 			continue
 		}
 		def, ok := r.Scopes[strings.ToLower(value)]
 		if !ok {
 			return nil, invalidScope(70011, "The provided value for the input parameter 'scope' is not valid. The scope %s is not valid.", sc)
 		}
-		sr.values = append(sr.values, def.Value)
+		target.values = append(target.values, def.Value)
 	}
-	if sr.dotDeflt && len(sr.values) > 0 {
-		return nil, invalidScope(70011, "The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. static scope limit exceeded.", scope)
+	for _, t := range append([]*scopeRequest{sr}, sr.more...) {
+		if t.dotDeflt && len(t.values) > 0 {
+			return nil, invalidScope(70011, "The provided value for the input parameter 'scope' is not valid. The scope %s is not valid. static scope limit exceeded.", scope)
+		}
 	}
 	if sr.res == nil {
 		sr.res = directory.GraphResource
@@ -72,6 +92,30 @@ func parseScopes(tx directory.Tx, scope string) (*scopeRequest, *aadError) {
 		}
 	}
 	return sr, nil
+}
+
+// forResource is the part of sr that holds r's permissions: sr itself for
+// the first resource named, one of sr.more for others (several), or nil
+// when a second resource is not allowed.
+func (sr *scopeRequest) forResource(r *directory.Resource, prefix string, several bool) *scopeRequest {
+	if sr.res == nil {
+		sr.res, sr.aud = r, prefix
+		return sr
+	}
+	if sr.res.AppID == r.AppID {
+		return sr
+	}
+	if !several {
+		return nil
+	}
+	for _, m := range sr.more {
+		if m.res.AppID == r.AppID {
+			return m
+		}
+	}
+	m := &scopeRequest{res: r, aud: prefix, oidc: map[string]bool{}}
+	sr.more = append(sr.more, m)
+	return m
 }
 
 // missingConsent lists the permissions of sr (including the OIDC scopes, which
@@ -90,19 +134,16 @@ func missingConsent(tx directory.Tx, client, userID string, sr *scopeRequest) (m
 			missing = append(missing, directory.GraphResource.Scopes[sc])
 		}
 	}
-	resHave := graphHave
-	if !sr.res.Graph {
-		resHave = have(sr.res)
-	}
-	for _, v := range sr.values {
-		if !resHave[strings.ToLower(v)] {
-			missing = append(missing, sr.res.Scopes[strings.ToLower(v)])
+	for _, part := range append([]*scopeRequest{sr}, sr.more...) {
+		resHave := graphHave
+		if !part.res.Graph {
+			resHave = have(part.res)
 		}
-	}
-	if sr.dotDeflt && len(resHave) == 0 && !sr.res.Graph {
-		// .default with nothing granted on a custom API: nothing to consent
-		// to statically; Entra asks for the app's required permissions.
-		return missing
+		for _, v := range part.values {
+			if !resHave[strings.ToLower(v)] {
+				missing = append(missing, part.res.Scopes[strings.ToLower(v)])
+			}
+		}
 	}
 	sort.Slice(missing, func(i, j int) bool { return missing[i].Value < missing[j].Value })
 	return missing

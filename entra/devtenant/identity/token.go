@@ -22,8 +22,10 @@ const (
 // Entra does not invalidate a refresh token when it issues a new one; it
 // expires, or is revoked with the user's sessions.
 type refreshGrant struct {
-	code     string // the authorization code it descends from, if any
 	clientID string
+	// scope is what a refresh without a scope parameter gets: the scope of
+	// the request that produced the grant.
+	scope    string
 	userID   string
 	platform string
 	sid      string
@@ -218,18 +220,13 @@ func (c *tokenCall) audiences() []string {
 
 func (c *tokenCall) authCode() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
-	codeValue, code, ca, aerr := presented(c, p.codes, "code", "The provided authorization code")
+	_, code, ca, aerr := presented(c, p.codes, "code", "The provided authorization code")
 	if aerr != nil {
 		return nil, aerr
 	}
 	if code.redeemed {
-		// A replayed code revokes what it produced, refreshed descendants
-		// included (RFC 6749 §4.1.2).
-		for _, g := range p.refreshTokens {
-			if g.code == codeValue {
-				g.revoked = true
-			}
-		}
+		// Entra refuses the replay and leaves what the first redemption
+		// produced valid: its own text says to use an existing refresh token.
 		return nil, invalidGrant(54005, "OAuth2 Authorization code was already redeemed, please retry with a new valid code or use an existing refresh token.")
 	}
 	if now.After(code.expires) {
@@ -248,11 +245,11 @@ func (c *tokenCall) authCode() (*minted, *aadError) {
 	if u == nil || !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := c.consentedScopes(ca.client, u)
+	sr, scope, aerr := c.consentedScopes(ca.client, u, code.scope)
 	if aerr != nil {
 		return nil, aerr
 	}
-	g := &refreshGrant{code: codeValue, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
+	g := &refreshGrant{scope: scope, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
 		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
 	is := issue{client: ca.client, user: u, sr: sr, nonce: code.nonce, authTime: code.authTime, sid: code.sid,
 		xmsCC: g.xmsCC, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
@@ -300,16 +297,21 @@ func presented[G heldGrant](c *tokenCall, grants map[string]G, param, what strin
 }
 
 // consentedScopes parses the request's scope for client acting for u, and
-// requires their consent (AADSTS65001).
-func (c *tokenCall) consentedScopes(client *directory.App, u *directory.User) (*scopeRequest, *aadError) {
-	sr, aerr := parseScopes(c.p.tx, c.form.Get("scope"))
-	if aerr != nil {
-		return nil, aerr
+// requires their consent (AADSTS65001). A request without a scope (x/oauth2's
+// Exchange, oauth2-proxy) gets granted: the scopes of the authorize request
+// or of the grant being refreshed. scope is the one used.
+func (c *tokenCall) consentedScopes(client *directory.App, u *directory.User, granted string) (sr *scopeRequest, scope string, aerr *aadError) {
+	scope = c.form.Get("scope")
+	if strings.TrimSpace(scope) == "" {
+		scope = granted
+	}
+	if sr, aerr = parseScopes(c.p.tx, scope); aerr != nil {
+		return nil, "", aerr
 	}
 	if len(missingConsent(c.p.tx, client.AppID, u.ID, sr)) > 0 {
-		return nil, consentRequired(client)
+		return nil, "", consentRequired(client)
 	}
-	return sr, nil
+	return sr, scope, nil
 }
 
 // checkOrigin: SPA codes may only be redeemed cross-origin, and only SPA
@@ -363,6 +365,9 @@ func (c *tokenCall) refresh() (*minted, *aadError) {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
 	if claims := form.Get("claims"); claims != "" {
+		// Optional claims (msal-common asks for id_token claims with
+		// essential false on every request) are not a challenge; a step-up
+		// or CAE request (access_token nbf, acrs, capolids) is.
 		if _, fresh, ok := parseClaimsRequest(claims); !ok || fresh {
 			e := newAADError(400, "interaction_required", 50076, "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '%s'.", ca.client.AppID)
 			e.suberror = "basic_action"
@@ -370,11 +375,12 @@ func (c *tokenCall) refresh() (*minted, *aadError) {
 			return nil, e
 		}
 	}
-	sr, aerr := c.consentedScopes(ca.client, u)
+	sr, scope, aerr := c.consentedScopes(ca.client, u, g.scope)
 	if aerr != nil {
 		return nil, aerr
 	}
 	ng := *g
+	ng.scope = scope
 	ng.xmsCC = g.xmsCC || claimsCP1(form.Get("claims"))
 	is := issue{client: ca.client, user: u, sr: sr, authTime: g.authTime, sid: g.sid, xmsCC: ng.xmsCC,
 		azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
@@ -441,13 +447,13 @@ func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	if !u.AccountEnabled {
 		return nil, invalidGrant(50057, "The user account is disabled.")
 	}
-	sr, aerr := c.consentedScopes(ca.client, u)
+	sr, scope, aerr := c.consentedScopes(ca.client, u, "")
 	if aerr != nil {
 		return nil, aerr
 	}
 	sid, _ := claims["sid"].(string)
 	_, cp1 := claims["xms_cc"]
-	g := &refreshGrant{clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
+	g := &refreshGrant{scope: scope, clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
 	is := issue{client: ca.client, user: u, sr: sr, sid: sid, xmsCC: cp1, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
 		is.refresh = p.storeRefresh(g, now)
