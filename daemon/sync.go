@@ -17,9 +17,13 @@ import (
 // DirectorySync mirrors the directory's users (and groups with their
 // members) into the database through Graph delta queries. The first run
 // lists everything; later runs fetch only what changed, deletions
-// included. Each page's changes and the link to continue from are
-// committed in one transaction: a crash or a cancel at any point resumes
-// from the last committed page, losing and duplicating nothing.
+// included: a deleted user is removed whether Graph reports it soft-deleted
+// (@removed "changed": in the deleted items, restorable for 30 days) or
+// gone for good ("deleted"), and a group's members@delta, the whole list in
+// a first round, is only the members that joined or left (@removed) in later
+// ones. Each page's changes and the link to continue from are committed in
+// one transaction: a crash or a cancel at any point resumes from the last
+// committed page, losing and duplicating nothing.
 type DirectorySync struct {
 	// Groups also syncs groups and their direct members (default true
 	// through the config).
@@ -206,6 +210,9 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 			continue
 		}
 		if ch.Removed {
+			// Either reason: a soft-deleted user is out of /users and of its
+			// groups as much as a permanently deleted one; if it is
+			// restored, delta reports it again and it comes back.
 			if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM `+table+` WHERE id = ?`), ch.ID); err != nil {
 				return 0, err
 			}
@@ -217,6 +224,8 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 		if err := s.upsert(ctx, tx, table, cols, mark, ch); err != nil {
 			return 0, err
 		}
+		// members@delta: every member in a full round, the changes since the
+		// previous round otherwise; the rest of the membership stays as it is.
 		for _, m := range ch.Members {
 			if m.Removed {
 				_, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM directory_group_members WHERE group_id = ? AND member_id = ?`), ch.ID, m.ID)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -171,6 +172,104 @@ func runSyncSuite(t *testing.T, newDB func(t *testing.T) *daemon.DB) {
 		checkMirror(t, srv, db, true)
 		checkCompletes(t, srv, db, job)
 	})
+
+	// Last: it deletes users and moves the tenant's clock 30 days on.
+	t.Run("soft and permanent deletions, membership changes", func(t *testing.T) {
+		syncDeletionsAndMemberships(t, srv, newDB(t))
+	})
+}
+
+// syncDeletionsAndMemberships runs the sync over rounds of directory
+// changes as Entra makes them — users soft-deleted (delta: @removed
+// "changed"), permanently deleted by hand or 30 days later ("deleted"),
+// members joining and leaving groups (members@delta holds only those),
+// a group nested in another — and checks after each run that the database
+// equals the directory and that the run read only the changes.
+func syncDeletionsAndMemberships(t *testing.T, srv *devtenant.Server, db *daemon.DB) {
+	ctx := context.Background()
+	job := &daemon.DirectorySync{Groups: true}
+	env := syncEnv(t, srv, db)
+	if _, err := job.Run(ctx, env); err != nil {
+		t.Fatal(err)
+	}
+	checkMirror(t, srv, db, true)
+
+	group := map[string]devtenant.Group{}
+	for _, g := range srv.Groups() {
+		group[g.DisplayName] = g
+	}
+	users := srv.Users()
+	memberOf := func(name string, i int) string { return group[name].Members[i] }
+	// Users who are in groups: the first members of two synthetic groups,
+	// and personas (in All Company and their team).
+	alex, _ := srv.Persona("AlexW")
+	lidia, _ := srv.Persona("LidiaH")
+	soft := []string{memberOf("Synthetic Sales", 0), memberOf("Synthetic Finance", 1), alex.OID, lidia.OID}
+	var added devtenant.User
+	rounds := []struct {
+		name   string
+		change func() error
+	}{
+		{"four users soft-deleted, memberships added and removed", func() error {
+			errs := []error{
+				srv.AddGroupMember(group["Retail"].ID, users[100].ID),
+				srv.AddGroupMember(group["Engineering"].ID, users[101].ID),
+				srv.RemoveGroupMember(group["Synthetic Sales"].ID, memberOf("Synthetic Sales", 3)),
+			}
+			for _, id := range soft {
+				errs = append(errs, srv.DeleteUser(id))
+			}
+			return errors.Join(errs...)
+		}},
+		{"two permanently deleted, a group nested, a member leaves and rejoins", func() error {
+			return errors.Join(
+				srv.PermanentlyDeleteUser(soft[0]),
+				srv.PermanentlyDeleteUser(alex.OID),
+				srv.AddGroupMember(group["All Company"].ID, group["Retail"].ID),
+				srv.RemoveGroupMember(group["Retail"].ID, users[100].ID),
+				srv.AddGroupMember(group["Retail"].ID, users[100].ID),
+				srv.DeleteUser(users[102].ID),
+			)
+		}},
+		{"30 days later: the rest purged; a new user joins, the nesting ends", func() error {
+			srv.AdvanceClock(30*24*time.Hour + time.Minute)
+			env = syncEnv(t, srv, db) // the old token expired with the clock
+			u, err := srv.AddUser(devtenant.User{UserPrincipalName: "joiner@" + srv.Domain(), DisplayName: "Joiner", AccountEnabled: true}, "Unused-Pass-1")
+			added = u
+			return errors.Join(err,
+				srv.AddGroupMember(group["Engineering"].ID, u.ID),
+				srv.RemoveGroupMember(group["All Company"].ID, group["Retail"].ID),
+			)
+		}},
+		{"the new user deleted, a group emptied", func() error {
+			errs := []error{srv.DeleteUser(added.ID)}
+			for _, g := range srv.Groups() {
+				if g.ID == group["Retail"].ID {
+					for _, m := range g.Members {
+						errs = append(errs, srv.RemoveGroupMember(g.ID, m))
+					}
+				}
+			}
+			return errors.Join(errs...)
+		}},
+		{"nothing", func() error { return nil }},
+	}
+	for _, rd := range rounds {
+		if err := rd.change(); err != nil {
+			t.Fatalf("%s: %v", rd.name, err)
+		}
+		res, err := job.Run(ctx, env)
+		if err != nil {
+			t.Fatalf("%s: %v", rd.name, err)
+		}
+		if res.Items > 100 {
+			t.Errorf("%s: the run applied %d changes: it read more than the changes", rd.name, res.Items)
+		}
+		checkMirror(t, srv, db, true)
+		if n := len(srv.DeletedUsers()); rd.name == rounds[2].name && n != 0 {
+			t.Errorf("%s: %d users still in the deleted items", rd.name, n)
+		}
+	}
 }
 
 // syncEnv is a run's environment: a new Graph client (so a new app token
@@ -212,6 +311,7 @@ func checkMirror(t testing.TB, srv *devtenant.Server, db *daemon.DB, groups bool
 		if gotGroups != wantGroups || gotMembers != wantMembers {
 			t.Errorf("groups %d (want %d), members %d (want %d)", gotGroups, wantGroups, gotMembers, wantMembers)
 		}
+		sameMemberships(t, srv, db)
 	} else if n := rowCount(t, db, `SELECT COUNT(*) FROM sync_cursors WHERE stream = ?`, "groups"); n != 0 {
 		t.Errorf("a sync without groups wrote %d groups cursor rows", n)
 	}
@@ -222,6 +322,55 @@ func checkMirror(t testing.TB, srv *devtenant.Server, db *daemon.DB, groups bool
 		if n := rowCount(t, db, `SELECT COUNT(*) FROM sync_cursors WHERE stream = ? AND round_complete = 1`, s); n != 1 {
 			t.Errorf("stream %s: the round is not complete after a successful run", s)
 		}
+	}
+}
+
+// sameMemberships checks that the database holds exactly the directory's
+// group memberships, each with its member's type.
+func sameMemberships(t testing.TB, srv *devtenant.Server, db *daemon.DB) {
+	t.Helper()
+	isGroup := map[string]bool{}
+	for _, g := range srv.Groups() {
+		isGroup[g.ID] = true
+	}
+	var want []string
+	for _, g := range srv.Groups() {
+		for _, m := range g.Members {
+			typ := "user"
+			if isGroup[m] {
+				typ = "group"
+			}
+			want = append(want, g.ID+" "+m+" "+typ)
+		}
+	}
+	rows, err := db.Query(`SELECT group_id, member_id, COALESCE(member_type, '') FROM directory_group_members`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var got []string
+	for rows.Next() {
+		var g, m, typ string
+		if err := rows.Scan(&g, &m, &typ); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, g+" "+m+" "+typ)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		var missing, extra []string
+		for _, w := range want {
+			if _, found := slices.BinarySearch(got, w); !found {
+				missing = append(missing, w)
+			}
+		}
+		for _, g := range got {
+			if _, found := slices.BinarySearch(want, g); !found {
+				extra = append(extra, g)
+			}
+		}
+		t.Errorf("memberships differ from the directory: %d missing %q, %d extra %q", len(missing), missing[:min(len(missing), 5)], len(extra), extra[:min(len(extra), 5)])
 	}
 }
 

@@ -910,18 +910,19 @@ func TestGraphUsers(t *testing.T) {
 		for _, f := range []string{"displayName eq", "displayName eq 'unterminated", "startswith(displayName)", "(displayName eq 'a'", "displayName eq Adele"} {
 			g.get(t, tok, "/users?$filter="+odataQuery(f)).wantError(t, http.StatusBadRequest, "Request_BadRequest", "")
 		}
-		// ne and endsWith are advanced queries.
+		// ne, not and endsWith are advanced queries (graph_fidelity_test.go
+		// checks Graph's messages).
 		for _, f := range []string{"displayName ne 'Adele Vance'", "endswith(mail,'@" + srv.Domain() + "')", "not(accountEnabled eq true)"} {
-			g.get(t, tok, "/users?$filter="+odataQuery(f)).wantError(t, http.StatusBadRequest, "Request_BadRequest", "")
+			g.get(t, tok, "/users?$filter="+odataQuery(f)).wantError(t, http.StatusBadRequest, "Request_UnsupportedQuery", "")
 		}
 		got, _ := g.listAll(t, tok, "/users?$count=true&$filter="+odataQuery("not(accountEnabled eq true)")+"&$top=999", eventual...)
 		sameIDs(t, "not(accountEnabled eq true)", got, disabled)
 	})
 
 	t.Run("$count", func(t *testing.T) {
-		e := g.get(t, tok, "/users?$count=true").wantError(t, http.StatusBadRequest, "Request_BadRequest", "")
-		if e != nil && !strings.Contains(str(e["message"]), "ConsistencyLevel") {
-			t.Errorf("message %q does not name ConsistencyLevel", e["message"])
+		// Without ConsistencyLevel, Graph ignores $count=true.
+		if c, ok := g.get(t, tok, "/users?$count=true").ok(t)["@odata.count"]; ok {
+			t.Errorf("@odata.count %v without ConsistencyLevel: eventual", c)
 		}
 		first := g.get(t, tok, "/users?$count=true&$top=999", eventual...).ok(t)
 		if first["@odata.count"] != float64(len(users)) {
@@ -987,7 +988,7 @@ func TestGraphUsers(t *testing.T) {
 
 	t.Run("$search", func(t *testing.T) {
 		q := "/users?$search=" + odataQuery(`"displayName:Nora"`) + "&$count=true&$top=999"
-		g.get(t, tok, q).wantError(t, http.StatusBadRequest, "Request_BadRequest", "")
+		g.get(t, tok, q).wantError(t, http.StatusBadRequest, "Request_UnsupportedQuery", "")
 		got, pages := g.listAll(t, tok, q, eventual...)
 		want := where(func(u devtenant.User) bool { return strings.Contains(strings.ToLower(u.DisplayName), "nora") })
 		if len(want) < 50 {
@@ -1018,7 +1019,7 @@ func TestGraphUsers(t *testing.T) {
 		}
 		// With $filter it is an advanced query.
 		q := "/users?$filter=" + odataQuery("accountEnabled eq false") + "&$orderby=displayName&$count=true"
-		g.get(t, tok, q).wantError(t, http.StatusBadRequest, "Request_BadRequest", "")
+		g.get(t, tok, q).wantError(t, http.StatusBadRequest, "Request_UnsupportedQuery", "Sorting not supported for current query.")
 		got, _ := g.listAll(t, tok, q, eventual...)
 		sameIDs(t, "disabled, ordered", got, disabled)
 		g.get(t, tok, "/users?$orderby=jobTitle").wantError(t, http.StatusBadRequest, "Request_UnsupportedQuery", "")
@@ -1400,8 +1401,16 @@ func TestGraphDelta(t *testing.T) {
 		}
 		second, deltaLink2, _ := g.deltaRound(t, tok, deltaLink, 5)
 		sameIDs(t, "groups second round", second, synthetic)
+		// Later rounds list only the members that changed: the new ones.
 		for _, o := range second {
-			checkMembers(t, o, after[str(o["id"])].Members)
+			id := str(o["id"])
+			var joined []string
+			for _, m := range after[id].Members {
+				if !slices.Contains(groups[id].Members, m) {
+					joined = append(joined, m)
+				}
+			}
+			checkMembers(t, o, joined)
 		}
 		if third, _, _ := g.deltaRound(t, tok, deltaLink2, 5); len(third) != 0 {
 			t.Errorf("groups third round: %v", ids(third))
@@ -1558,7 +1567,7 @@ func TestGraphBatch(t *testing.T) {
 			"space in method":  `{"id":"1","method":"GET /x","url":"/organization"}`,
 			"newline in url":   `{"id":"1","method":"GET","url":"/organization\r\nX-Evil: 1"}`,
 			"absolute url":     `{"id":"1","method":"GET","url":"https://graph.microsoft.com/v1.0/organization"}`,
-			"nested batch":     `{"id":"1","method":"POST","url":"/$batch","body":{"requests":[{"id":"a","method":"GET","url":"/organization"}]}}`,
+			"nested batch":     `{"id":"1","method":"POST","url":"/$batch","headers":{"Content-Type":"application/json"},"body":{"requests":[{"id":"a","method":"GET","url":"/organization"}]}}`,
 			"empty url":        `{"id":"1","method":"GET","url":""}`,
 			"percent garbage":  `{"id":"1","method":"GET","url":"/users?%zz"}`,
 			"lowercase method": `{"id":"1","method":"get","url":"/organization"}`,
@@ -1598,9 +1607,12 @@ func TestGraphThrottling(t *testing.T) {
 	// not throttled.
 	web := graphAppToken(t, srv, webAppID, graphDefault)
 	g.get(t, web, "/organization").wantError(t, http.StatusForbidden, "Authorization_RequestDenied", forbiddenMsg)
-	// A $batch is throttled as a whole too.
+	// A $batch's requests are throttled one by one: the batch answers 200,
+	// its request 429 (TestGraphBatchThrottling has more).
 	post := g.do(t, gReq{method: http.MethodPost, target: "/$batch", token: tok, body: []byte(`{"requests":[{"id":"1","method":"GET","url":"/organization"}]}`)})
-	post.wantError(t, http.StatusTooManyRequests, "TooManyRequests", "")
+	if post.status != http.StatusOK || !strings.Contains(string(post.body), `"status":429`) {
+		t.Errorf("$batch over the budget: %d %.300s", post.status, post.body)
+	}
 
 	// A new window: the budget is back (with a token issued at the new time).
 	srv.AdvanceClock(time.Hour + time.Minute)

@@ -16,11 +16,14 @@ type App struct {
 	SPID    string              // its service principal's object id
 	secrets [][32]byte          // SHA-256 of each valid client secret
 	certs   []*x509.Certificate // certificates accepted for client assertions
+	// home is the registration when this is a multi-tenant app's service
+	// principal in another tenant: credentials are the registration's.
+	home *App
 }
 
 // Certificates are the certificates accepted for the app's client
 // assertions. Read only.
-func (a *App) Certificates() []*x509.Certificate { return a.certs }
+func (a *App) Certificates() []*x509.Certificate { return a.Registration().certs }
 
 // RoleApp is the app id whose user roles User.AppRoles holds.
 func (tx Tx) RoleApp() string { return tx.d.roleApp }
@@ -34,7 +37,7 @@ func (tx Tx) Apps() []*App {
 func (a *App) CheckSecret(secret string) bool {
 	h := sha256.Sum256([]byte(secret))
 	ok := 0
-	for _, s := range a.secrets {
+	for _, s := range a.Registration().secrets {
 		ok |= subtle.ConstantTimeCompare(h[:], s[:])
 	}
 	return ok == 1

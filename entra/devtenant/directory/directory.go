@@ -30,6 +30,9 @@ type Config struct {
 	Domain   string // lower case
 	// Now is the tenant's clock (creation times of objects).
 	Now func() time.Time
+	// GuestHome builds the guest's home tenant (Fabrikam: its own people,
+	// no managed identity) instead of Contoso.
+	GuestHome bool
 }
 
 // Directory is the tenant model: users, groups, applications and their
@@ -65,13 +68,22 @@ type changeLog struct {
 	created    map[string]time.Time
 	revokedAt  map[string]time.Time
 	sorted     map[string][]int // property -> userOrder positions sorted by it; nil when stale
+	// deleted is the deleted items container of users: soft-deleted, kept
+	// DeletedItemsRetention, then permanently deleted (purgeAt is the
+	// earliest such time).
+	deleted map[string]*DeletedUser
+	purgeAt time.Time
 }
 
 // Change is one entry of the change log: kind 'u' (user) or 'g' (group).
+// A membership change of group ID names the Member who joined it, or left
+// it when Left is set (groups delta reports these in members@delta).
 type Change struct {
-	Seq  uint64
-	Kind byte
-	ID   string
+	Seq    uint64
+	Kind   byte
+	ID     string
+	Member string
+	Left   bool
 }
 
 // New builds the directory: the personas and their groups, the manifest's
@@ -94,7 +106,7 @@ func New(cfg Config) (*Directory, error) {
 		secrets:       map[string]string{},
 		log:           changeLog{created: map[string]time.Time{}, revokedAt: map[string]time.Time{}},
 	}
-	d.users, d.groups = newPersonas(d.domain, randomPassword)
+	d.users, d.groups = newCast(cfg.GuestHome, d.domain, randomPassword)
 	d.upn = map[string]string{}
 	for id, u := range d.users {
 		d.upn[strings.ToLower(u.UserPrincipalName)] = id
@@ -108,7 +120,9 @@ func New(cfg Config) (*Directory, error) {
 		}
 	}
 	d.grantManifestConsent(cfg.Manifest)
-	d.initManagedIdentities()
+	if !cfg.GuestHome {
+		d.initManagedIdentities()
+	}
 	now := cfg.Now()
 	for _, u := range sortedBy(d.users, userUPN) {
 		d.log.userOrder = append(d.log.userOrder, u.ID)
@@ -153,7 +167,11 @@ func (d *Directory) Domain() string { return d.domain }
 // take it before this one, never after.
 func (d *Directory) Lock() Tx {
 	d.mu.Lock()
-	return Tx{d}
+	tx := Tx{d}
+	if len(d.log.deleted) > 0 {
+		tx.purgeDeleted()
+	}
+	return tx
 }
 
 // Tx is the directory while its lock is held.
@@ -298,26 +316,35 @@ func (tx Tx) addUser(u *User) {
 	tx.Changed('u', u.ID)
 }
 
-// DeleteUser removes a user, from its groups too; delta reports it removed.
+// DeleteUser soft-deletes a user, as Entra does: the user moves to the
+// deleted items (DeletedUser) for DeletedItemsRetention, leaves its groups,
+// and is gone from /users; delta reports it removed with reason "changed".
+// Its UPN stays taken until it is permanently deleted.
 func (tx Tx) DeleteUser(id string) {
 	d := tx.d
-	if u := d.users[id]; u != nil {
-		delete(d.upn, strings.ToLower(u.UserPrincipalName))
+	u := d.users[id]
+	if u == nil {
+		return
 	}
+	delete(d.upn, strings.ToLower(u.UserPrincipalName))
 	delete(d.users, id)
 	for i, uid := range d.log.userOrder {
 		if uid == id {
 			d.log.userOrder[i] = "" // a tombstone keeps skip tokens valid
 		}
 	}
-	for _, g := range d.groups {
-		for i, m := range g.Members {
-			if m == id {
-				g.Members = append(g.Members[:i:i], g.Members[i+1:]...)
-				tx.Changed('g', g.ID)
-				break
-			}
+	for _, gid := range d.log.groupOrder {
+		if g := d.groups[gid]; g != nil {
+			tx.leave(g, id)
 		}
+	}
+	if d.log.deleted == nil {
+		d.log.deleted = map[string]*DeletedUser{}
+	}
+	at := d.now()
+	d.log.deleted[id] = &DeletedUser{User: *u, DeletedDateTime: at}
+	if d.log.purgeAt.IsZero() || at.Add(DeletedItemsRetention).Before(d.log.purgeAt) {
+		d.log.purgeAt = at.Add(DeletedItemsRetention)
 	}
 	tx.Changed('u', id)
 }
@@ -333,7 +360,7 @@ func (d *Directory) AddUser(u User, password string) (User, error) {
 	}
 	tx := d.Lock()
 	defer tx.Unlock()
-	if tx.UserByUPN(u.UserPrincipalName) != nil {
+	if tx.UserByUPN(u.UserPrincipalName) != nil || tx.deletedUPN(u.UserPrincipalName) {
 		return User{}, fmt.Errorf("devtenant: AddUser: %s already exists", u.UserPrincipalName)
 	}
 	if u.ID == "" {
@@ -379,9 +406,10 @@ func (d *Directory) SetUserEnabled(id string, enabled bool) error {
 	})
 }
 
-// DeleteUser removes a user from the directory.
+// DeleteUser soft-deletes a user (see [Tx.DeleteUser]); it is permanently
+// deleted by PermanentlyDeleteUser or DeletedItemsRetention later.
 func (d *Directory) DeleteUser(id string) error {
-	return d.withUser(id, func(tx Tx, _ *User) { tx.DeleteUser(strings.ToLower(id)) })
+	return d.withUser(id, func(tx Tx, u *User) { tx.DeleteUser(u.ID) })
 }
 
 // RevokeSessions records that the user's sessions were revoked now, as
@@ -425,3 +453,176 @@ func (d *Directory) Personas() []Persona {
 
 // TenantID is the tenant's id (lower case).
 func (tx Tx) TenantID() string { return tx.d.tenantID }
+
+// DeletedItemsRetention is how long a deleted user stays in the deleted
+// items, restorable, before Entra deletes it permanently.
+// https://learn.microsoft.com/graph/api/resources/directory
+const DeletedItemsRetention = 30 * 24 * time.Hour
+
+// DeletedUser is a soft-deleted user in the directory's deleted items.
+type DeletedUser struct {
+	User
+	DeletedDateTime time.Time
+}
+
+// DeletedUser finds a soft-deleted user by object id (any case); nil if the
+// deleted items hold none.
+func (tx Tx) DeletedUser(id string) *DeletedUser { return tx.d.log.deleted[strings.ToLower(id)] }
+
+// DeletedUsers lists the deleted items' users, oldest deletion first.
+func (tx Tx) DeletedUsers() []*DeletedUser {
+	out := make([]*DeletedUser, 0, len(tx.d.log.deleted))
+	for _, du := range tx.d.log.deleted {
+		out = append(out, du)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].DeletedDateTime.Equal(out[j].DeletedDateTime) {
+			return out[i].DeletedDateTime.Before(out[j].DeletedDateTime)
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+// deletedUPN reports whether a user in the deleted items holds upn: Entra
+// keeps it taken until the user is permanently deleted.
+func (tx Tx) deletedUPN(upn string) bool {
+	for _, du := range tx.d.log.deleted {
+		if strings.EqualFold(du.UserPrincipalName, upn) {
+			return true
+		}
+	}
+	return false
+}
+
+// PermanentlyDeleteUser removes a soft-deleted user from the deleted items
+// for good (Graph's DELETE /directory/deletedItems/{id}); delta then reports
+// it removed with reason "deleted". false if the deleted items hold no such
+// user.
+func (tx Tx) PermanentlyDeleteUser(id string) bool {
+	id = strings.ToLower(id)
+	if tx.d.log.deleted[id] == nil {
+		return false
+	}
+	delete(tx.d.log.deleted, id)
+	delete(tx.d.log.created, id)
+	tx.Changed('u', id)
+	return true
+}
+
+// purgeDeleted permanently deletes the users deleted DeletedItemsRetention
+// ago or more, by the tenant's clock.
+func (tx Tx) purgeDeleted() {
+	l := &tx.d.log
+	now := tx.d.now()
+	if now.Before(l.purgeAt) {
+		return
+	}
+	l.purgeAt = time.Time{}
+	for _, du := range tx.DeletedUsers() {
+		switch expiry := du.DeletedDateTime.Add(DeletedItemsRetention); {
+		case !now.Before(expiry):
+			tx.PermanentlyDeleteUser(du.ID)
+		case l.purgeAt.IsZero() || expiry.Before(l.purgeAt):
+			l.purgeAt = expiry
+		}
+	}
+}
+
+// addMember appends member to g and logs the change for members@delta. The
+// caller knows member is not one yet.
+func (tx Tx) addMember(g *Group, member string) {
+	g.Members = append(g.Members, member)
+	tx.logMember(g.ID, member, false)
+}
+
+// join makes member (a user or group id) a member of g; false if it was.
+func (tx Tx) join(g *Group, member string) bool {
+	if slices.Contains(g.Members, member) {
+		return false
+	}
+	tx.addMember(g, member)
+	if u := tx.d.users[member]; u != nil && !slices.Contains(u.Groups, g.ID) {
+		u.Groups = append(u.Groups, g.ID)
+	}
+	return true
+}
+
+// leave removes member from g; false if it was not one. Slices are copied,
+// never changed in place: Groups() and Users() hand out copies sharing them.
+func (tx Tx) leave(g *Group, member string) bool {
+	i := slices.Index(g.Members, member)
+	if i < 0 {
+		return false
+	}
+	g.Members = append(g.Members[:i:i], g.Members[i+1:]...)
+	if u := tx.d.users[member]; u != nil {
+		if j := slices.Index(u.Groups, g.ID); j >= 0 {
+			u.Groups = append(u.Groups[:j:j], u.Groups[j+1:]...)
+		}
+	}
+	tx.logMember(g.ID, member, true)
+	return true
+}
+
+func (tx Tx) logMember(group, member string, left bool) {
+	l := &tx.d.log
+	l.seq++
+	l.changes = append(l.changes, Change{Seq: l.seq, Kind: 'g', ID: group, Member: member, Left: left})
+}
+
+// AddGroupMember makes user or group memberID a member of group groupID, as
+// Graph's POST /groups/{id}/members/$ref does; groups delta reports it in
+// members@delta.
+func (d *Directory) AddGroupMember(groupID, memberID string) error {
+	return d.withMembership(groupID, memberID, func(tx Tx, g *Group, m string) error {
+		if !tx.join(g, m) {
+			return fmt.Errorf("devtenant: %s is already a member of group %s", memberID, groupID)
+		}
+		return nil
+	})
+}
+
+// RemoveGroupMember removes memberID from group groupID; groups delta reports
+// it in members@delta with @removed.
+func (d *Directory) RemoveGroupMember(groupID, memberID string) error {
+	return d.withMembership(groupID, memberID, func(tx Tx, g *Group, m string) error {
+		if !tx.leave(g, m) {
+			return fmt.Errorf("devtenant: %s is not a member of group %s", memberID, groupID)
+		}
+		return nil
+	})
+}
+
+func (d *Directory) withMembership(groupID, memberID string, f func(tx Tx, g *Group, member string) error) error {
+	tx := d.Lock()
+	defer tx.Unlock()
+	g := tx.Group(groupID)
+	if g == nil {
+		return fmt.Errorf("devtenant: no group %s", groupID)
+	}
+	member := strings.ToLower(memberID)
+	if tx.User(member) == nil && tx.Group(member) == nil {
+		return fmt.Errorf("devtenant: no user or group %s", memberID)
+	}
+	return f(tx, g, member)
+}
+
+// PermanentlyDeleteUser deletes a soft-deleted user for good (see
+// [Tx.PermanentlyDeleteUser]); a user not in the deleted items is an error,
+// as on Graph.
+func (d *Directory) PermanentlyDeleteUser(id string) error {
+	tx := d.Lock()
+	defer tx.Unlock()
+	if !tx.PermanentlyDeleteUser(id) {
+		return fmt.Errorf("devtenant: no deleted user %s", id)
+	}
+	return nil
+}
+
+// DeletedUsers returns a copy of the users in the deleted items.
+func (d *Directory) DeletedUsers() []DeletedUser {
+	tx := d.Lock()
+	defer tx.Unlock()
+	return copies(tx.DeletedUsers())
+}

@@ -41,20 +41,34 @@ type OptionalClaims struct {
 	AccessToken []OptionalClaim `json:"accessToken"`
 }
 
-// OptionalClaim names one optional claim (e.g. login_hint).
+// OptionalClaim names one optional claim (e.g. login_hint), with Graph's
+// additionalProperties (e.g. include_user_token for idtyp).
 type OptionalClaim struct {
-	Name string `json:"name"`
+	Name                 string   `json:"name"`
+	AdditionalProperties []string `json:"additionalProperties,omitempty"`
 }
 
 // HasIDTokenClaim reports whether the app asks for the optional claim name
 // in ID tokens.
 func (o OptionalClaims) HasIDTokenClaim(name string) bool {
-	for _, c := range o.IDToken {
+	_, ok := find(o.IDToken, name)
+	return ok
+}
+
+// AccessTokenClaim reports whether the app, as a resource, asks for the
+// optional claim name in the access tokens issued for it, and with which
+// additional properties.
+func (o OptionalClaims) AccessTokenClaim(name string) (props []string, ok bool) {
+	return find(o.AccessToken, name)
+}
+
+func find(list []OptionalClaim, name string) ([]string, bool) {
+	for _, c := range list {
 		if c.Name == name {
-			return true
+			return c.AdditionalProperties, true
 		}
 	}
-	return false
+	return nil, false
 }
 
 // WebApplication is the web platform: confidential clients.

@@ -39,7 +39,7 @@ func (d *Directory) GenerateDirectory(n int) error {
 	for i := 0; i < n; i++ {
 		alias := fmt.Sprintf("user%06d", i)
 		id := DeterministicID("synthetic-user:" + alias)
-		if d.users[id] != nil {
+		if d.users[id] != nil || tx.DeletedUser(id) != nil { // a deleted one stays in the deleted items
 			continue
 		}
 		given, surname := synthGiven[i%len(synthGiven)], synthSurname[(i/len(synthGiven))%len(synthSurname)]
@@ -58,7 +58,7 @@ func (d *Directory) GenerateDirectory(n int) error {
 		}
 		d.users[id] = u
 		d.upn[strings.ToLower(u.UserPrincipalName)] = id
-		groups[dept].Members = append(groups[dept].Members, id)
+		tx.addMember(groups[dept], id) // logged for members@delta
 		d.log.userOrder = append(d.log.userOrder, id)
 		d.log.created[id] = now
 		tx.Changed('u', id)

@@ -104,7 +104,30 @@ var personaSpecs = []personaSpec{
 	{name: "Pat Guest", alias: "pat_fabrikam.com#EXT#", title: "Consultant", department: "External", guest: true, groups: []string{"Sales and Marketing"}},
 }
 
-var groupSpecs = []struct{ name, description string }{
+// GuestHomeDomain is the verified domain of the guest's home tenant: its
+// people sign in as alias@fabrikam.com.
+const GuestHomeDomain = "fabrikam.com"
+
+// fabrikamSpecs are the people of the guest's home tenant: Pat, who is a
+// guest in Contoso, an administrator who can consent for Fabrikam, and a
+// member who is nobody's guest.
+var fabrikamSpecs = []personaSpec{
+	{name: "Pat Guest", alias: "pat", title: "Consultant", department: "Consulting", city: "Redmond", groups: []string{"All Fabrikam"}},
+	{name: "Kai Carter", alias: "kai", title: "Engineer", department: "Engineering", city: "Redmond", groups: []string{"All Fabrikam"}, manager: "admin"},
+	{name: "Fabrikam Administrator", alias: "admin", admin: true, groups: []string{"All Fabrikam"}},
+}
+
+// newCast builds Contoso's personas, or Fabrikam's (guestHome).
+func newCast(guestHome bool, domain string, password func() string) (map[string]*User, map[string]*Group) {
+	if !guestHome {
+		return newPersonas(domain, password)
+	}
+	return buildCast(fabrikamSpecs, []groupSpec{{"All Fabrikam", "Everyone in Fabrikam"}}, "fabrikam:", GuestHomeDomain, password)
+}
+
+type groupSpec struct{ name, description string }
+
+var groupSpecs = []groupSpec{
 	{"All Company", "Everyone in Contoso"},
 	{"Engineering", "Engineering and R&D"},
 	{"Sales and Marketing", "Sales and marketing teams"},
@@ -114,18 +137,24 @@ var groupSpecs = []struct{ name, description string }{
 // newPersonas builds the persona users and their groups. Passwords come from
 // password (random per start).
 func newPersonas(domain string, password func() string) (map[string]*User, map[string]*Group) {
+	return buildCast(personaSpecs, groupSpecs, "", domain, password)
+}
+
+// buildCast makes users and groups from specs; ids derive from idPrefix and
+// the alias or group name, so they are the same on every start.
+func buildCast(people []personaSpec, groupList []groupSpec, idPrefix, domain string, password func() string) (map[string]*User, map[string]*Group) {
 	users := map[string]*User{}
 	groups := map[string]*Group{}
 	byName := map[string]*Group{}
-	for _, g := range groupSpecs {
-		grp := &Group{ID: DeterministicID("group:" + g.name), DisplayName: g.name, Description: g.description}
+	for _, g := range groupList {
+		grp := &Group{ID: DeterministicID(idPrefix + "group:" + g.name), DisplayName: g.name, Description: g.description}
 		groups[grp.ID] = grp
 		byName[g.name] = grp
 	}
-	for _, p := range personaSpecs {
+	for _, p := range people {
 		given, surname, _ := strings.Cut(p.name, " ")
 		u := &User{
-			ID:                DeterministicID("user:" + p.alias),
+			ID:                DeterministicID(idPrefix + "user:" + p.alias),
 			UserPrincipalName: p.alias + "@" + domain,
 			DisplayName:       p.name,
 			GivenName:         given,
@@ -141,12 +170,15 @@ func newPersonas(domain string, password func() string) (map[string]*User, map[s
 			password:          password(),
 		}
 		if p.guest {
+			// A B2B guest signs in at home (Fabrikam), with that password;
+			// mail is the address they were invited with.
 			u.UserType = "Guest"
 			u.HomeTenantID = GuestHomeTenantID
-			u.Mail = "pat@fabrikam.com"
+			u.Mail = "pat@" + GuestHomeDomain
+			u.password = ""
 		}
 		if p.manager != "" {
-			u.ManagerID = DeterministicID("user:" + p.manager)
+			u.ManagerID = DeterministicID(idPrefix + "user:" + p.manager)
 		}
 		if p.photo {
 			u.Photo = avatar(u.ID)

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 const maxBatchRequests = 20
@@ -68,6 +70,10 @@ func (s *Server) graphBatch(w http.ResponseWriter, r *http.Request, c *graphCall
 				return
 			}
 		}
+		if msg := rq.missingContentType(); msg != "" {
+			graphError(w, r, http.StatusBadRequest, "BadRequest", msg)
+			return
+		}
 	}
 	status := map[string]int{}
 	var out []batchResponse
@@ -109,6 +115,30 @@ func (s *Server) graphBatch(w http.ResponseWriter, r *http.Request, c *graphCall
 	graphJSON(w, http.StatusOK, map[string]any{"responses": out})
 }
 
+// missingContentType is Graph's refusal of a write request (POST, PUT,
+// PATCH) without a body or without a Content-Type header for it: the whole
+// batch is answered 400, none of its requests runs. Captured from Graph:
+// "Write request with id '1' does not contain a Content-Type header."
+// (Softeria/ms-365-mcp-server#677, 2026) and, for a write without a body,
+// "Write request id : … does not contain Content-Type header or body."
+// (microsoftgraph/msgraph-sdk-dotnet#2628, 2024).
+func (rq *batchRequest) missingContentType() string {
+	switch strings.ToUpper(rq.Method) {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	default:
+		return ""
+	}
+	if len(rq.Body) == 0 || string(rq.Body) == "null" {
+		return "Write request id : " + rq.ID + " does not contain Content-Type header or body."
+	}
+	for k, v := range rq.Headers {
+		if strings.EqualFold(k, "Content-Type") && v != "" {
+			return ""
+		}
+	}
+	return "Write request with id '" + rq.ID + "' does not contain a Content-Type header."
+}
+
 func (s *Server) runBatchRequest(ctx context.Context, c *graphCaller, rq *batchRequest) batchResponse {
 	path := rq.URL
 	if !strings.HasPrefix(path, "/") {
@@ -133,11 +163,17 @@ func (s *Server) runBatchRequest(ctx context.Context, c *graphCaller, rq *batchR
 	for k, v := range rq.Headers {
 		sub.Header.Set(k, v)
 	}
-	if len(rq.Body) > 0 && sub.Header.Get("Content-Type") == "" {
-		sub.Header.Set("Content-Type", "application/json")
-	}
 	rec := httptest.NewRecorder()
-	s.handler.ServeHTTP(rec, sub)
+	// Each request of a batch counts against the app's budget on its own
+	// (https://learn.microsoft.com/graph/throttling#throttling-and-batching):
+	// a throttled one answers 429 with its Retry-After, the others run.
+	if over, retry := s.spend(c.appID, s.cfg.Now()); over {
+		rec.Header().Set("request-id", directory.NewObjectID())
+		rec.Header().Set("client-request-id", rec.Header().Get("request-id"))
+		tooManyRequests(rec, sub, retry)
+	} else {
+		s.handler.ServeHTTP(rec, sub)
+	}
 	resp := batchResponse{ID: rq.ID, Status: rec.Code, Headers: map[string]string{}}
 	for k := range rec.Header() {
 		switch strings.ToLower(k) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -72,7 +73,7 @@ func parseDeltaQuery(w http.ResponseWriter, r *http.Request, kind byte, res reso
 	}
 	var sel []string
 	var only map[string]bool
-	withMembers := true
+	withMembers, expandMembers := true, false
 	for k, vals := range v {
 		switch k {
 		case "$filter":
@@ -109,6 +110,13 @@ func parseDeltaQuery(w http.ResponseWriter, r *http.Request, kind byte, res reso
 				return dq, false
 			}
 			sel = q.selectProps
+		case "$expand":
+			// Groups delta may expand members instead of selecting them.
+			if kind != 'g' || !strings.EqualFold(vals[0], "members") {
+				graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query option '$expand="+vals[0]+"' on a delta query: only members, on groups.")
+				return dq, false
+			}
+			expandMembers = true
 		case "$deltatoken", "$skiptoken":
 		default:
 			graphError(w, r, http.StatusBadRequest, "Request_UnsupportedQuery", "Unsupported query option '"+k+"' on a delta query: only $select, $deltatoken and $skiptoken.")
@@ -122,81 +130,57 @@ func parseDeltaQuery(w http.ResponseWriter, r *http.Request, kind byte, res reso
 			pageSize = min(n, 999)
 		}
 	}
-	return deltaQuery{v: v, sel: sel, only: only, withMembers: withMembers, pageSize: pageSize}, true
+	return deltaQuery{v: v, sel: sel, only: only, withMembers: withMembers || expandMembers, pageSize: pageSize}, true
 }
 
 // delta answers a delta query: a first round enumerates everything, then
 // each round returns what changed since the previous deltaLink — updated
-// objects in full, deleted ones as {"id", "@removed": {"reason":
-// "deleted"}} — in pages linked by @odata.nextLink, ending with
-// @odata.deltaLink. A page costs its own size: changes are read from the
-// change log by position, never by scanning the directory.
+// objects in full, deleted ones as {"id", "@removed": {"reason": …}}
+// ("changed" while a user is in the deleted items, "deleted" once it is
+// gone for good), groups with the members that joined or left — in pages
+// linked by @odata.nextLink, ending with @odata.deltaLink.
+// $deltatoken=latest answers no objects and a deltaLink for now. A page
+// costs its own size, plus a scan of the round's changes.
 func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res resourceShape, set string, defaults []string) {
 	dq, ok := parseDeltaQuery(w, r, kind, res)
 	if !ok {
 		return
 	}
-	v, sel, only, withMembers, pageSize := dq.v, dq.sel, dq.only, dq.withMembers, dq.pageSize
 	tx := s.dir.Lock()
 	defer tx.Unlock()
-	var tok deltaToken
-	switch {
-	case v.Get("$skiptoken") != "":
-		t, ok := decodeDeltaToken(v.Get("$skiptoken"), kind)
-		if !ok {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
-			return
-		}
-		tok = t
-	case v.Get("$deltatoken") != "":
-		t, ok := decodeDeltaToken(v.Get("$deltatoken"), kind)
-		if !ok || t.to > tx.Seq() {
-			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $deltatoken: start a new delta round.")
-			return
-		}
-		tok = deltaToken{kind: kind, from: t.to, to: tx.Seq()}
-	default:
-		tok = deltaToken{kind: kind, from: fullRound, to: tx.Seq()}
+	tok, ok := deltaPosition(w, r, tx, dq.v, kind)
+	if !ok {
+		return
 	}
-
-	var items []string
-	full := tok.from == fullRound
-	if full {
-		items = tx.UserOrder()
-		if kind == 'g' {
-			items = tx.GroupOrder()
-		}
-	} else {
-		seen := map[string]bool{}
-		lo, hi := int(min(tok.from, uint64(len(tx.Changes())))), int(min(tok.to, uint64(len(tx.Changes()))))
-		for _, ch := range tx.Changes()[lo:hi] {
-			if ch.Kind == kind && !seen[ch.ID] {
-				seen[ch.ID] = true
-				items = append(items, ch.ID)
-			}
-		}
-	}
-	page := make([]map[string]any, 0, min(pageSize, len(items)))
+	round := roundOf(tx, kind, tok)
+	page := make([]map[string]any, 0, min(dq.pageSize, len(round.ids)))
 	i := tok.pos
-	for ; i < len(items) && len(page) < pageSize; i++ {
-		id := items[i]
-		if id == "" || (only != nil && !only[id]) {
+	for ; i < len(round.ids) && len(page) < dq.pageSize; i++ {
+		id := round.ids[i]
+		if id == "" || (dq.only != nil && !dq.only[id]) {
 			continue
 		}
-		if o := deltaObject(tx, kind, id, sel, defaults, full, withMembers); o != nil {
+		if o := round.object(tx, id, dq, defaults); o != nil {
 			page = append(page, o)
 		}
 	}
-	out := map[string]any{"@odata.context": contextURL(set, sel), "value": page}
+	out := map[string]any{"@odata.context": contextURL(set, dq.sel), "value": page}
 	base := s.baseURL() + r.URL.Path + "?"
+	// The links carry the round's query: its $select (members included,
+	// or members@delta would stop), $expand and $filter.
 	keep := url.Values{}
-	if len(sel) > 0 {
+	if sel := dq.sel; len(sel) > 0 {
+		if dq.withMembers && dq.v.Get("$expand") == "" {
+			sel = append(slices.Clip(sel), "members")
+		}
 		keep.Set("$select", strings.Join(sel, ","))
 	}
-	if f := v.Get("$filter"); f != "" {
-		keep.Set("$filter", f)
+	for _, k := range []string{"$expand", "$filter"} {
+		if v := dq.v.Get(k); v != "" {
+			keep.Set(k, v)
+		}
 	}
-	if i < len(items) {
+	if i < len(round.ids) {
 		next := tok
 		next.pos = i
 		keep.Set("$skiptoken", next.encode())
@@ -208,33 +192,140 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 	graphJSON(w, http.StatusOK, out)
 }
 
-// deltaObject is one delta entry; nil to skip (absent in a full round).
-// Caller holds s.mu.
-func deltaObject(tx directory.Tx, kind byte, id string, sel, defaults []string, full, withMembers bool) map[string]any {
-	if kind == 'u' {
+// deltaPosition is where a delta request stands: a page of a round
+// ($skiptoken), the start of the next round ($deltatoken), a first round,
+// or (ok with an empty round) $deltatoken=latest; Graph's 400 otherwise.
+func deltaPosition(w http.ResponseWriter, r *http.Request, tx directory.Tx, v url.Values, kind byte) (deltaToken, bool) {
+	switch {
+	case v.Get("$skiptoken") != "":
+		t, ok := decodeDeltaToken(v.Get("$skiptoken"), kind)
+		if !ok {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
+		}
+		return t, ok
+	case v.Get("$deltatoken") == "latest":
+		// https://learn.microsoft.com/graph/delta-query-overview: no
+		// objects, only a deltaLink for the current state.
+		return deltaToken{kind: kind, from: tx.Seq(), to: tx.Seq()}, true
+	case v.Get("$deltatoken") != "":
+		t, ok := decodeDeltaToken(v.Get("$deltatoken"), kind)
+		if !ok || t.to > tx.Seq() {
+			graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Invalid $deltatoken: start a new delta round.")
+			return deltaToken{}, false
+		}
+		return deltaToken{kind: kind, from: t.to, to: tx.Seq()}, true
+	}
+	return deltaToken{kind: kind, from: fullRound, to: tx.Seq()}, true
+}
+
+// deltaRound is what a round reports: the ids in order and, for groups,
+// each group's member changes (the last one of each member wins).
+type deltaRound struct {
+	kind    byte
+	full    bool
+	ids     []string
+	members map[string][]memberChange
+}
+
+type memberChange struct {
+	id   string
+	left bool
+}
+
+// roundOf reads the round tok is in from the change log: every object for a
+// first round, else the objects changed in (from, to].
+func roundOf(tx directory.Tx, kind byte, tok deltaToken) deltaRound {
+	round := deltaRound{kind: kind, full: tok.from == fullRound}
+	if round.full {
+		round.ids = tx.UserOrder()
+		if kind == 'g' {
+			round.ids = tx.GroupOrder()
+		}
+		return round
+	}
+	changes := tx.Changes()
+	lo, hi := int(min(tok.from, uint64(len(changes)))), int(min(tok.to, uint64(len(changes))))
+	seen := map[string]bool{}
+	at := map[[2]string]int{} // {group, member} -> index in members[group]
+	for _, ch := range changes[lo:hi] {
+		if ch.Kind != kind {
+			continue
+		}
+		if !seen[ch.ID] {
+			seen[ch.ID] = true
+			round.ids = append(round.ids, ch.ID)
+		}
+		if ch.Member == "" {
+			continue
+		}
+		if round.members == nil {
+			round.members = map[string][]memberChange{}
+		}
+		key := [2]string{ch.ID, ch.Member}
+		if i, ok := at[key]; ok {
+			round.members[ch.ID][i].left = ch.Left
+			continue
+		}
+		at[key] = len(round.members[ch.ID])
+		round.members[ch.ID] = append(round.members[ch.ID], memberChange{ch.Member, ch.Left})
+	}
+	return round
+}
+
+// object is one delta entry; nil to skip (an object gone before a first
+// round lists it). Caller holds tx.
+func (round deltaRound) object(tx directory.Tx, id string, dq deltaQuery, defaults []string) map[string]any {
+	if round.kind == 'u' {
 		if u := tx.User(id); u != nil {
-			return project(userObject(tx, u), sel, defaults)
+			return project(userObject(tx, u), dq.sel, defaults)
 		}
 	} else if g := tx.Group(id); g != nil {
-		o := project(groupObject(tx, g), sel, defaults)
-		if !withMembers {
-			return o
+		o := project(groupObject(tx, g), dq.sel, defaults)
+		if dq.withMembers {
+			round.addMembers(tx, g, o)
 		}
-		members := make([]map[string]any, 0, len(g.Members))
-		for _, m := range g.Members {
-			t := "#microsoft.graph.user"
-			if tx.Group(m) != nil {
-				t = "#microsoft.graph.group"
-			}
-			members = append(members, map[string]any{"@odata.type": t, "id": m})
-		}
-		o["members@delta"] = members
 		return o
 	}
-	if full {
+	if round.full {
 		return nil
 	}
-	return map[string]any{"id": id, "@removed": map[string]string{"reason": "deleted"}}
+	// https://learn.microsoft.com/graph/api/user-delta: "changed" while the
+	// user can still be restored from the deleted items, "deleted" after.
+	reason := "deleted"
+	if round.kind == 'u' && tx.DeletedUser(id) != nil {
+		reason = "changed"
+	}
+	return map[string]any{"id": id, "@removed": map[string]string{"reason": reason}}
+}
+
+// addMembers sets members@delta on group object o: every member in a first
+// round, the members that joined or left (with @removed) since the last one
+// in later rounds; absent when there are none, as Graph leaves it
+// (https://learn.microsoft.com/graph/delta-query-groups).
+func (round deltaRound) addMembers(tx directory.Tx, g *directory.Group, o map[string]any) {
+	changes := round.members[g.ID]
+	if round.full {
+		changes = make([]memberChange, 0, len(g.Members))
+		for _, m := range g.Members {
+			changes = append(changes, memberChange{id: m})
+		}
+	}
+	if len(changes) == 0 {
+		return
+	}
+	members := make([]map[string]any, 0, len(changes))
+	for _, m := range changes {
+		t := "#microsoft.graph.user"
+		if tx.Group(m.id) != nil {
+			t = "#microsoft.graph.group"
+		}
+		entry := map[string]any{"@odata.type": t, "id": m.id}
+		if m.left {
+			entry["@removed"] = map[string]string{"reason": "deleted"}
+		}
+		members = append(members, entry)
+	}
+	o["members@delta"] = members
 }
 
 // idEquality reads a filter made only of id eq '...' joined by or.

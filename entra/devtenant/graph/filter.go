@@ -1,14 +1,16 @@
 package graph
 
 import (
+	"slices"
 	"strings"
 )
 
-// filterExpr is a parsed $filter. advanced reports whether Graph needs
-// ConsistencyLevel: eventual for it (ne, not, endsWith).
+// filterExpr is a parsed $filter. needsAdvanced is the error Graph answers
+// when the filter is used without the advanced query parameters
+// (ConsistencyLevel: eventual and $count=true), nil if it needs none.
 type filterExpr interface {
 	eval(obj map[string]any) bool
-	advanced() bool
+	needsAdvanced() *queryError
 }
 
 type (
@@ -19,16 +21,56 @@ type (
 		prop string
 		op   string // eq, ne, startswith, endswith, in
 		vals []any
+		res  *resourceShape
 	}
 )
 
 func (e andExpr) eval(o map[string]any) bool { return e.l.eval(o) && e.r.eval(o) }
-func (e andExpr) advanced() bool             { return e.l.advanced() || e.r.advanced() }
-func (e orExpr) eval(o map[string]any) bool  { return e.l.eval(o) || e.r.eval(o) }
-func (e orExpr) advanced() bool              { return e.l.advanced() || e.r.advanced() }
+func (e andExpr) needsAdvanced() *queryError {
+	return firstErr(e.l.needsAdvanced(), e.r.needsAdvanced())
+}
+func (e orExpr) eval(o map[string]any) bool { return e.l.eval(o) || e.r.eval(o) }
+func (e orExpr) needsAdvanced() *queryError {
+	return firstErr(e.l.needsAdvanced(), e.r.needsAdvanced())
+}
 func (e notExpr) eval(o map[string]any) bool { return !e.e.eval(o) }
-func (e notExpr) advanced() bool             { return true }
-func (e cmpExpr) advanced() bool             { return e.op == "ne" || e.op == "endswith" }
+func (e notExpr) needsAdvanced() *queryError { return advancedOperator("not") }
+
+func firstErr(a, b *queryError) *queryError {
+	if a != nil {
+		return a
+	}
+	return b
+}
+
+// advancedOperator is Graph's answer to an operator used without the
+// advanced query parameters; the documented one names endsWith
+// (https://learn.microsoft.com/graph/aad-advanced-queries#error-handling-for-advanced-queries-on-directory-objects).
+func advancedOperator(op string) *queryError {
+	return &queryError{"Request_UnsupportedQuery", "Operator '" + op + "' is not supported because the required parameters might be missing. " +
+		"Try adding $count=true query parameter and ConsistencyLevel:eventual header. Refer to https://aka.ms/graph-docs/advanced-queries for more information"}
+}
+
+// unsupportedClause is Graph's answer to a filter on a property that does
+// not support it (here, or without the advanced query parameters).
+func unsupportedClause(prop string, res resourceShape) *queryError {
+	return &queryError{"Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property '" + prop + "' of resource '" + res.entityName() + "'."}
+}
+
+func (e cmpExpr) needsAdvanced() *queryError {
+	switch {
+	case e.op == "ne":
+		// As captured from Graph (microsoft-graph-docs-contrib#9043).
+		return &queryError{"Request_UnsupportedQuery", "Filter operator 'NotEqualsMatch' is not supported."}
+	case e.op == "endswith":
+		return advancedOperator("endsWith")
+	case e.res.advancedOnly[e.prop] || slices.Contains(e.vals, nil):
+		// Properties indexed only for advanced queries, and null values
+		// (the "null values" column of Graph's table).
+		return unsupportedClause(e.prop, *e.res)
+	}
+	return nil
+}
 
 func (e cmpExpr) eval(o map[string]any) bool {
 	v := o[e.prop]
@@ -64,6 +106,10 @@ func equalFold(a, b any) bool {
 	}
 	return a == b
 }
+
+// endsWithProps are the properties Graph filters with endsWith (advanced
+// queries only): "mail, otherMails, userPrincipalName, and proxyAddresses".
+var endsWithProps = map[string]bool{"mail": true, "otherMails": true, "userPrincipalName": true, "proxyAddresses": true}
 
 // parseFilter parses the $filter subset Graph offers on directory objects:
 // eq, ne, in, startswith, endswith, not, and, or, parentheses; string,
@@ -216,29 +262,7 @@ func (p *filterParser) term() (filterExpr, *queryError) {
 		return e, nil
 	}
 	if p.peekWord("startswith") || p.peekWord("endswith") {
-		fn := strings.ToLower(p.toks[p.i].text)
-		p.i++
-		if !p.punct("(") {
-			return nil, badQuery("Syntax error: '(' expected after %s in '%s'.", fn, p.src)
-		}
-		prop, err := p.property()
-		if err != nil {
-			return nil, err
-		}
-		if !p.punct(",") {
-			return nil, badQuery("Syntax error: ',' expected in %s(...) in '%s'.", fn, p.src)
-		}
-		v, err := p.literal()
-		if err != nil {
-			return nil, err
-		}
-		if _, ok := v.(string); !ok {
-			return nil, badQuery("%s needs a string literal.", fn)
-		}
-		if !p.punct(")") {
-			return nil, badQuery("Syntax error: ')' expected in %s(...) in '%s'.", fn, p.src)
-		}
-		return cmpExpr{prop, fn, []any{v}}, nil
+		return p.stringFunction()
 	}
 	prop, err := p.property()
 	if err != nil {
@@ -252,7 +276,7 @@ func (p *filterParser) term() (filterExpr, *queryError) {
 		if err != nil {
 			return nil, err
 		}
-		return cmpExpr{prop, op, []any{v}}, nil
+		return cmpExpr{prop, op, []any{v}, &p.res}, nil
 	case p.peekWord("in"):
 		p.i++
 		if !p.punct("(") {
@@ -275,11 +299,42 @@ func (p *filterParser) term() (filterExpr, *queryError) {
 				return nil, badQuery("Too many values in the 'in' operator (15 at most).")
 			}
 		}
-		return cmpExpr{prop, "in", vals}, nil
+		return cmpExpr{prop, "in", vals, &p.res}, nil
 	case p.peekWord("gt"), p.peekWord("ge"), p.peekWord("lt"), p.peekWord("le"):
-		return nil, &queryError{"Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property '" + prop + "' of resource '" + p.res.odataType + "'."}
+		return nil, unsupportedClause(prop, p.res)
 	}
 	return nil, badQuery("Syntax error: an operator (eq, ne, in) is expected after '%s' in '%s'.", prop, p.src)
+}
+
+// stringFunction parses startswith(prop,'text') or endswith(prop,'text');
+// Graph filters with endsWith only a few properties.
+func (p *filterParser) stringFunction() (filterExpr, *queryError) {
+	fn := strings.ToLower(p.toks[p.i].text)
+	p.i++
+	if !p.punct("(") {
+		return nil, badQuery("Syntax error: '(' expected after %s in '%s'.", fn, p.src)
+	}
+	prop, err := p.property()
+	if err != nil {
+		return nil, err
+	}
+	if !p.punct(",") {
+		return nil, badQuery("Syntax error: ',' expected in %s(...) in '%s'.", fn, p.src)
+	}
+	v, err := p.literal()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := v.(string); !ok {
+		return nil, badQuery("%s needs a string literal.", fn)
+	}
+	if !p.punct(")") {
+		return nil, badQuery("Syntax error: ')' expected in %s(...) in '%s'.", fn, p.src)
+	}
+	if fn == "endswith" && !endsWithProps[prop] {
+		return nil, unsupportedClause(prop, p.res)
+	}
+	return cmpExpr{prop, fn, []any{v}, &p.res}, nil
 }
 
 func (p *filterParser) property() (string, *queryError) {
@@ -293,7 +348,7 @@ func (p *filterParser) property() (string, *queryError) {
 		return "", badQuery("Could not find a property named '%s' on type 'microsoft.graph.%s'.", name, p.res.odataType)
 	}
 	if !p.res.filterable[canon] {
-		return "", &queryError{"Request_UnsupportedQuery", "Unsupported or invalid query filter clause specified for property '" + canon + "' of resource '" + p.res.odataType + "'."}
+		return "", unsupportedClause(canon, p.res)
 	}
 	return canon, nil
 }

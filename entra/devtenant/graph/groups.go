@@ -51,15 +51,22 @@ func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *grap
 	}
 	base := s.baseURL()
 	tx.Unlock()
-	s.writePage(w, r, q, objs, start, "g", "groups", groupDefaultProps, base)
+	s.writePage(w, r, q, objs, start, "g", "groups", fixed(groupDefaultProps), base)
+}
+
+// fixed is a default property set for every object of a collection.
+func fixed(props []string) func(map[string]any) []string {
+	return func(map[string]any) []string { return props }
 }
 
 // writePage pages a small collection already in memory (groups, members,
-// applications): filter, search, order, count, $top and an opaque nextLink.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, q *odataQuery, objs []map[string]any, start int, kind, set string, defaults []string, base string) {
+// applications): filter, search, order, count, $top and an opaque nextLink;
+// defaults gives each object's default properties.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, q *odataQuery, objs []map[string]any, start int, kind, set string,
+	defaults func(map[string]any) []string, base string) {
 	var matched []map[string]any
 	for _, o := range objs {
-		if (q.filter == nil || q.filter.eval(o)) && matchSearch(q.search, o) {
+		if q.matches(o) {
 			matched = append(matched, o)
 		}
 	}
@@ -75,7 +82,7 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, q *odataQuery
 	}
 	page := []map[string]any{}
 	for i := start; i < len(matched) && len(page) < q.top; i++ {
-		p := project(matched[i], q.selectProps, defaults)
+		p := project(matched[i], q.selectProps, defaults(matched[i]))
 		if t, ok := matched[i]["@odata.type"]; ok {
 			p["@odata.type"] = t
 		}
@@ -115,7 +122,7 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 // of member groups too (each once).
 func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
 	q, start, ok := pagedQuery(w, r, userShape, "m")
-	if !ok {
+	if !ok || !noExpand(w, r, q) {
 		return
 	}
 	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMembers")
@@ -153,53 +160,7 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		resourceNotFound(w, r, r.PathValue("id"))
 		return
 	}
-	s.writePage(w, r, q, objs, start, "m", "directoryObjects", []string{"id", "displayName", "userPrincipalName", "mail"}, base)
-}
-
-func (s *Server) graphMemberOf(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	id := r.PathValue("id")
-	if id == "" {
-		if c.userID == "" {
-			graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
-			return
-		}
-		id = c.userID
-	}
-	tx := s.dir.Lock()
-	u := tx.LookupUser(id)
-	tx.Unlock()
-	self := u != nil && u.ID == c.userID
-	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(append(readGroups.delegated, "User.Read.All"), append(readGroups.application, "User.Read.All")) {
-		forbidden(w, r)
-		return
-	}
-	if u == nil {
-		resourceNotFound(w, r, id)
-		return
-	}
-	q, ok := requestQuery(w, r, groupShape)
-	if !ok {
-		return
-	}
-	tx = s.dir.Lock()
-	var objs []map[string]any
-	for _, gid := range tx.GroupOrder() {
-		g := tx.Group(gid)
-		if g == nil {
-			continue
-		}
-		for _, m := range g.Members {
-			if m == u.ID {
-				o := groupObject(tx, g)
-				o["@odata.type"] = "#microsoft.graph.group"
-				objs = append(objs, o)
-				break
-			}
-		}
-	}
-	base := s.baseURL()
-	tx.Unlock()
-	s.writePage(w, r, q, objs, 0, "mo", "directoryObjects", groupDefaultProps, base)
+	s.writePage(w, r, q, objs, start, "m", "directoryObjects", defaultsByType, base)
 }
 
 var appShape = shape("application", 100, 999,
@@ -264,7 +225,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	}
 	base := s.baseURL()
 	tx.Unlock()
-	s.writePage(w, r, q, objs, start, kind, set, defaults, base)
+	s.writePage(w, r, q, objs, start, kind, set, fixed(defaults), base)
 }
 
 var readOrganization = permission{

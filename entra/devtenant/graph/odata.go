@@ -15,12 +15,24 @@ type odataQuery struct {
 	selectProps []string
 	top         int
 	filter      filterExpr
-	count       bool
-	search      []searchTerm
+	countParam  bool // $count=true was asked
+	count       bool // and is answered (@odata.count): ConsistencyLevel: eventual too
+	search      searchExpr
 	orderBy     string
 	desc        bool
 	skipToken   string
+	expand      *expandManager
 	eventual    bool // ConsistencyLevel: eventual (advanced queries)
+}
+
+// matchSearch reports whether obj matches the query's $search (if any).
+func (q *odataQuery) matchSearch(obj map[string]any) bool {
+	return q.search == nil || q.search.match(obj)
+}
+
+// matches reports whether obj passes the query's $filter and $search.
+func (q *odataQuery) matches(obj map[string]any) bool {
+	return (q.filter == nil || q.filter.eval(obj)) && q.matchSearch(obj)
 }
 
 type queryError struct{ code, msg string }
@@ -31,10 +43,16 @@ func badQuery(format string, args ...any) *queryError {
 	return &queryError{"Request_BadRequest", fmt.Sprintf(format, args...)}
 }
 
-// parseODataQuery reads $select, $top, $filter, $count, $search, $orderby
-// and $skiptoken for a resource with the given properties; filterable
-// properties are those Graph filters without advanced query parameters.
+// parseODataQuery reads $select, $top, $filter, $count, $search, $orderby,
+// $expand and $skiptoken for a resource with the given properties, and
+// holds them to Graph's rules for advanced queries.
 func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery, *queryError) {
+	return parseQuery(raw, eventual, false, res)
+}
+
+// parseQuery is parseODataQuery; countSegment is a request for .../$count,
+// which counts as $count=true.
+func parseQuery(raw string, eventual, countSegment bool, res resourceShape) (*odataQuery, *queryError) {
 	q := &odataQuery{top: res.defaultTop, eventual: eventual}
 	values, err := url.ParseQuery(raw)
 	if err != nil {
@@ -50,15 +68,38 @@ func parseODataQuery(raw string, eventual bool, res resourceShape) (*odataQuery,
 			return nil, qerr
 		}
 	}
-	// Advanced queries need ConsistencyLevel: eventual (and $count=true for
-	// some), as Graph's directory objects do.
-	advanced := q.count || len(q.search) > 0 || (q.orderBy != "" && q.filter != nil) || (q.filter != nil && q.filter.advanced())
 	// Later pages: the SDK's page iterator follows @odata.nextLink without
-	// the ConsistencyLevel header; the first page already required it.
-	if advanced && !eventual && q.skipToken == "" {
-		return nil, badQuery("This query requires the ConsistencyLevel header set to 'eventual' (advanced query capabilities): $count, $search, $orderby with $filter, ne, not and endsWith.")
+	// the ConsistencyLevel header; the first page was held to the rules.
+	if qerr := q.checkAdvanced(eventual || q.skipToken != "", countSegment); qerr != nil {
+		return nil, qerr
 	}
+	// Without ConsistencyLevel: eventual, Graph ignores $count=true.
+	q.count = q.countParam && eventual
 	return q, nil
+}
+
+// checkAdvanced applies Graph's rules for advanced queries on directory
+// objects (https://learn.microsoft.com/graph/aad-advanced-queries): $search
+// needs ConsistencyLevel: eventual; ne, not, endsWith, null values, the
+// properties indexed only for advanced queries, and $filter with $orderby
+// need it and $count=true as well. Graph's own messages.
+func (q *odataQuery) checkAdvanced(eventual, countSegment bool) *queryError {
+	if q.search != nil && !eventual {
+		return &queryError{"Request_UnsupportedQuery", "Request with $search query parameter only works through MSGraph with a special request header: 'ConsistencyLevel: eventual'"}
+	}
+	advanced := eventual && (q.countParam || countSegment)
+	if advanced {
+		return nil
+	}
+	if q.filter != nil {
+		if qerr := q.filter.needsAdvanced(); qerr != nil {
+			return qerr
+		}
+		if q.orderBy != "" {
+			return &queryError{"Request_UnsupportedQuery", "Sorting not supported for current query."}
+		}
+	}
+	return nil
 }
 
 // setOption reads one query option, name=val, into q.
@@ -87,7 +128,7 @@ func (q *odataQuery) setOption(name, val string, res resourceShape) (err *queryE
 	case "$count":
 		switch val {
 		case "true":
-			q.count = true
+			q.countParam = true
 		case "false":
 		default:
 			return badQuery("Invalid value '%s' for $count: true or false.", val)
@@ -101,13 +142,18 @@ func (q *odataQuery) setOption(name, val string, res resourceShape) (err *queryE
 		}
 		canon, ok := res.props[strings.ToLower(f[0])]
 		if !ok || !res.sortable[canon] {
-			return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Sorting not supported for '%s'.", f[0])}
+			return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Unsupported sort property '%s' for '%s'.", f[0], res.entityName())}
 		}
 		q.orderBy, q.desc = canon, len(f) == 2 && f[1] == "desc"
 	case "$skiptoken":
 		q.skipToken = val
 	case "$deltatoken":
-	case "$expand", "$skip", "$format", "$apply", "$compute":
+	case "$expand":
+		if !res.expandManager {
+			return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Query option '%s' is not supported by the dev tenant for this resource.", name)}
+		}
+		q.expand, err = parseExpandManager(val)
+	case "$skip", "$format", "$apply", "$compute":
 		return &queryError{"Request_UnsupportedQuery", fmt.Sprintf("Query option '%s' is not supported by the dev tenant for this resource.", name)}
 	default:
 		if strings.HasPrefix(name, "$") {
@@ -123,8 +169,17 @@ type resourceShape struct {
 	props      map[string]string // lower -> canonical
 	filterable map[string]bool   // canonical
 	sortable   map[string]bool
-	defaultTop int
-	maxTop     int
+	// advancedOnly are filterable only in advanced queries (Graph indexes
+	// them in its separate store).
+	advancedOnly  map[string]bool
+	expandManager bool // $expand=manager (users)
+	defaultTop    int
+	maxTop        int
+}
+
+// entityName is the type as Graph's messages name it: 'User', 'Group'.
+func (r resourceShape) entityName() string {
+	return strings.ToUpper(r.odataType[:1]) + r.odataType[1:]
 }
 
 func shape(odataType string, defaultTop, maxTop int, props []string, filterable, sortable []string) resourceShape {
@@ -162,39 +217,6 @@ func decodeSkipToken(tok, kind string) (pos int, seq uint64, ok bool) {
 		return 0, 0, false
 	}
 	return p, q, true
-}
-
-type searchTerm struct{ prop, value string }
-
-// parseSearch reads $search="prop:value" [AND|OR "prop:value"] (OR-joined
-// here: Graph tokenizes; substring matching is close enough for tests).
-func parseSearch(v string, res resourceShape) ([]searchTerm, *queryError) {
-	var out []searchTerm
-	for _, part := range strings.Split(v, "\"") {
-		part = strings.TrimSpace(part)
-		if part == "" || part == "AND" || part == "OR" {
-			continue
-		}
-		prop, val, ok := strings.Cut(part, ":")
-		canon, known := res.props[strings.ToLower(prop)]
-		if !ok || !known {
-			return nil, badQuery("Syntax error: invalid $search clause '%s'; use \"property:value\".", part)
-		}
-		out = append(out, searchTerm{canon, strings.ToLower(val)})
-	}
-	if len(out) == 0 {
-		return nil, badQuery("Invalid $search expression.")
-	}
-	return out, nil
-}
-
-func matchSearch(terms []searchTerm, obj map[string]any) bool {
-	for _, t := range terms {
-		if s, ok := obj[t.prop].(string); ok && strings.Contains(strings.ToLower(s), t.value) {
-			return true
-		}
-	}
-	return len(terms) == 0
 }
 
 // skipStart is where a page starts: 0, or the position in q's $skiptoken of

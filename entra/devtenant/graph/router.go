@@ -138,11 +138,16 @@ func (s *Server) routes() http.Handler {
 	h("GET /v1.0/me", s.graphMe)
 	h("GET /v1.0/me/photo", s.graphPhotoMeta)
 	h("GET /v1.0/me/photo/$value", s.graphPhotoValue)
-	h("GET /v1.0/me/memberOf", s.graphMemberOf)
 	h("GET /v1.0/users/{id}", s.graphGetUser)
 	h("GET /v1.0/users/{id}/photo", s.graphPhotoMeta)
 	h("GET /v1.0/users/{id}/photo/$value", s.graphPhotoValue)
-	h("GET /v1.0/users/{id}/memberOf", s.graphMemberOf)
+	for _, base := range []string{"/v1.0/me", "/v1.0/users/{id}"} {
+		h("GET "+base+"/memberOf", s.graphMemberOfList)
+		h("GET "+base+"/transitiveMemberOf", s.graphMemberOfList)
+		h("GET "+base+"/manager", s.graphManager)
+		h("GET "+base+"/directReports", s.graphDirectReports)
+		h("POST "+base+"/getMemberObjects", s.graphGetMemberObjects)
+	}
 	h("POST /v1.0/$batch", s.graphBatch)
 	h("GET /oidc/userinfo", s.graphUserInfo)
 	h("POST /oidc/userinfo", s.graphUserInfo)
@@ -161,6 +166,10 @@ func (s *Server) routes() http.Handler {
 	h("GET /v1.0/groups/{id}", readGroups.guard(s.graphGetGroup))
 	h("GET /v1.0/groups/{id}/members", readGroups.guard(s.graphMembers))
 	h("GET /v1.0/groups/{id}/transitiveMembers", readGroups.guard(s.graphMembers))
+	h("POST /v1.0/groups/{id}/getMemberObjects", s.graphGetMemberObjects)
+	h("GET /v1.0/directory/deletedItems/microsoft.graph.user", readDeletedUsers.guard(s.graphDeletedUsers))
+	h("GET /v1.0/directory/deletedItems/{id}", readDeletedUsers.guard(s.graphDeletedItem))
+	h("DELETE /v1.0/directory/deletedItems/{id}", purgeUsers.guard(s.graphPurgeDeletedItem))
 	h("GET /v1.0/applications", readApps.guard(s.graphApplications))
 	h("GET /v1.0/servicePrincipals", readApps.guard(s.graphServicePrincipals))
 	h("GET /v1.0/organization", readOrganization.guard(s.graphOrganization))
@@ -219,18 +228,24 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 			graphError(w, r, status, code, msg)
 			return
 		}
-		now := s.cfg.Now()
-		over, retry := s.spend(c.appID, now)
+		// A $batch is not counted itself: each of its requests is.
+		over, retry := false, time.Duration(0)
+		if r.URL.Path != "/v1.0/$batch" {
+			over, retry = s.spend(c.appID, s.cfg.Now())
+		}
 		tx := s.dir.Lock()
 		revoked, wasRevoked := tx.RevokedAt(c.userID)
+		// CAE's critical events include a disabled or deleted account
+		// (https://learn.microsoft.com/entra/identity/conditional-access/concept-continuous-access-evaluation).
 		enabled := true
 		if u := tx.User(c.userID); u != nil {
 			enabled = u.AccountEnabled
+		} else if c.userID != "" && tx.DeletedUser(c.userID) != nil {
+			enabled = false
 		}
 		tx.Unlock()
 		if over {
-			w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
-			graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests are being made for this application. Please retry after the time in the Retry-After header.")
+			tooManyRequests(w, r, retry)
 			return
 		}
 		if c.userID != "" && c.cp1 && ((wasRevoked && c.issuedAt.Before(revoked)) || !enabled) {
@@ -317,6 +332,12 @@ func graphJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// tooManyRequests is Graph's 429, with Retry-After in whole seconds.
+func tooManyRequests(w http.ResponseWriter, r *http.Request, retry time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(max(1, int((retry+time.Second-1)/time.Second))))
+	graphError(w, r, http.StatusTooManyRequests, "TooManyRequests", "Too many requests are being made for this application. Please retry after the time in the Retry-After header.")
 }
 
 func forbidden(w http.ResponseWriter, r *http.Request) {

@@ -13,13 +13,20 @@ import (
 	"github.com/entrakit/entrakit/entra/devtenant/identity"
 )
 
-var userShape = shape("user", 100, 999,
-	[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
-		"officeLocation", "accountEnabled", "userType", "businessPhones", "mobilePhone", "preferredLanguage",
-		"createdDateTime", "mailNickname", "companyName", "city"},
-	[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
-		"officeLocation", "accountEnabled", "userType", "mailNickname", "companyName", "city"},
-	[]string{"displayName", "userPrincipalName"})
+var userShape = func() resourceShape {
+	r := shape("user", 100, 999,
+		[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
+			"officeLocation", "accountEnabled", "userType", "businessPhones", "mobilePhone", "preferredLanguage",
+			"createdDateTime", "mailNickname", "companyName", "city"},
+		[]string{"id", "displayName", "givenName", "surname", "mail", "userPrincipalName", "jobTitle", "department",
+			"officeLocation", "accountEnabled", "userType", "mailNickname", "companyName", "city"},
+		[]string{"displayName", "userPrincipalName"})
+	// eq on these needs the advanced query parameters
+	// (https://learn.microsoft.com/graph/aad-advanced-queries#support-for-filter-by-properties-of-microsoft-entra-id-directory-objects).
+	r.advancedOnly = map[string]bool{"companyName": true, "officeLocation": true}
+	r.expandManager = true
+	return r
+}()
 
 // Graph's default properties for users (v1.0).
 var userDefaultProps = []string{"businessPhones", "displayName", "givenName", "jobTitle", "mail", "mobilePhone",
@@ -94,17 +101,20 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 	}
 	tx := s.dir.Lock()
 	u := tx.LookupUser(idOrUPN)
-	var obj map[string]any
+	var obj, out map[string]any
+	self := false
 	if u != nil {
 		obj = userObject(tx, u)
+		out = project(obj, q.selectProps, userDefaultProps)
+		q.expand.expandInto(tx, u, out)
+		self = u.ID == c.userID && c.can([]string{"User.Read"}, nil)
 	}
 	tx.Unlock()
-	self := u != nil && u.ID == c.userID && c.can([]string{"User.Read"}, nil)
 	if !self && !c.can(append(readUsers.delegated, "User.Read"), readUsers.application) {
 		forbidden(w, r)
 		return
 	}
-	if !self && c.userID != "" && !c.can(readUsers.delegated, nil) {
+	if (!self && c.userID != "" && !c.can(readUsers.delegated, nil)) || (q.expand != nil && !c.can(readManager.delegated, readManager.application)) {
 		forbidden(w, r)
 		return
 	}
@@ -112,12 +122,17 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 		resourceNotFound(w, r, idOrUPN)
 		return
 	}
-	writeEntity(w, http.StatusOK, "users", obj, q.selectProps, userDefaultProps)
+	out["@odata.context"] = contextURL("users", q.selectProps) + "/$entity"
+	graphJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) graphListUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
 	q, ok := requestQuery(w, r, userShape)
 	if !ok {
+		return
+	}
+	if q.expand != nil && !c.can(readManager.delegated, readManager.application) {
+		forbidden(w, r)
 		return
 	}
 	s.listDirectory(w, r, q, "users", userDefaultProps)
@@ -163,14 +178,16 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 			continue
 		}
 		obj := userObject(tx, u)
-		if (q.filter != nil && !q.filter.eval(obj)) || !matchSearch(q.search, obj) {
+		if !q.matches(obj) {
 			continue
 		}
 		if len(page) == q.top {
 			next = i
 			break
 		}
-		page = append(page, project(obj, q.selectProps, defaults))
+		p := project(obj, q.selectProps, defaults)
+		q.expand.expandInto(tx, u, p)
+		page = append(page, p)
 	}
 	count := -1
 	if q.count && q.skipToken == "" {
@@ -180,8 +197,7 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 			if u == nil {
 				continue
 			}
-			obj := userObject(tx, u)
-			if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
+			if q.matches(userObject(tx, u)) {
 				count++
 			}
 		}
@@ -211,11 +227,12 @@ func nextLink(base string, r *http.Request, skip string) string {
 }
 
 func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *graphCaller) {
+	// https://learn.microsoft.com/graph/aad-advanced-queries#error-handling-for-advanced-queries-on-directory-objects
 	if r.Header.Get("ConsistencyLevel") != "eventual" {
-		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Count is only supported with the ConsistencyLevel header set to 'eventual'.")
+		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "$count is not currently supported.")
 		return
 	}
-	q, qerr := parseODataQuery(r.URL.RawQuery, true, userShape)
+	q, qerr := parseQuery(r.URL.RawQuery, true, true, userShape)
 	if qerr != nil {
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
@@ -223,12 +240,7 @@ func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *grap
 	tx := s.dir.Lock()
 	n := 0
 	for u := range tx.Users() {
-		if q.filter == nil && len(q.search) == 0 {
-			n++
-			continue
-		}
-		obj := userObject(tx, u)
-		if (q.filter == nil || q.filter.eval(obj)) && matchSearch(q.search, obj) {
+		if (q.filter == nil && q.search == nil) || q.matches(userObject(tx, u)) {
 			n++
 		}
 	}
@@ -327,6 +339,8 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// graphDeleteUser soft-deletes a user, as Graph does: it moves to the
+// deleted items (DELETE /directory/deletedItems/{id} removes it for good).
 func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
 	tx := s.dir.Lock()
 	u := tx.LookupUser(r.PathValue("id"))
