@@ -212,7 +212,10 @@ func (s *SignIn) Complete(ctx context.Context, txn *Transaction, callback url.Va
 	if err != nil {
 		return nil, fmt.Errorf("entra: sign-in: id token: %w", err)
 	}
-	if !strings.EqualFold(claims.ObjectID, res.Account.LocalAccountID) || !strings.EqualFold(claims.TenantID, res.Account.Realm) {
+	// MSAL's realm is the authority's tenant as configured: compare it
+	// only when that is a tenant id (not common, organizations or a domain).
+	if !strings.EqualFold(claims.ObjectID, res.Account.LocalAccountID) ||
+		(IsGUID(res.Account.Realm) && !strings.EqualFold(claims.TenantID, res.Account.Realm)) {
 		return nil, refuse(ErrInvalidToken, "the ID token's oid/tid do not match the account MSAL cached")
 	}
 	return &SignInResult{Identity: identityOf(claims), Account: res.Account, IDToken: res.IDToken.RawToken, ReturnTo: txn.ReturnTo}, nil

@@ -609,7 +609,7 @@ func TestDiscoveryMultiTenant(t *testing.T) {
 			}
 		})
 	}
-	for _, seg := range []string{"00000000-0000-0000-0000-000000000000", "fabrikam.onmicrosoft.com"} {
+	for _, seg := range []string{"00000000-0000-0000-0000-000000000000", "northwind.onmicrosoft.com"} {
 		t.Run("unknown tenant "+seg, func(t *testing.T) {
 			var body map[string]any
 			status, h := getJSON(t, ctx, client, base+"/"+seg+"/v2.0/.well-known/openid-configuration", &body)

@@ -150,7 +150,7 @@ func TestFederatedCredentialErrors(t *testing.T) {
 		{"unknown issuer", signJWT(t, other.key, "k1", workloadClaims("https://issuer.example.test", daemonSubject, devtenant.DefaultFederatedAudience)),
 			401, "invalid_client", 700211, "presented assertion issuer 'https://issuer.example.test'"},
 		{"expired", expired, 401, "invalid_client", 700024, "Client assertion is not within its valid time range. Current time: "},
-		{"bad signature", badSig, 401, "invalid_client", 7000274, "signature validation"},
+		{"bad signature", badSig, 401, "invalid_client", 700027, "signature validation"},
 		{"key not in the issuer's JWKS", signJWT(t, other.key, "not-a-published-kid", workloadClaims(srv.WorkloadIssuer(), daemonSubject, devtenant.DefaultFederatedAudience)),
 			401, "invalid_client", 7000272, "could not be found in the metadata of identity provider"},
 		{"issuer unreachable", signJWT(t, other.key, "k1", workloadClaims("https://127.0.0.1:1/oidc", daemonSubject, devtenant.DefaultFederatedAudience)),

@@ -12,6 +12,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -319,4 +320,211 @@ func mustRequest(t testing.TB, method, u string) *http.Request {
 		t.Fatal(err)
 	}
 	return req
+}
+
+// TestAccessTokenClaimsOwnedByTheResource: the API's registration decides
+// what its access tokens carry: idtyp only as an optional claim (user tokens
+// with include_user_token), its optional claims, groups per its
+// groupMembershipClaims. Graph's tokens always carry idtyp.
+func TestAccessTokenClaimsOwnedByTheResource(t *testing.T) {
+	apiScope := "api://" + webAppID + "/access_as_user"
+	for _, tc := range []struct {
+		name        string
+		accessToken []any
+		appIDTyp    any // idtyp in an app-only token for the API
+		userIDTyp   any // idtyp in a delegated token for the API
+		email       any
+		acct        any
+	}{
+		{"no optional claims", []any{}, nil, nil, nil, nil},
+		{"idtyp", []any{map[string]any{"name": "idtyp"}}, "app", nil, nil, nil},
+		{"idtyp with include_user_token", []any{map[string]any{"name": "idtyp", "additionalProperties": []any{"include_user_token"}}}, "app", "user", nil, nil},
+		{"email and acct", []any{map[string]any{"name": "email"}, map[string]any{"name": "acct"}}, nil, nil, "AdeleV@contoso.onmicrosoft.com", float64(0)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startTenant(t, func(o *devtenant.Options) {
+				o.Manifest = withWebApp(t, o.Manifest, func(a map[string]any) {
+					a["optionalClaims"].(map[string]any)["accessToken"] = tc.accessToken
+				})
+			})
+			w := wire{srv: srv, hc: srv.Client()}
+			app := w.token(t, w.daemonForm(srv.ClientSecret(daemonAppID), "api://"+webAppID+"/.default"), nil)
+			if app.Status != http.StatusOK {
+				t.Fatalf("app-only token for the API: %d %s", app.Status, app.Raw)
+			}
+			if got := claimsOf(t, app.s("access_token"))["idtyp"]; got != tc.appIDTyp {
+				t.Errorf("app-only idtyp = %v, want %v", got, tc.appIDTyp)
+			}
+			adele := persona(t, srv, "AdeleV")
+			if err := srv.GrantConsent(webAppID, webAppID, adele.OID, "access_as_user"); err != nil {
+				t.Fatal(err)
+			}
+			f := w.refreshForm(w.refreshToken(t, "AdeleV"))
+			f.Set("scope", apiScope+" openid profile offline_access")
+			user := w.token(t, f, nil)
+			if user.Status != http.StatusOK {
+				t.Fatalf("delegated token for the API: %d %s", user.Status, user.Raw)
+			}
+			c := claimsOf(t, user.s("access_token"))
+			if c["idtyp"] != tc.userIDTyp || c["email"] != tc.email || c["acct"] != tc.acct {
+				t.Errorf("delegated: idtyp %v email %v acct %v, want %v %v %v", c["idtyp"], c["email"], c["acct"], tc.userIDTyp, tc.email, tc.acct)
+			}
+			// The web app's groupMembershipClaims is SecurityGroup: its API's
+			// tokens carry the user's groups; Graph's never do.
+			if groups, _ := c["groups"].([]any); len(groups) != 2 { // Retail, All Company
+				t.Errorf("API token groups = %v, want Adele's two", c["groups"])
+			}
+			// The scope echoed for a custom API leaves the OIDC scopes out.
+			if got := user.s("scope"); got != apiScope {
+				t.Errorf("scope = %q, want %q", got, apiScope)
+			}
+			g := w.token(t, w.refreshForm(user.s("refresh_token")), nil)
+			gc := claimsOf(t, g.s("access_token"))
+			if gc["idtyp"] != "user" || gc["groups"] != nil {
+				t.Errorf("Graph token: idtyp %v groups %v", gc["idtyp"], gc["groups"])
+			}
+			if got := g.s("scope"); got != "openid profile User.Read" {
+				t.Errorf("Graph scope = %q, want the OIDC scopes echoed too", got)
+			}
+		})
+	}
+}
+
+// TestRefreshedIDToken: an ID token from a refresh is the same user for the
+// same app (iss, sub, aud, oid, tid, sid) and carries no nonce.
+func TestRefreshedIDToken(t *testing.T) {
+	srv := startTenant(t)
+	w := wire{srv: srv, hc: srv.Client()}
+	code, verifier := w.code(t, "AdeleV", webAppID, webRedirect, wireWebScope)
+	first := w.token(t, w.redeemForm(code, verifier), nil)
+	again := w.token(t, w.refreshForm(first.s("refresh_token")), nil)
+	a, b := claimsOf(t, first.s("id_token")), claimsOf(t, again.s("id_token"))
+	if a["nonce"] != "n0nce" || b["nonce"] != nil {
+		t.Errorf("nonce: at sign-in %v, refreshed %v; want n0nce and none", a["nonce"], b["nonce"])
+	}
+	for _, k := range []string{"iss", "sub", "aud", "oid", "tid", "sid", "preferred_username"} {
+		if a[k] != b[k] {
+			t.Errorf("%s: %v at sign-in, %v refreshed", k, a[k], b[k])
+		}
+	}
+}
+
+// TestDiscoveryAdvertisesOnlyWhatIsServed: every endpoint the document names
+// answers (not 404 or 405), every response type it lists is accepted, and
+// it names no endpoint the dev tenant does not serve.
+func TestDiscoveryAdvertisesOnlyWhatIsServed(t *testing.T) {
+	srv := startTenant(t)
+	hc := srv.Client()
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	for _, seg := range []string{srv.TenantID(), "organizations", srv.GuestHome().TenantID()} {
+		t.Run(seg, func(t *testing.T) {
+			_, raw := send(t, hc, mustRequest(t, http.MethodGet, srv.URL()+"/"+seg+"/v2.0/.well-known/openid-configuration"))
+			var doc map[string]any
+			if err := json.Unmarshal(raw, &doc); err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range []string{"device_authorization_endpoint", "kerberos_endpoint", "rbac_url", "cloud_graph_host_name"} {
+				if doc[k] != nil {
+					t.Errorf("%s = %v: not served", k, doc[k])
+				}
+			}
+			for k, method := range map[string]string{"authorization_endpoint": http.MethodGet, "token_endpoint": http.MethodPost,
+				"jwks_uri": http.MethodGet, "end_session_endpoint": http.MethodGet, "userinfo_endpoint": http.MethodGet} {
+				u, _ := doc[k].(string)
+				resp, _ := send(t, hc, mustRequest(t, method, u))
+				if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+					t.Errorf("%s %s (%s): %d", method, u, k, resp.StatusCode)
+				}
+			}
+			types, _ := doc["response_types_supported"].([]any)
+			if len(types) != 1 || types[0] != "code" {
+				t.Errorf("response_types_supported = %v, want [code]: the only one served", types)
+			}
+		})
+	}
+}
+
+// TestErrorCodesAsEntraLists: the codes of Entra's reference and captures
+// for a duplicated parameter (9000411, token and authorize) and a client
+// assertion signed by an unregistered key or with a bad signature (700027).
+func TestErrorCodesAsEntraLists(t *testing.T) {
+	srv := startTenant(t)
+	w := wire{srv: srv, hc: srv.Client()}
+	body := "grant_type=client_credentials&client_id=" + daemonAppID + "&client_secret=" + url.QueryEscape(srv.ClientSecret(daemonAppID)) +
+		"&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default"
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, w.tokenURL(), strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, raw := send(t, w.hc, req)
+	var got map[string]any
+	_ = json.Unmarshal(raw, &got)
+	checkEntraError(t, wireResp{Status: resp.StatusCode, Header: resp.Header, Body: got, Raw: string(raw)}, 400, "invalid_request", 9000411, "", "")
+	if !strings.Contains(got["error_description"].(string), "The parameter 'scope' is duplicated.") {
+		t.Errorf("description = %v", got["error_description"])
+	}
+
+	v, _ := wireAuthParams(webAppID, webRedirect, wireWebScope)
+	adele := persona(t, srv, "AdeleV")
+	_, err := srv.NewBrowser(adele.Username, adele.Password).Authorize(t.Context(), w.authorizeURL(v)+"&prompt=login&prompt=none")
+	if pe, ok := err.(*devtenant.PageError); !ok || pe.Code != 9000411 {
+		t.Errorf("authorize with prompt twice: %v, want the AADSTS9000411 page", err)
+	}
+
+	reg, unreg := certs(t)
+	if err := srv.AddClientCertificate(daemonAppID, reg.cert); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	claims := map[string]any{"aud": w.tokenURL(), "iss": daemonAppID, "sub": daemonAppID, "jti": "j1", "nbf": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}
+	good := signAssertion(t, reg, claims)
+	badSig := good[:strings.LastIndexByte(good, '.')+1] + base64.RawURLEncoding.EncodeToString(make([]byte, 256))
+	for name, assertion := range map[string]string{"unregistered key": signAssertion(t, unreg, claims), "bad signature": badSig} {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {daemonAppID}, "scope": {"https://graph.microsoft.com/.default"},
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+		t.Run(name, func(t *testing.T) {
+			checkEntraError(t, w.token(t, form, nil), 401, "invalid_client", 700027, "", "")
+		})
+	}
+}
+
+// TestGroupsOverage: past 200 groups the ID and API tokens carry the
+// overage claim instead of groups, pointing at this tenant's Graph, where
+// the app reads the groups.
+func TestGroupsOverage(t *testing.T) {
+	srv := startTenant(t)
+	w := wire{srv: srv, hc: srv.Client()}
+	adele := persona(t, srv, "AdeleV")
+	for i := range 200 { // Adele is in two already
+		g, err := srv.AddGroup(fmt.Sprintf("Overage %03d", i), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := srv.AddGroupMember(g.ID, adele.OID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := srv.GrantConsent(webAppID, webAppID, adele.OID, "access_as_user"); err != nil {
+		t.Fatal(err)
+	}
+	code, verifier := w.code(t, "AdeleV", webAppID, webRedirect, wireWebScope)
+	r := w.token(t, w.redeemForm(code, verifier), nil)
+	f := w.refreshForm(r.s("refresh_token"))
+	f.Set("scope", "api://"+webAppID+"/access_as_user")
+	api := w.token(t, f, nil)
+	endpoint := srv.GraphURL() + "/v1.0/users/" + adele.OID + "/getMemberObjects"
+	for name, c := range map[string]map[string]any{"ID token": claimsOf(t, r.s("id_token")), "API token": claimsOf(t, api.s("access_token"))} {
+		names, _ := c["_claim_names"].(map[string]any)
+		sources, _ := c["_claim_sources"].(map[string]any)
+		src, _ := sources["src1"].(map[string]any)
+		if c["groups"] != nil || names["groups"] != "src1" || src["endpoint"] != endpoint {
+			t.Errorf("%s: groups %v, _claim_names %v, _claim_sources %v; want the overage claim to %s", name, c["groups"], names, sources, endpoint)
+		}
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, endpoint, strings.NewReader(`{"securityEnabledOnly":true}`))
+	req.Header.Set("Authorization", "Bearer "+r.s("access_token"))
+	req.Header.Set("Content-Type", "application/json")
+	resp, body := send(t, srv.Client(), req)
+	var out struct{ Value []string }
+	if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != http.StatusOK || len(out.Value) != 202 {
+		t.Fatalf("the overage endpoint: %d, %d groups: %.300s", resp.StatusCode, len(out.Value), body)
+	}
 }

@@ -3,6 +3,7 @@ package devtenant
 import (
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -97,6 +98,39 @@ func (s *Server) AddUserAssignedIdentity(name string) (ManagedIdentityInfo, erro
 	return s.miInfo(mi), nil
 }
 
+// GuestHomeDomain is the initial domain of the second tenant the server
+// hosts, Fabrikam: the guest persona's home.
+const GuestHomeDomain = "fabrikam.onmicrosoft.com"
+
+// GuestHome is Fabrikam, the second tenant on the server (its id is
+// directory.GuestHomeTenantID): its own people (pat@fabrikam.com is a guest
+// in Contoso, admin@fabrikam.com can consent for Fabrikam) and, once they
+// consent, the service principals of Contoso's multi-tenant apps. Its
+// authority is URL()+"/"+GuestHome().TenantID(); its tokens are signed with
+// the same keys, as all of Entra's tenants' are.
+func (s *Server) GuestHome() *directory.Directory { return s.guestHome }
+
+// Personas lists who can sign in to Contoso, with the passwords set at
+// start: its members, and its B2B guests with their home account (a guest
+// signs in at home, with that password).
+func (s *Server) Personas() []Persona {
+	out := s.Directory.Personas()
+	home := map[string]Persona{}
+	for _, p := range s.guestHome.Personas() {
+		home[strings.ToLower(p.Username)] = p
+	}
+	for _, g := range s.Directory.Guests() {
+		h, ok := home[strings.ToLower(g.Mail)]
+		if !ok {
+			continue
+		}
+		out = append(out, Persona{Username: h.Username, Password: h.Password, OID: g.ID, DisplayName: g.DisplayName,
+			Department: g.Department, Roles: append([]string{}, g.AppRoles...), Enabled: g.AccountEnabled && h.Enabled, Guest: true})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Username < out[j].Username })
+	return out
+}
+
 // Persona returns the persona whose user name starts with alias + "@"
 // (e.g. "AdeleV"), for tests.
 func (s *Server) Persona(alias string) (Persona, bool) {
@@ -109,8 +143,9 @@ func (s *Server) Persona(alias string) (Persona, bool) {
 }
 
 // WritePersonas writes a table of the personas — username, password, app
-// roles and what is special about them — each line starting with indent,
-// for the banners of the binaries that start a dev tenant.
+// roles and what is special about them — then Fabrikam's people, each line
+// starting with indent, for the banners of the binaries that start a dev
+// tenant.
 func (s *Server) WritePersonas(w io.Writer, indent string) error {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
 	for _, p := range s.Personas() {
@@ -121,7 +156,14 @@ func (s *Server) WritePersonas(w io.Writer, indent string) error {
 		case p.Admin:
 			note += " (tenant admin: can consent for the organization)"
 		case p.Guest:
-			note += " (guest)"
+			note += " (guest from Fabrikam: signs in with the home account)"
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", indent, p.Username, p.Password, note)
+	}
+	for _, p := range s.guestHome.Personas() {
+		note := "Fabrikam: a multi-tenant app's other organization"
+		if p.Admin {
+			note = "Fabrikam tenant admin: can consent for Fabrikam"
 		}
 		fmt.Fprintf(tw, "%s%s\t%s\t%s\n", indent, p.Username, p.Password, note)
 	}

@@ -68,6 +68,9 @@ type Options struct {
 // ([graph.Server]), each on its own listener, with the tenant's CA.
 type Server struct {
 	*directory.Directory
+	// guestHome is Fabrikam, the second tenant on the same server: the
+	// guest's home, for multi-tenant apps and B2B.
+	guestHome *directory.Directory
 
 	opts        Options
 	log         *slog.Logger
@@ -115,13 +118,18 @@ func New(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.idp, err = identity.New(identity.Config{Directory: s.Directory, Faults: &s.faults, Logger: log, Now: s.now,
+	s.guestHome, err = directory.New(directory.Config{Manifest: &directory.Manifest{}, TenantID: directory.GuestHomeTenantID,
+		Domain: GuestHomeDomain, Now: s.now, GuestHome: true})
+	if err != nil {
+		return nil, err
+	}
+	s.idp, err = identity.New(identity.Config{Directory: s.Directory, Tenants: []*directory.Directory{s.guestHome}, Faults: &s.faults, Logger: log, Now: s.now,
 		URL: s.URL, GraphURL: s.GraphURL, KeyGrace: opts.KeyGrace, AccessTokenLifetime: opts.AccessTokenLifetime,
 		OIDCClient: opts.OIDCClient, CA: s.ca.cert})
 	if err != nil {
 		return nil, err
 	}
-	s.graph = graph.New(graph.Config{Directory: s.Directory, Identity: s.idp, Faults: &s.faults, Now: s.now, URL: s.GraphURL,
+	s.graph = graph.New(graph.Config{Directory: s.Directory, Tenants: []*directory.Directory{s.guestHome}, Identity: s.idp, Faults: &s.faults, Now: s.now, URL: s.GraphURL,
 		Budget: opts.GraphBudget, BudgetWindow: opts.GraphBudgetWindow})
 	s.workload = workload.New(s.URL, s.now)
 	mux := http.NewServeMux()
@@ -320,8 +328,10 @@ func (s *Server) RevokeUser(id string) error {
 	return nil
 }
 
-// DeleteUser removes a user from the directory (Graph delta reports it
-// removed) with their refresh tokens and sessions.
+// DeleteUser deletes a user as Entra does, softly: they move to the deleted
+// items for 30 days of the tenant's clock (Graph delta reports them
+// @removed "changed"; PermanentlyDeleteUser ends it early), and lose their
+// refresh tokens and sessions.
 func (s *Server) DeleteUser(id string) error {
 	if err := s.Directory.DeleteUser(id); err != nil {
 		return err

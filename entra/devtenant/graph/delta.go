@@ -146,7 +146,7 @@ func (s *Server) delta(w http.ResponseWriter, r *http.Request, kind byte, res re
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	defer tx.Unlock()
 	tok, ok := deltaPosition(w, r, tx, dq.v, kind)
 	if !ok {

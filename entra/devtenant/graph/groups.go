@@ -42,7 +42,7 @@ func (s *Server) graphListGroups(w http.ResponseWriter, r *http.Request, c *grap
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, id := range tx.GroupOrder() {
 		if g := tx.Group(id); g != nil {
@@ -104,7 +104,7 @@ func (s *Server) graphGetGroup(w http.ResponseWriter, r *http.Request, c *graphC
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	g := tx.Group(strings.ToLower(r.PathValue("id")))
 	var obj map[string]any
 	if g != nil {
@@ -126,7 +126,7 @@ func (s *Server) graphMembers(w http.ResponseWriter, r *http.Request, c *graphCa
 		return
 	}
 	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMembers")
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	g := tx.Group(strings.ToLower(r.PathValue("id")))
 	var objs []map[string]any
 	if g != nil {
@@ -202,7 +202,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, a := range tx.Apps() {
 		pw, keys := s.appCredentials(a)
@@ -211,7 +211,7 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 		if sps {
 			// A service principal's own credentials are separate from its
 			// application's, and usually empty.
-			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.SPID, s.dir.TenantID(), "Application"
+			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.SPID, dirOf(r).TenantID(), "Application"
 			o["passwordCredentials"], o["keyCredentials"] = []map[string]any{}, []map[string]any{}
 			delete(o, "signInAudience")
 		}
@@ -237,8 +237,8 @@ func (s *Server) graphOrganization(w http.ResponseWriter, r *http.Request, c *gr
 	graphJSON(w, http.StatusOK, map[string]any{
 		"@odata.context": graphHost + "/v1.0/$metadata#organization",
 		"value": []map[string]any{{
-			"id": s.dir.TenantID(), "displayName": "Contoso (entrakit dev tenant)", "tenantType": "AAD",
-			"verifiedDomains": []map[string]any{{"name": s.dir.Domain(), "isDefault": true, "isInitial": true, "type": "Managed"}},
+			"id": dirOf(r).TenantID(), "displayName": orgName(dirOf(r).Domain()) + " (entrakit dev tenant)", "tenantType": "AAD",
+			"verifiedDomains": []map[string]any{{"name": dirOf(r).Domain(), "isDefault": true, "isInitial": true, "type": "Managed"}},
 		}},
 	})
 }
@@ -293,4 +293,14 @@ func managedIdentitySPs(tx directory.Tx) []map[string]any {
 			"passwordCredentials": []map[string]any{}, "keyCredentials": []map[string]any{}, "createdDateTime": "2025-11-25T00:00:00Z"})
 	}
 	return out
+}
+
+// orgName names a tenant after its initial domain: contoso.onmicrosoft.com
+// is Contoso.
+func orgName(domain string) string {
+	name, _, _ := strings.Cut(domain, ".")
+	if name == "" {
+		return domain
+	}
+	return strings.ToUpper(name[:1]) + name[1:]
 }

@@ -126,7 +126,7 @@ func (s *Server) subject(w http.ResponseWriter, r *http.Request, c *graphCaller,
 		}
 		id = c.userID
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	u := tx.LookupUser(id)
 	var cp directory.User
 	if u != nil {
@@ -156,7 +156,7 @@ func (s *Server) graphManager(w http.ResponseWriter, r *http.Request, c *graphCa
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var obj map[string]any
 	if m := tx.User(u.ManagerID); u.ManagerID != "" && m != nil {
 		obj = userObject(tx, m)
@@ -184,7 +184,7 @@ func (s *Server) graphDirectReports(w http.ResponseWriter, r *http.Request, c *g
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, id := range tx.UserOrder() {
 		if ru := tx.User(id); ru != nil && ru.ManagerID == u.ID {
@@ -240,7 +240,7 @@ func (s *Server) graphMemberOfList(w http.ResponseWriter, r *http.Request, c *gr
 		return
 	}
 	transitive := strings.HasSuffix(r.URL.Path, "/transitiveMemberOf")
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, g := range groupsOf(tx, u.ID, transitive) {
 		o := groupObject(tx, g)
@@ -270,7 +270,7 @@ func (s *Server) graphGetMemberObjects(w http.ResponseWriter, r *http.Request, c
 			forbidden(w, r)
 			return
 		}
-		tx := s.dir.Lock()
+		tx := dirOf(r).Lock()
 		if g := tx.Group(r.PathValue("id")); g != nil {
 			id = g.ID
 		}
@@ -286,7 +286,7 @@ func (s *Server) graphGetMemberObjects(w http.ResponseWriter, r *http.Request, c
 		}
 		id = u.ID
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	ids := []string{}
 	for _, g := range groupsOf(tx, id, true) {
 		ids = append(ids, g.ID)
@@ -335,7 +335,7 @@ func (s *Server) graphDeletedUsers(w http.ResponseWriter, r *http.Request, c *gr
 	if !ok || !noExpand(w, r, q) {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, du := range tx.DeletedUsers() {
 		objs = append(objs, deletedUserObject(tx, du))
@@ -351,7 +351,7 @@ func (s *Server) graphDeletedItem(w http.ResponseWriter, r *http.Request, c *gra
 	if !ok || !noExpand(w, r, q) {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	var obj map[string]any
 	if du := tx.DeletedUser(r.PathValue("id")); du != nil {
 		obj = deletedUserObject(tx, du)
@@ -370,7 +370,7 @@ func (s *Server) graphDeletedItem(w http.ResponseWriter, r *http.Request, c *gra
 // graphPurgeDeletedItem is DELETE /directory/deletedItems/{id}: the user is
 // deleted permanently (delta then reports reason "deleted").
 func (s *Server) graphPurgeDeletedItem(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	purged := tx.PermanentlyDeleteUser(r.PathValue("id"))
 	tx.Unlock()
 	if !purged {

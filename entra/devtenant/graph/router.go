@@ -22,7 +22,11 @@ const graphHost = "https://graph.microsoft.com"
 
 // Config is what the Graph emulator needs from the dev tenant.
 type Config struct {
+	// Directory is the home tenant; Tenants the others on the server. A
+	// request reads the directory of its token's tenant (tid), as Graph
+	// serves every tenant.
 	Directory *directory.Directory
+	Tenants   []*directory.Directory
 	// Identity verifies bearer tokens: Graph accepts what the tenant issued.
 	Identity *identity.Provider
 	Faults   *fault.Set
@@ -40,9 +44,9 @@ type Config struct {
 
 // Server is the Microsoft Graph emulator: the v1.0 slice entrakit uses.
 type Server struct {
-	cfg Config
-	dir *directory.Directory
-	idp *identity.Provider
+	cfg  Config
+	dirs map[string]*directory.Directory // by tenant id: the home tenant and cfg.Tenants
+	idp  *identity.Provider
 
 	handler http.Handler
 
@@ -74,15 +78,24 @@ func New(cfg Config) *Server {
 	if cfg.URL == nil {
 		cfg.URL = func() string { return "" }
 	}
-	s := &Server{cfg: cfg, dir: cfg.Directory, idp: cfg.Identity, budgets: map[string]*graphBudget{}}
+	s := &Server{cfg: cfg, dirs: map[string]*directory.Directory{}, idp: cfg.Identity, budgets: map[string]*graphBudget{}}
+	for _, d := range append([]*directory.Directory{cfg.Directory}, cfg.Tenants...) {
+		s.dirs[d.TenantID()] = d
+	}
 	s.handler = s.routes()
 	return s
 }
 
 func (s *Server) baseURL() string { return s.cfg.URL() }
 
+// dirOf is the directory of the tenant r's token names (set by graphAuth).
+func dirOf(r *http.Request) *directory.Directory {
+	return r.Context().Value(graphCallerKey{}).(*graphCaller).dir
+}
+
 // graphCaller is who a request's token says is calling.
 type graphCaller struct {
+	dir       *directory.Directory // the token's tenant
 	appID     string
 	userID    string // "" for app-only
 	scopes    map[string]bool
@@ -233,7 +246,7 @@ func (s *Server) graphAuth(f graphHandler) http.Handler {
 		if r.URL.Path != "/v1.0/$batch" {
 			over, retry = s.spend(c.appID, s.cfg.Now())
 		}
-		tx := s.dir.Lock()
+		tx := c.dir.Lock()
 		revoked, wasRevoked := tx.RevokedAt(c.userID)
 		// CAE's critical events include a disabled or deleted account
 		// (https://learn.microsoft.com/entra/identity/conditional-access/concept-continuous-access-evaluation).
@@ -277,7 +290,12 @@ func (s *Server) graphAuthenticate(r *http.Request) (*graphCaller, int, string, 
 	if aud != graphHost && aud != graphHost+"/" && aud != directory.GraphAppID {
 		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid audience."
 	}
-	c := &graphCaller{scopes: map[string]bool{}, roles: map[string]bool{}}
+	tid, _ := claims["tid"].(string)
+	dir := s.dirs[tid]
+	if dir == nil {
+		return nil, 401, "InvalidAuthenticationToken", "Access token validation failure. Invalid tenant."
+	}
+	c := &graphCaller{dir: dir, scopes: map[string]bool{}, roles: map[string]bool{}}
 	c.appID, _ = claims["appid"].(string)
 	if iat, ok := claims["iat"].(float64); ok {
 		c.issuedAt = time.Unix(int64(iat), 0)

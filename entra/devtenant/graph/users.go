@@ -99,7 +99,7 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request, c *graphCaller,
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	u := tx.LookupUser(idOrUPN)
 	var obj, out map[string]any
 	self := false
@@ -153,7 +153,7 @@ func (s *Server) listDirectory(w http.ResponseWriter, r *http.Request, q *odataQ
 	if !ok {
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	order := tx.UserOrder()
 	positions := []int(nil)
 	if q.orderBy != "" {
@@ -237,7 +237,7 @@ func (s *Server) graphCountUsers(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, qerr.code, qerr.msg)
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	n := 0
 	for u := range tx.Users() {
 		if (q.filter == nil && q.search == nil) || q.matches(userObject(tx, u)) {
@@ -285,18 +285,18 @@ func (s *Server) graphCreateUser(w http.ResponseWriter, r *http.Request, c *grap
 		return
 	}
 	_, domain, _ := strings.Cut(in.UserPrincipalName, "@")
-	if !strings.EqualFold(domain, s.dir.Domain()) {
+	if !strings.EqualFold(domain, dirOf(r).Domain()) {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "The domain portion of the userPrincipalName property is invalid. You must use one of the verified domain names in your organization.")
 		return
 	}
-	u, err := s.dir.AddUser(directory.User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, GivenName: in.GivenName,
+	u, err := dirOf(r).AddUser(directory.User{UserPrincipalName: in.UserPrincipalName, DisplayName: in.DisplayName, GivenName: in.GivenName,
 		Surname: in.Surname, JobTitle: in.JobTitle, Department: in.Department, AccountEnabled: *in.AccountEnabled,
 		Mail: in.UserPrincipalName}, in.PasswordProfile.Password)
 	if err != nil {
 		graphError(w, r, http.StatusBadRequest, "Request_BadRequest", "Another object with the same value for property userPrincipalName already exists.")
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	obj := userObject(tx, tx.User(u.ID))
 	tx.Unlock()
 	out := project(obj, nil, userDefaultProps)
@@ -311,7 +311,7 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 		graphError(w, r, http.StatusBadRequest, "BadRequest", "Unable to read JSON request payload: "+err.Error())
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	defer tx.Unlock()
 	u := tx.LookupUser(r.PathValue("id"))
 	if u == nil {
@@ -342,7 +342,7 @@ func (s *Server) graphUpdateUser(w http.ResponseWriter, r *http.Request, c *grap
 // graphDeleteUser soft-deletes a user, as Graph does: it moves to the
 // deleted items (DELETE /directory/deletedItems/{id} removes it for good).
 func (s *Server) graphDeleteUser(w http.ResponseWriter, r *http.Request, c *graphCaller) {
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	u := tx.LookupUser(r.PathValue("id"))
 	if u == nil {
 		tx.Unlock()
@@ -400,7 +400,7 @@ func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCall
 		}
 		id = c.userID
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	u := tx.LookupUser(id)
 	var cp directory.User
 	if u != nil {
@@ -429,7 +429,7 @@ func (s *Server) graphUserInfo(w http.ResponseWriter, r *http.Request, c *graphC
 		graphError(w, r, http.StatusUnauthorized, "InvalidAuthenticationToken", "The UserInfo endpoint needs a delegated token with the openid scope.")
 		return
 	}
-	tx := s.dir.Lock()
+	tx := dirOf(r).Lock()
 	u := tx.User(c.userID)
 	var out map[string]any
 	if u != nil {

@@ -119,7 +119,7 @@ func (p *Provider) verifyClientAssertion(a *directory.App, jwt string, audiences
 	}
 	pub, ok := cert.PublicKey.(*rsa.PublicKey)
 	if !ok || !verifyRSA(pub, h.Alg, jwt, sig) {
-		return invalidClient(7000274, "Client assertion failed signature validation.")
+		return invalidClient(700027, "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value.]")
 	}
 	if !strings.EqualFold(c.Iss, a.AppID) || !strings.EqualFold(c.Sub, a.AppID) {
 		return invalidClient(700021, "Client assertion application identifier doesn't match 'client_id' parameter.")

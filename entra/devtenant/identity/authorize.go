@@ -24,8 +24,11 @@ const (
 // authRequest is an authorize request waiting for the user (sign-in form,
 // consent page). Its id travels in the forms' ctx field.
 type authRequest struct {
-	id           string
-	tenant       tenantRef
+	id     string
+	tenant tenantRef
+	// tenantID is the tenant the token is for: the request's, or on
+	// common and organizations the signed-in user's ("" until known).
+	tenantID     string
 	client       *directory.App
 	redirectURI  string
 	platform     string
@@ -49,6 +52,7 @@ type authRequest struct {
 // authCode is an issued authorization code, bound to its client, redirect
 // URI, PKCE challenge, nonce and user.
 type authCode struct {
+	tenantID string
 	clientID string
 	// scope is the authorize request's scope (its first resource): what a
 	// redemption without a scope parameter gets.
@@ -68,7 +72,8 @@ type authCode struct {
 
 type ssoSession struct {
 	id       string
-	userID   string
+	tenantID string // the account's home tenant
+	userID   string // the account, in tenantID
 	sid      string
 	authTime time.Time
 	expires  time.Time
@@ -79,6 +84,12 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.Form
+	for k, v := range q {
+		if len(v) > 1 {
+			p.errorPage(w, r, http.StatusBadRequest, invalidRequest(9000411, "The request is not properly formatted. The parameter '%s' is duplicated.", k))
+			return
+		}
+	}
 	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
 		p.errorPage(w, r, http.StatusBadRequest, aerr)
@@ -93,9 +104,9 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request body must contain the following parameter: 'client_id'."))
 		return
 	}
-	client := p.tx.App(clientID)
-	if client == nil {
-		p.errorPage(w, r, http.StatusBadRequest, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, p.dir.Domain()))
+	client, aerr := p.authorizeClient(t, clientID)
+	if aerr != nil {
+		p.errorPage(w, r, http.StatusBadRequest, aerr)
 		return
 	}
 	redirectURI := q.Get("redirect_uri")
@@ -113,8 +124,12 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 	p.pending[req.id] = req
 
 	sess := p.sessionFromCookie(r, now)
-	needForm := sess == nil || req.prompt == "login" || req.prompt == "select_account" || req.prompt == "create" || req.freshAuth
-	if sess != nil && req.loginHint != "" && !strings.EqualFold(p.tx.User(sess.userID).UserPrincipalName, req.loginHint) {
+	var u *directory.User
+	if sess != nil {
+		u = p.sessionIn(req, sess)
+	}
+	needForm := u == nil || req.prompt == "login" || req.prompt == "select_account" || req.prompt == "create" || req.freshAuth
+	if sess != nil && req.loginHint != "" && !strings.EqualFold(p.sessionUser(sess).UserPrincipalName, req.loginHint) {
 		needForm = true
 	}
 	if needForm {
@@ -131,7 +146,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.renderLogin(w, req, sess, "", 0)
 		return
 	}
-	req.userID, req.authTime, req.sid = sess.userID, sess.authTime, sess.sid
+	req.userID, req.authTime, req.sid = u.ID, sess.authTime, sess.sid
 	p.afterSignIn(w, r, req, now)
 }
 
@@ -140,7 +155,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 // Caller holds the lock.
 func (p *Provider) newAuthRequest(w http.ResponseWriter, r *http.Request, q url.Values, t tenantRef, client *directory.App, redirectURI, platform string, now time.Time) (*authRequest, bool) {
 	req := &authRequest{
-		id: randomString(24), tenant: t, client: client, redirectURI: redirectURI, platform: platform,
+		id: randomString(24), tenant: t, tenantID: t.id, client: client, redirectURI: redirectURI, platform: platform,
 		state: q.Get("state"), nonce: q.Get("nonce"), prompt: q.Get("prompt"), loginHint: q.Get("login_hint"),
 		claims: q.Get("claims"), expires: now.Add(pendingLifetime),
 		challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"),
@@ -288,7 +303,7 @@ func (p *Provider) sessionFromCookie(r *http.Request, now time.Time) *ssoSession
 	if sess == nil || now.After(sess.expires) {
 		return nil
 	}
-	if u := p.tx.User(sess.userID); u == nil || !u.AccountEnabled {
+	if u := p.sessionUser(sess); u == nil || !u.AccountEnabled {
 		return nil
 	}
 	return sess
@@ -297,7 +312,7 @@ func (p *Provider) sessionFromCookie(r *http.Request, now time.Time) *ssoSession
 // pageForm serves a form posted by the sign-in or consent page: it parses
 // the form, takes the lock and hands next the authorization request that
 // the form's ctx names. One gone or expired, or (withUser) not signed in
-// yet, is AADSTS90015.
+// yet, is AADSTS9002313.
 func (p *Provider) pageForm(withUser bool, next func(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !p.parseForm(w, r) {
@@ -308,8 +323,11 @@ func (p *Provider) pageForm(withUser bool, next func(w http.ResponseWriter, r *h
 		defer p.unlock()
 		req := p.pendingRequest(r.PostForm.Get("ctx"), now)
 		if req == nil || withUser && req.userID == "" {
-			p.errorPage(w, r, http.StatusBadRequest, invalidRequest(90015, "The sign-in session expired or is not valid. Go back to the application and sign in again."))
+			p.errorPage(w, r, http.StatusBadRequest, invalidRequest(9002313, "Invalid request. Request is malformed or invalid. The sign-in session expired or is not valid. Go back to the application and sign in again."))
 			return
+		}
+		if req.tenantID != "" {
+			p.enter(req.tenantID)
 		}
 		next(w, r, req, now)
 	}
@@ -324,27 +342,45 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *auth
 			p.renderLogin(w, req, nil, "", 0)
 			return
 		}
-		req.userID, req.authTime, req.sid = sess.userID, sess.authTime, sess.sid
+		u := p.sessionIn(req, sess)
+		if u == nil {
+			p.renderLogin(w, req, nil, "", 0)
+			return
+		}
+		req.userID, req.authTime, req.sid = u.ID, sess.authTime, sess.sid
 		p.afterSignIn(w, r, req, now)
 		return
 	}
 	username := strings.TrimSpace(r.PostForm.Get("username"))
-	u := p.tx.UserByUPN(username)
+	home, homeTenant := p.homeAccount(username)
 	switch {
-	case u == nil:
+	case home == nil:
 		logAADError(p.log, r, newAADError(400, "invalid_grant", 50034, "unknown user"))
-		p.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+p.dir.Domain()+" directory. To sign into this application, the account must be added to the directory.", 50034)
+		p.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+p.tx.Domain()+" directory. To sign into this application, the account must be added to the directory.", 50034)
 		return
-	case !u.CheckPassword(r.PostForm.Get("password")):
+	case !home.CheckPassword(r.PostForm.Get("password")):
 		logAADError(p.log, r, newAADError(400, "invalid_grant", 50126, "wrong password"))
 		p.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
 		return
-	case !u.AccountEnabled:
+	}
+	tenant := req.tenantID
+	if tenant == "" {
+		tenant = homeTenant // common, organizations: the user's own tenant
+	}
+	u := p.userIn(tenant, homeTenant, home)
+	switch {
+	case u == nil:
+		logAADError(p.log, r, newAADError(400, "invalid_grant", 50020, "not a member or guest of the tenant"))
+		p.renderLogin(w, req, nil, notInTenant(username, homeTenant, p.txs[tenant], req.client), 50020)
+		return
+	case !home.AccountEnabled || !u.AccountEnabled:
 		logAADError(p.log, r, newAADError(400, "invalid_grant", 50057, "user disabled"))
 		p.renderLogin(w, req, nil, "AADSTS50057: The user account is disabled. The account has been disabled by an administrator.", 50057)
 		return
 	}
-	sess := &ssoSession{id: randomString(32), userID: u.ID, sid: directory.NewObjectID(), authTime: now, expires: now.Add(ssoLifetime)}
+	p.enter(tenant)
+	req.tenantID = tenant
+	sess := &ssoSession{id: randomString(32), tenantID: homeTenant, userID: home.ID, sid: directory.NewObjectID(), authTime: now, expires: now.Add(ssoLifetime)}
 	p.sessions[sess.id] = sess
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: sess.id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 	req.userID, req.authTime, req.sid = u.ID, now, sess.sid
@@ -401,6 +437,9 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request, req *au
 	if forOrg {
 		principal = ""
 	}
+	// The first consent in a tenant other than the app's home creates its
+	// service principal there.
+	req.client = p.tx.Provision(req.client)
 	var oidc []string
 	for sc := range req.sr.oidc {
 		oidc = append(oidc, sc)
@@ -416,7 +455,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRe
 	delete(p.pending, req.id)
 	code := "1.A" + randomString(48)
 	p.codes[code] = &authCode{
-		clientID: strings.ToLower(req.client.AppID), scope: req.sr.scope(), redirectURI: req.redirectURI, platform: req.platform,
+		tenantID: req.tenantID, clientID: strings.ToLower(req.client.AppID), scope: req.sr.scope(), redirectURI: req.redirectURI, platform: req.platform,
 		challenge: req.challenge, method: req.method, nonce: req.nonce, userID: req.userID,
 		authTime: req.authTime, sid: req.sid, xmsCC: req.xmsCC, expires: now.Add(codeLifetime),
 	}
@@ -486,7 +525,7 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Form.Get("post_logout_redirect_uri")
 	ok := false
-	if a := p.tx.App(clientID); a != nil && target != "" {
+	if a := p.registration(clientID); a != nil && target != "" {
 		// Entra: it "must match one of the redirect URIs registered" for the
 		// app; the front-channel logoutUrl does not count.
 		ok = a.Platform(target) != ""

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
+	"slices"
 	"strings"
 	"time"
 
@@ -109,6 +110,7 @@ type accessClaims struct {
 	Iat               int64    `json:"iat"`
 	Nbf               int64    `json:"nbf"`
 	Exp               int64    `json:"exp"`
+	Acct              *int     `json:"acct,omitempty"`
 	Acr               string   `json:"acr,omitempty"`
 	Aio               string   `json:"aio"`
 	Amr               []string `json:"amr,omitempty"`
@@ -117,8 +119,10 @@ type accessClaims struct {
 	AppIDAcr          string   `json:"appidacr,omitempty"`
 	Azp               string   `json:"azp,omitempty"`
 	Azpacr            string   `json:"azpacr,omitempty"`
+	Email             string   `json:"email,omitempty"`
 	FamilyName        string   `json:"family_name,omitempty"`
 	GivenName         string   `json:"given_name,omitempty"`
+	Groups            []string `json:"groups,omitempty"`
 	Idp               string   `json:"idp,omitempty"`
 	Idtyp             string   `json:"idtyp,omitempty"`
 	Name              string   `json:"name,omitempty"`
@@ -135,6 +139,8 @@ type accessClaims struct {
 	Uti               string   `json:"uti"`
 	Ver               string   `json:"ver"`
 	Wids              []string `json:"wids,omitempty"`
+	ClaimNames        any      `json:"_claim_names,omitempty"`
+	ClaimSources      any      `json:"_claim_sources,omitempty"`
 	XmsCC             []string `json:"xms_cc,omitempty"`
 	XmsMirid          string   `json:"xms_mirid,omitempty"`
 }
@@ -165,13 +171,14 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 	resp.ExpiresIn = int(lifetime.Seconds())
 	resp.ExtExpiresIn = resp.ExpiresIn
 	exp := now.Add(lifetime).Unix()
-	v1Issuer := "https://sts.windows.net/" + p.dir.TenantID() + "/"
-	v2Issuer := p.baseURL() + "/" + p.dir.TenantID() + "/v2.0"
+	tid := p.tx.TenantID() // the tenant entered for this request
+	v1Issuer := "https://sts.windows.net/" + tid + "/"
+	v2Issuer := p.baseURL() + "/" + tid + "/v2.0"
 
 	rnd := randomString(48) // one read for aio, rh and uti
 	at := accessClaims{
 		Iat: now.Unix(), Nbf: now.Unix(), Exp: exp,
-		Aio: aioFor(now, rnd[:12]), Rh: "0." + rnd[24:48] + ".", Tid: p.dir.TenantID(), Uti: rnd[48:],
+		Aio: aioFor(now, rnd[:12]), Rh: "0." + rnd[24:48] + ".", Tid: tid, Uti: rnd[48:],
 	}
 	if is.xmsCC {
 		at.XmsCC = []string{"CP1"}
@@ -187,6 +194,7 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 		at.Idp = v1Issuer
 	}
 	subjectClaims(p.tx, &at, is)
+	p.resourceClaims(&at, is)
 	header := ""
 	if res.Graph {
 		// Graph's tokens carry a nonce in the header, which is why apps
@@ -206,7 +214,14 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 	resp.Scope = echoScopes(p.tx, is)
 	resp.RefreshToken = is.refresh
 	if is.clientInfo {
-		ci, _ := json.Marshal(map[string]string{"uid": is.user.ID, "utid": p.dir.TenantID()})
+		// client_info names the home account: a guest's is at home.
+		uid, utid := is.user.ID, tid
+		if isGuest(is.user) {
+			if h, ht := p.homeAccount(is.user.Mail); h != nil {
+				uid, utid = h.ID, ht
+			}
+		}
+		ci, _ := json.Marshal(map[string]string{"uid": uid, "utid": utid})
 		resp.ClientInfo = base64.RawURLEncoding.EncodeToString(ci)
 	}
 	if is.sr.oidc["openid"] && !is.noIDToken {
@@ -219,31 +234,111 @@ func (p *Provider) mint(now time.Time, is issue) *minted {
 
 // subjectClaims sets who the access token is for: the app's service
 // principal with its app roles, or the user with the delegated permissions
-// granted.
+// granted. A B2B guest has no upn; unique_name (v1) and preferred_username
+// (v2) are the address they sign in with at home, and idp names their home
+// tenant.
 func subjectClaims(tx directory.Tx, at *accessClaims, is issue) {
 	res := is.sr.res
 	if is.user == nil {
 		at.Idtyp, at.Oid, at.Sub = "app", is.client.SPID, is.client.SPID
 		at.Roles = tx.AppRoles(is.client.AppID, res)
-	} else {
-		u := is.user
-		at.Oid, at.Sub, at.Name, at.Sid = u.ID, PairwiseSub(u.ID, res.AppID), u.DisplayName, is.sid
-		at.Scp = strings.Join(tx.Granted(is.client.AppID, u.ID, res), " ")
-		if res.Version == 2 {
-			at.PreferredUsername = u.UserPrincipalName
-		} else {
-			at.Idtyp, at.Upn, at.UniqueName = "user", u.UserPrincipalName, u.UserPrincipalName
-			at.GivenName, at.FamilyName = u.GivenName, u.Surname
-			at.Amr, at.Acr = []string{"pwd"}, "1"
-			at.Idp = ""
-		}
-		if !res.Graph && len(u.AppRoles) > 0 && res.AppID == tx.RoleApp() {
-			at.Roles = u.AppRoles
-		}
-		if u.Admin {
-			at.Wids = []string{directory.GlobalAdminRoleID}
-		}
+		return
 	}
+	u := is.user
+	at.Oid, at.Sub, at.Name, at.Sid = u.ID, PairwiseSub(u.ID, res.AppID), u.DisplayName, is.sid
+	at.Scp = strings.Join(tx.Granted(is.client.AppID, u.ID, res), " ")
+	if res.Version == 2 {
+		at.PreferredUsername = u.UserPrincipalName
+		if isGuest(u) {
+			at.PreferredUsername, at.Idp = u.Mail, homeIssuer(u)
+		}
+	} else {
+		at.Idtyp, at.Upn, at.UniqueName, at.Idp = "user", u.UserPrincipalName, u.UserPrincipalName, ""
+		if isGuest(u) {
+			at.Upn, at.UniqueName, at.Email, at.Idp = "", u.Mail, u.Mail, homeIssuer(u)
+		}
+		at.GivenName, at.FamilyName = u.GivenName, u.Surname
+		at.Amr, at.Acr = []string{"pwd"}, "1"
+	}
+	if !res.Graph && len(u.AppRoles) > 0 && res.AppID == tx.RoleApp() {
+		at.Roles = u.AppRoles
+	}
+	if u.Admin {
+		at.Wids = []string{directory.GlobalAdminRoleID}
+	}
+}
+
+// resourceClaims applies what the resource's own registration asks of the
+// access tokens issued for it (Entra: "resources own the access token"):
+// idtyp only as an optional claim (app-only tokens; user tokens too with
+// include_user_token), the optional claims email, upn, acct, given_name and
+// family_name, and groups per its groupMembershipClaims (an overage claim
+// past 200). Graph's tokens are Microsoft's, with idtyp always.
+func (p *Provider) resourceClaims(at *accessClaims, is issue) {
+	res := is.sr.res
+	if res.Graph {
+		return
+	}
+	api := p.tx.App(res.AppID)
+	if api == nil { // a managed identity's or unknown resource: nothing asked
+		at.Idtyp = ""
+		return
+	}
+	oc := api.OptionalClaims
+	props, ok := oc.AccessTokenClaim("idtyp")
+	switch {
+	case !ok:
+		at.Idtyp = ""
+	case is.user != nil && slices.Contains(props, "include_user_token"):
+		at.Idtyp = "user"
+	case is.user != nil:
+		at.Idtyp = ""
+	}
+	u := is.user
+	if u == nil {
+		return
+	}
+	if _, ok := oc.AccessTokenClaim("email"); ok || isGuest(u) && res.Version == 1 {
+		at.Email = u.Mail
+	}
+	if _, ok := oc.AccessTokenClaim("upn"); ok && !isGuest(u) {
+		at.Upn = u.UserPrincipalName
+	}
+	if _, ok := oc.AccessTokenClaim("acct"); ok {
+		acct := 0
+		if isGuest(u) {
+			acct = 1
+		}
+		at.Acct = &acct
+	}
+	if _, ok := oc.AccessTokenClaim("given_name"); ok {
+		at.GivenName = u.GivenName
+	}
+	if _, ok := oc.AccessTokenClaim("family_name"); ok {
+		at.FamilyName = u.Surname
+	}
+	if groupsClaim(api.GroupMembershipClaims) {
+		at.Groups, at.ClaimNames, at.ClaimSources = p.groups(u)
+	}
+}
+
+func groupsClaim(setting string) bool {
+	return strings.EqualFold(setting, "SecurityGroup") || strings.EqualFold(setting, "All")
+}
+
+// groups is u's groups claim, or past the JWT limit the overage claim
+// pointing at this tenant's Graph (Entra points at Azure AD Graph,
+// graph.windows.net, which is retired; apps should call Microsoft Graph).
+func (p *Provider) groups(u *directory.User) (groups []string, names, sources any) {
+	if len(u.Groups) <= groupsOverage {
+		return u.Groups, nil, nil
+	}
+	graph := p.cfg.GraphURL()
+	if graph == "" {
+		graph = graphHost
+	}
+	return nil, map[string]string{"groups": "src1"}, map[string]any{"src1": map[string]string{
+		"endpoint": graph + "/v1.0/users/" + u.ID + "/getMemberObjects"}}
 }
 
 // echoScopes is a delegated response's scope: the requested scopes verbatim
@@ -252,14 +347,18 @@ func subjectClaims(tx directory.Tx, at *accessClaims, is issue) {
 func echoScopes(tx directory.Tx, is issue) string {
 	var echo []string
 	for _, sc := range is.sr.raw {
-		if !strings.EqualFold(sc, "offline_access") {
+		oidc := oidcScopes[strings.ToLower(sc)]
+		// Entra leaves out offline_access always, and the OIDC scopes for
+		// a resource other than Graph.
+		if !strings.EqualFold(sc, "offline_access") && !(oidc && !is.sr.res.Graph) {
 			echo = append(echo, sc)
 		}
 	}
 	if is.sr.dotDeflt {
 		echo = echo[:0]
 		for _, sc := range is.sr.raw {
-			if !strings.EqualFold(sc, "offline_access") && !strings.HasSuffix(sc, "/.default") {
+			oidc := oidcScopes[strings.ToLower(sc)]
+			if !strings.EqualFold(sc, "offline_access") && !strings.HasSuffix(sc, "/.default") && !(oidc && !is.sr.res.Graph) {
 				echo = append(echo, sc)
 			}
 		}
@@ -280,13 +379,18 @@ func scopePrefix(sr *scopeRequest) string {
 	return sr.aud + "/"
 }
 
+// idTokenClaims are the ID token's claims. A guest's preferred_username and
+// email are their home address, idp their home tenant. From a refresh the
+// token carries no nonce (there is no authorize request to echo; OIDC Core
+// §12.2), the rest as at sign-in.
 func (p *Provider) idTokenClaims(now time.Time, is issue) map[string]any {
 	u, client := is.user, is.client
+	tid := p.tx.TenantID()
 	c := map[string]any{
-		"aud": strings.ToLower(client.AppID), "iss": p.baseURL() + "/" + p.dir.TenantID() + "/v2.0",
+		"aud": strings.ToLower(client.AppID), "iss": p.baseURL() + "/" + tid + "/v2.0",
 		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(),
 		"aio": randomString(24), "oid": u.ID, "rh": "0." + randomString(24) + ".",
-		"sub": PairwiseSub(u.ID, client.AppID), "tid": p.dir.TenantID(), "uti": randomString(16), "ver": "2.0",
+		"sub": PairwiseSub(u.ID, client.AppID), "tid": tid, "uti": randomString(16), "ver": "2.0",
 		"sid": is.sid,
 	}
 	if is.nonce != "" {
@@ -294,29 +398,30 @@ func (p *Provider) idTokenClaims(now time.Time, is issue) map[string]any {
 	}
 	if is.sr.oidc["profile"] {
 		c["name"], c["preferred_username"] = u.DisplayName, u.UserPrincipalName
+		if isGuest(u) {
+			c["preferred_username"] = u.Mail
+		}
 	}
-	if is.sr.oidc["email"] && u.Mail != "" {
-		c["email"] = u.Mail
+	if (is.sr.oidc["email"] || isGuest(u)) && u.Mail != "" {
+		c["email"] = u.Mail // a guest's by default, as Entra's
 	}
 	if client.OptionalClaims.HasIDTokenClaim("login_hint") {
 		// Entra's login_hint is opaque: an encoded reference to the
 		// account, for login_hint and logout_hint.
-		c["login_hint"] = base64.RawURLEncoding.EncodeToString([]byte(`{"oid":"` + u.ID + `","tid":"` + p.dir.TenantID() + `"}`))
+		c["login_hint"] = base64.RawURLEncoding.EncodeToString([]byte(`{"oid":"` + u.ID + `","tid":"` + tid + `"}`))
 	}
-	if u.HomeTenantID != "" {
-		c["idp"] = "https://sts.windows.net/" + u.HomeTenantID + "/"
+	if isGuest(u) {
+		c["idp"] = homeIssuer(u)
 	}
 	if len(u.AppRoles) > 0 && strings.EqualFold(client.AppID, p.tx.RoleApp()) {
 		c["roles"] = u.AppRoles
 	}
-	if strings.EqualFold(client.GroupMembershipClaims, "SecurityGroup") || strings.EqualFold(client.GroupMembershipClaims, "All") {
-		if len(u.Groups) > groupsOverage {
-			// Overage: the app must read the groups from Graph.
-			c["_claim_names"] = map[string]string{"groups": "src1"}
-			c["_claim_sources"] = map[string]any{"src1": map[string]string{
-				"endpoint": "https://graph.microsoft.com/v1.0/users/" + u.ID + "/getMemberObjects"}}
-		} else if len(u.Groups) > 0 {
-			c["groups"] = u.Groups
+	if groupsClaim(client.GroupMembershipClaims) {
+		groups, names, sources := p.groups(u)
+		if names != nil {
+			c["_claim_names"], c["_claim_sources"] = names, sources
+		} else if len(groups) > 0 {
+			c["groups"] = groups
 		}
 	}
 	return c

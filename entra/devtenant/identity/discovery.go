@@ -5,26 +5,54 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
 // tenantRef is the tenant segment of a request path, resolved.
 type tenantRef struct {
-	segment string // as in the path: the tenant id, "common" or "organizations"
-	multi   bool
+	segment string // as in the path: a tenant id, "common", "organizations" or "consumers"
+	// id is the hosted tenant the segment names ("" for the others).
+	id    string
+	multi bool // common or organizations: the user's tenant decides
+	// consumers: personal Microsoft accounts only, which no app of the dev
+	// tenant accepts.
+	consumers bool
 }
 
-// resolveTenant accepts the tenant id, the tenant's domain, "common" and
-// "organizations". Anything else is AADSTS90002, as Entra answers.
+// consumersTenantID is the tenant of personal Microsoft accounts, the
+// issuer of /consumers.
+const consumersTenantID = "9188040d-6c67-4c5b-b112-36a304b66dad"
+
+// resolveTenant accepts a hosted tenant's id or domain, "common",
+// "organizations" and "consumers". Anything else is AADSTS90002, as Entra
+// answers.
 func (p *Provider) resolveTenant(seg string) (tenantRef, *aadError) {
-	switch l := strings.ToLower(seg); l {
-	case p.dir.TenantID(), p.dir.Domain():
-		return tenantRef{segment: p.dir.TenantID()}, nil
+	l := strings.ToLower(seg)
+	switch l {
 	case "common", "organizations":
 		return tenantRef{segment: l, multi: true}, nil
 	case "consumers":
-		return tenantRef{}, invalidRequest(9002331, "Application '%s' is configured for use by Microsoft Account users only. Please use the /consumers endpoint to serve this request.", "")
+		return tenantRef{segment: l, consumers: true}, nil
+	}
+	for _, d := range p.dirs {
+		if l == d.TenantID() || l == d.Domain() {
+			return tenantRef{segment: d.TenantID(), id: d.TenantID()}, nil
+		}
 	}
 	return tenantRef{}, invalidRequest(90002, "Tenant '%s' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.", seg)
+}
+
+// onlyOrganizations is Entra's answer to an app of the dev tenant (all are
+// for work and school accounts) asked for on /consumers.
+func onlyOrganizations(client *directory.App) *aadError {
+	return invalidRequest(9002332, "Application '%s'(%s) is configured for use by Microsoft Entra users only. Please do not use the /consumers endpoint to serve this request.", client.AppID, client.DisplayName)
+}
+
+// notMultiTenant is AADSTS50194: a single-tenant app on common or
+// organizations.
+func notMultiTenant(client *directory.App) *aadError {
+	return invalidRequest(50194, "Application '%s'(%s) is not configured as a multi-tenant application. Usage of the /common endpoint is not supported for such applications created after '10/15/2018'. Use a tenant-specific endpoint or configure the application to be multi-tenant.", client.AppID, client.DisplayName)
 }
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
@@ -35,9 +63,12 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	}
 	base := p.baseURL()
 	ep := base + "/" + t.segment
-	issuer := base + "/" + p.dir.TenantID() + "/v2.0"
-	if t.multi {
+	issuer := base + "/" + t.id + "/v2.0"
+	switch {
+	case t.multi:
 		issuer = base + "/{tenantid}/v2.0"
+	case t.consumers:
+		issuer = base + "/" + consumersTenantID + "/v2.0"
 	}
 	u, _ := url.Parse(base)
 	graphBase := p.cfg.GraphURL()
@@ -45,6 +76,10 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 	if graphBase == "" {
 		graphBase, graphHostName = graphHost, "graph.microsoft.com"
 	}
+	// Entra's document, less what the dev tenant does not serve: no
+	// device code or Kerberos endpoint, only response_type code, no
+	// front-channel logout, no Azure AD Graph or PAS; claims_supported
+	// lists the claims its ID tokens carry.
 	doc := map[string]any{
 		"token_endpoint":                        ep + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -52,27 +87,22 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"response_modes_supported":              []string{"query", "fragment", "form_post"},
 		"subject_types_supported":               []string{"pairwise"},
 		"id_token_signing_alg_values_supported": []string{"RS256"},
-		"response_types_supported":              []string{"code", "id_token", "code id_token", "id_token token"},
+		"response_types_supported":              []string{"code"},
 		"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
 		"issuer":                                issuer,
 		"request_uri_parameter_supported":       false,
 		"userinfo_endpoint":                     graphBase + "/oidc/userinfo",
 		"authorization_endpoint":                ep + "/oauth2/v2.0/authorize",
-		"device_authorization_endpoint":         ep + "/oauth2/v2.0/devicecode",
-		"http_logout_supported":                 true,
-		"frontchannel_logout_supported":         true,
+		"http_logout_supported":                 false,
+		"frontchannel_logout_supported":         false,
 		"end_session_endpoint":                  ep + "/oauth2/v2.0/logout",
-		"claims_supported": []string{"sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-			"msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "preferred_username", "name", "tid", "ver",
-			"at_hash", "c_hash", "email"},
-		"kerberos_endpoint":     ep + "/kerberos",
-		"tenant_region_scope":   "NA",
-		"cloud_instance_name":   u.Host,
-		"cloud_graph_host_name": "graph.windows.net",
-		"msgraph_host":          graphHostName,
-		"rbac_url":              "https://pas.windows.net",
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "nbf", "nonce", "preferred_username", "name",
+			"tid", "ver", "email", "oid", "sid", "idp", "roles", "groups"},
+		"tenant_region_scope": "NA",
+		"cloud_instance_name": u.Host,
+		"msgraph_host":        graphHostName,
 	}
-	if t.multi {
+	if t.multi || t.consumers {
 		doc["tenant_region_scope"] = nil
 	}
 	w.Header().Set("Cache-Control", "max-age=86400, private")

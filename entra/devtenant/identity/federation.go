@@ -132,7 +132,7 @@ func (p *Provider) verifyFederated(r *http.Request, form url.Values) (*federated
 		return nil, aerr
 	}
 	if !verifyRSA(key, h.Alg, assertion, sig) {
-		return nil, federatedErr(7000274, "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value., Issuer: '%s']", c.Iss)
+		return nil, federatedErr(700027, "Client assertion failed signature validation. [Reason - The provided signature value did not match the expected signature value., Issuer: '%s']", c.Iss)
 	}
 	if c.Exp == nil || now.After(time.Unix(*c.Exp, 0).Add(fedSkew)) || (c.Nbf != nil && now.Add(fedSkew).Before(time.Unix(*c.Nbf, 0))) {
 		const f = "2006-01-02T15:04:05.0000000Z"

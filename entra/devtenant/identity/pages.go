@@ -61,7 +61,7 @@ func (p *Provider) renderLogin(w http.ResponseWriter, req *authRequest, sess *ss
 		"LoginHint": req.loginHint, "Error": errMsg, "ErrorCode": code,
 	}
 	if sess != nil && req.prompt == "select_account" && !req.freshAuth {
-		data["SSOUser"] = p.tx.User(sess.userID).UserPrincipalName
+		data["SSOUser"] = p.sessionUser(sess).UserPrincipalName
 	}
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, http.StatusOK, "login", data, formPageCSP(req.redirectURI))

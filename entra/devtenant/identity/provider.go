@@ -19,7 +19,11 @@ const graphHost = "https://graph.microsoft.com"
 
 // Config is what a Provider needs from the dev tenant that hosts it.
 type Config struct {
+	// Directory is the home tenant (Contoso): the manifest's apps, the
+	// managed identities. Tenants are the others hosted on the same server
+	// (Fabrikam), reachable by their id or domain.
 	Directory *directory.Directory
+	Tenants   []*directory.Directory
 	Faults    *fault.Set
 	Logger    *slog.Logger
 	// Now is the tenant's clock (with AdvanceClock's offset).
@@ -53,10 +57,10 @@ type Provider struct {
 	fed    *federation
 
 	mu sync.Mutex
-	// tx is the directory, locked while mu is held by lock (nil Tx
-	// otherwise): the endpoints read the model and change their own state
-	// in one critical section, as they did when both shared one lock.
-	tx   directory.Tx
+	// tenants are the directories, locked while mu is held by lock: the
+	// endpoints read the model and change their own state in one critical
+	// section. Its tx (p.tx) is the tenant the request is for.
+	tenants
 	keys keyRing
 	mi   *MSIEndpoint
 	flows
@@ -90,6 +94,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p := &Provider{
 		cfg: cfg, dir: cfg.Directory, log: cfg.Logger, faults: cfg.Faults,
+		tenants: tenants{dirs: append([]*directory.Directory{cfg.Directory}, cfg.Tenants...), txs: map[string]directory.Tx{}},
 		flows: flows{
 			codes:         map[string]*authCode{},
 			refreshTokens: map[string]*refreshGrant{},
@@ -112,17 +117,16 @@ func New(cfg Config) (*Provider, error) {
 	return p, nil
 }
 
-// lock takes the provider's lock, then the directory's (always in this
-// order), and returns the directory's Tx, also kept in p.tx.
+// lock takes the provider's lock, then each tenant's directory lock, home
+// first (always in this order), and returns the home tenant's Tx, also kept
+// in p.tx.
 func (p *Provider) lock() directory.Tx {
 	p.mu.Lock()
-	p.tx = p.dir.Lock()
-	return p.tx
+	return p.lockAll()
 }
 
 func (p *Provider) unlock() {
-	p.tx.Unlock()
-	p.tx = directory.Tx{}
+	p.unlockAll()
 	p.mu.Unlock()
 }
 

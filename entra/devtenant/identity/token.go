@@ -22,6 +22,7 @@ const (
 // Entra does not invalidate a refresh token when it issues a new one; it
 // expires, or is revoked with the user's sessions.
 type refreshGrant struct {
+	tenantID string // the tenant its tokens are issued in
 	clientID string
 	// scope is what a refresh without a scope parameter gets: the scope of
 	// the request that produced the grant.
@@ -125,7 +126,7 @@ func parseTokenForm(r *http.Request) (url.Values, *aadError) {
 	}
 	for k, v := range r.PostForm {
 		if len(v) > 1 {
-			return nil, invalidRequest(90015, "Requested parameter '%s' is duplicated.", k)
+			return nil, invalidRequest(9000411, "The request is not properly formatted. The parameter '%s' is duplicated.", k)
 		}
 	}
 	return r.PostForm, nil
@@ -175,7 +176,7 @@ func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
 	}
 	a := p.tx.App(clientID)
 	if a == nil {
-		return clientAuth{}, newAADError(400, "unauthorized_client", 700016, "Application with identifier '%s' was not found in the directory '%s'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.", clientID, p.dir.Domain())
+		return clientAuth{}, appNotFound(clientID, p.tx.Domain())
 	}
 	if public {
 		if secret != "" || assertion != "" {
@@ -185,7 +186,7 @@ func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
 	}
 	switch {
 	case secret != "" && assertion != "":
-		return clientAuth{}, invalidRequest(90015, "Only one client credential may be presented: 'client_secret' or 'client_assertion'.")
+		return clientAuth{}, invalidRequest(9002313, "Invalid request. Request is malformed or invalid. Only one client credential may be presented: 'client_secret' or 'client_assertion'.")
 	case secret != "":
 		if !a.CheckSecret(secret) {
 			return clientAuth{}, invalidClient(7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '%s'.", a.AppID)
@@ -193,7 +194,7 @@ func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
 		return clientAuth{client: a, acr: "1"}, nil
 	case assertion != "":
 		if assertionType != jwtBearer {
-			return clientAuth{}, invalidRequest(90015, "client_assertion_type must be '%s'.", jwtBearer)
+			return clientAuth{}, invalidRequest(9002313, "Invalid request. Request is malformed or invalid. client_assertion_type must be '%s'.", jwtBearer)
 		}
 		if ca, aerr, ok := federatedClient(r, a, assertion); ok {
 			return ca, aerr
@@ -212,10 +213,10 @@ func (c *tokenCall) audiences() []string {
 	p, t := c.p, c.t
 	base := p.baseURL()
 	out := []string{}
-	for _, seg := range []string{t.segment, p.dir.TenantID(), p.dir.Domain()} {
+	for _, seg := range []string{t.segment, p.tx.TenantID(), p.tx.Domain()} {
 		out = append(out, base+"/"+seg+"/oauth2/v2.0/token", base+"/"+seg+"/oauth2/token")
 	}
-	return append(out, base+"/"+p.dir.TenantID()+"/v2.0")
+	return append(out, base+"/"+p.tx.TenantID()+"/v2.0")
 }
 
 func (c *tokenCall) authCode() (*minted, *aadError) {
@@ -249,7 +250,7 @@ func (c *tokenCall) authCode() (*minted, *aadError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	g := &refreshGrant{scope: scope, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
+	g := &refreshGrant{tenantID: code.tenantID, scope: scope, clientID: code.clientID, userID: u.ID, platform: code.platform, sid: code.sid,
 		authTime: code.authTime, xmsCC: code.xmsCC || claimsCP1(form.Get("claims"))}
 	is := issue{client: ca.client, user: u, sr: sr, nonce: code.nonce, authTime: code.authTime, sid: code.sid,
 		xmsCC: g.xmsCC, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
@@ -259,14 +260,14 @@ func (c *tokenCall) authCode() (*minted, *aadError) {
 	return p.mint(now, is), nil
 }
 
-// heldGrant is an authorization code or a refresh grant: issued to a
-// client (clientID) registered on a platform.
+// heldGrant is an authorization code or a refresh grant: issued in a
+// tenant to a client (clientID) registered on a platform.
 type heldGrant interface {
-	heldBy() (platform, clientID string)
+	heldBy() (tenantID, platform, clientID string)
 }
 
-func (a *authCode) heldBy() (string, string)     { return a.platform, a.clientID }
-func (g *refreshGrant) heldBy() (string, string) { return g.platform, g.clientID }
+func (a *authCode) heldBy() (string, string, string)     { return a.tenantID, a.platform, a.clientID }
+func (g *refreshGrant) heldBy() (string, string, string) { return g.tenantID, g.platform, g.clientID }
 
 // presented finds the code or refresh token that form[param] holds in
 // grants (what names it in errors) and authenticates the client presenting
@@ -282,7 +283,10 @@ func presented[G heldGrant](c *tokenCall, grants map[string]G, param, what strin
 	if !ok {
 		return "", none, clientAuth{}, invalidGrant(9002313, "Invalid request. Request is malformed or invalid. %s is not valid.", what)
 	}
-	platform, clientID := g.heldBy()
+	tenant, platform, clientID := g.heldBy()
+	if aerr := c.enterGrantTenant(tenant, clientID, what); aerr != nil {
+		return "", none, clientAuth{}, aerr
+	}
 	if aerr := checkOrigin(c.r, platform); aerr != nil {
 		return "", none, clientAuth{}, aerr
 	}
@@ -294,6 +298,27 @@ func presented[G heldGrant](c *tokenCall, grants map[string]G, param, what strin
 		return "", none, clientAuth{}, invalidGrant(70000, "%s was issued to a different client.", what)
 	}
 	return value, g, ca, nil
+}
+
+// enterGrantTenant enters the tenant a code or refresh token was issued in:
+// it must be the endpoint's (AADSTS700005), or the endpoint is common or
+// organizations and the app multi-tenant (AADSTS50194).
+func (c *tokenCall) enterGrantTenant(tenant, clientID, what string) *aadError {
+	switch {
+	case c.t.consumers:
+		if reg := c.p.registration(clientID); reg != nil {
+			return onlyOrganizations(reg)
+		}
+		return appNotFound(clientID, c.t.segment)
+	case c.t.multi:
+		if reg := c.p.registration(clientID); reg != nil && !reg.MultiTenant() {
+			return notMultiTenant(reg)
+		}
+	case c.t.id != tenant:
+		return invalidGrant(700005, "%s is intended to use against other tenant, thus rejected.", what)
+	}
+	c.p.enter(tenant)
+	return nil
 }
 
 // consentedScopes parses the request's scope for client acting for u, and
@@ -392,9 +417,9 @@ func (c *tokenCall) refresh() (*minted, *aadError) {
 }
 
 func (c *tokenCall) clientCredentials() (*minted, *aadError) {
-	p, t, form, now := c.p, c.t, c.form, c.now
-	if t.multi {
-		return nil, invalidRequest(700016, "Use a tenant-specific endpoint or configure the application to be multi-tenant: the client credentials flow needs a tenant (not '%s').", t.segment)
+	p, form, now := c.p, c.form, c.now
+	if aerr := c.enterAppTenant(); aerr != nil {
+		return nil, aerr
 	}
 	ca, aerr := c.authenticate(false)
 	if aerr != nil {
@@ -416,6 +441,29 @@ func (c *tokenCall) clientCredentials() (*minted, *aadError) {
 	return p.mint(now, issue{client: ca.client, sr: sr, azpacr: ca.acr, xmsCC: claimsCP1(form.Get("claims"))}), nil
 }
 
+// enterAppTenant enters the endpoint's tenant for a grant that names no
+// user (client credentials): common and organizations cannot say which
+// tenant the app token is for.
+func (c *tokenCall) enterAppTenant() *aadError {
+	clientID := c.form.Get("client_id")
+	if clientID == "" {
+		clientID = assertionSubject(c.form.Get("client_assertion"))
+	}
+	switch reg := c.p.registration(clientID); {
+	case c.t.id != "":
+		c.p.enter(c.t.id)
+	case reg == nil:
+		return appNotFound(clientID, c.t.segment)
+	case c.t.consumers:
+		return onlyOrganizations(reg)
+	case !reg.MultiTenant():
+		return notMultiTenant(reg)
+	default:
+		return invalidRequest(50059, "No tenant-identifying information found in either the request or implied by any provided credentials.")
+	}
+	return nil
+}
+
 // grantOBO is the on-behalf-of flow: a web API exchanges the access token it
 // received (aud = the API) for a token to a downstream resource.
 func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
@@ -423,11 +471,18 @@ func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	if form.Get("requested_token_use") != "on_behalf_of" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
 	}
-	ca, aerr := c.authenticate(false)
+	claims, aerr := p.verifyOwnToken(form.Get("assertion"), now)
 	if aerr != nil {
 		return nil, aerr
 	}
-	claims, aerr := p.verifyOwnToken(form.Get("assertion"), now)
+	if c.t.multi { // the user's tenant, as the assertion names it
+		if tid, _ := claims["tid"].(string); !p.enter(tid) {
+			return nil, invalidGrant(50013, "The assertion's tenant is not hosted here.")
+		}
+	} else if aerr := c.enterAppTenant(); aerr != nil {
+		return nil, aerr
+	}
+	ca, aerr := c.authenticate(false)
 	if aerr != nil {
 		return nil, aerr
 	}
@@ -453,7 +508,7 @@ func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	}
 	sid, _ := claims["sid"].(string)
 	_, cp1 := claims["xms_cc"]
-	g := &refreshGrant{scope: scope, clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
+	g := &refreshGrant{tenantID: p.tx.TenantID(), scope: scope, clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
 	is := issue{client: ca.client, user: u, sr: sr, sid: sid, xmsCC: cp1, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
 		is.refresh = p.storeRefresh(g, now)
