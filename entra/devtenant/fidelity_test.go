@@ -528,3 +528,14 @@ func TestGroupsOverage(t *testing.T) {
 		t.Fatalf("the overage endpoint: %d, %d groups: %.300s", resp.StatusCode, len(out.Value), body)
 	}
 }
+
+// TestCorrelationIDFromQuery: msal-node and msal-browser send
+// client-request-id in the token request's URL, not as a header; Entra
+// echoes it as the error's correlation_id either way.
+func TestCorrelationIDFromQuery(t *testing.T) {
+	srv := startTenant(t)
+	w := wire{srv: srv, hc: srv.Client()}
+	corr := wireGUID()
+	r := w.post(t, w.tokenURL()+"?client-request-id="+corr, w.daemonForm("abc8Q~wrong-secret-value", "https://graph.microsoft.com/.default"), nil)
+	checkEntraError(t, r, 401, "invalid_client", 7000215, "", corr)
+}

@@ -389,7 +389,7 @@ func logRequests(log *slog.Logger, next http.Handler) http.Handler {
 			log.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String("method", r.Method), slog.String("path", r.URL.Path),
 				slog.Int("status", rec.status), slog.Duration("duration", time.Since(start)),
-				slog.String("client_request_id", r.Header.Get("client-request-id")))
+				slog.String("client_request_id", identity.ClientRequestID(r)))
 		}
 	})
 }

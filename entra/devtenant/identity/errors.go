@@ -89,8 +89,18 @@ func (p *Provider) writeTokenError(w http.ResponseWriter, r *http.Request, e *aa
 
 // correlationID echoes the client's client-request-id as Entra does, or makes one.
 func correlationID(r *http.Request) string {
-	if id := r.Header.Get("client-request-id"); directory.IsGUID(id) {
+	if id := ClientRequestID(r); directory.IsGUID(id) {
 		return id
 	}
 	return directory.NewObjectID()
+}
+
+// ClientRequestID is the correlation id a client sent: the client-request-id
+// header (MSAL Go, azidentity) or query parameter (msal-node and
+// msal-browser send it in the URL).
+func ClientRequestID(r *http.Request) string {
+	if id := r.Header.Get("client-request-id"); id != "" {
+		return id
+	}
+	return r.URL.Query().Get("client-request-id")
 }
