@@ -206,37 +206,8 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 	}
 	mark := strings.SplitN(round, ":", 2)[1]
 	for _, ch := range p.Changes {
-		if ch.ID == "" {
-			continue
-		}
-		if ch.Removed {
-			// Either reason: a soft-deleted user is out of /users and of its
-			// groups as much as a permanently deleted one; if it is
-			// restored, delta reports it again and it comes back.
-			if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM `+table+` WHERE id = ?`), ch.ID); err != nil {
-				return 0, err
-			}
-			if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM directory_group_members WHERE member_id = ? OR group_id = ?`), ch.ID, ch.ID); err != nil {
-				return 0, err
-			}
-			continue
-		}
-		if err := s.upsert(ctx, tx, table, cols, mark, ch); err != nil {
+		if err := s.applyChange(ctx, tx, table, cols, mark, ch); err != nil {
 			return 0, err
-		}
-		// members@delta: every member in a full round, the changes since the
-		// previous round otherwise; the rest of the membership stays as it is.
-		for _, m := range ch.Members {
-			if m.Removed {
-				_, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM directory_group_members WHERE group_id = ? AND member_id = ?`), ch.ID, m.ID)
-			} else {
-				_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO directory_group_members (group_id, member_id, member_type, synced_at) VALUES (?, ?, ?, ?)
-					ON CONFLICT (group_id, member_id) DO UPDATE SET member_type = excluded.member_type, synced_at = excluded.synced_at`),
-					ch.ID, m.ID, strings.TrimPrefix(m.Type, graphTypePrefix), mark)
-			}
-			if err != nil {
-				return 0, err
-			}
 		}
 	}
 	if p.DeltaLink != "" {
@@ -256,6 +227,42 @@ func (s *syncer) applyPage(ctx context.Context, stream, table string, cols map[s
 		return 0, err
 	}
 	return len(p.Changes), nil
+}
+
+// applyChange writes one object of a delta page: a removal (either reason:
+// a soft-deleted user is out of /users and of its groups as much as a
+// permanently deleted one; restored, delta reports it again and it comes
+// back), or its properties and its members@delta (every member in a full
+// round, the changes since the previous round otherwise; the rest of the
+// membership stays as it is).
+func (s *syncer) applyChange(ctx context.Context, tx *sql.Tx, table string, cols map[string]string, mark string, ch graphapi.DirectoryChange) error {
+	if ch.ID == "" {
+		return nil
+	}
+	if ch.Removed {
+		if _, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM `+table+` WHERE id = ?`), ch.ID); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM directory_group_members WHERE member_id = ? OR group_id = ?`), ch.ID, ch.ID)
+		return err
+	}
+	if err := s.upsert(ctx, tx, table, cols, mark, ch); err != nil {
+		return err
+	}
+	for _, m := range ch.Members {
+		var err error
+		if m.Removed {
+			_, err = tx.ExecContext(ctx, s.db.Rebind(`DELETE FROM directory_group_members WHERE group_id = ? AND member_id = ?`), ch.ID, m.ID)
+		} else {
+			_, err = tx.ExecContext(ctx, s.db.Rebind(`INSERT INTO directory_group_members (group_id, member_id, member_type, synced_at) VALUES (?, ?, ?, ?)
+				ON CONFLICT (group_id, member_id) DO UPDATE SET member_type = excluded.member_type, synced_at = excluded.synced_at`),
+				ch.ID, m.ID, strings.TrimPrefix(m.Type, graphTypePrefix), mark)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // upsert writes the properties the change carries (absent ones did not

@@ -19,7 +19,13 @@ type App struct {
 	// home is the registration when this is a multi-tenant app's service
 	// principal in another tenant: credentials are the registration's.
 	home *App
+	// owner is the tenant the app is registered in.
+	owner string
 }
+
+// OwnerTenantID is the tenant the app is registered in (Graph's
+// appOwnerOrganizationId).
+func (a *App) OwnerTenantID() string { return a.Registration().owner }
 
 // Certificates are the certificates accepted for the app's client
 // assertions. Read only.
@@ -89,7 +95,7 @@ func LoopbackMatch(registered, got string) bool {
 }
 
 func (d *Directory) addApp(a Application) {
-	rt := &App{Application: a, SPID: DeterministicID("sp:" + strings.ToLower(a.AppID))}
+	rt := &App{Application: a, SPID: DeterministicID("sp:" + strings.ToLower(a.AppID)), owner: d.tenantID}
 	if len(a.PasswordCredentials) > 0 {
 		secret := randomSecret()
 		rt.secrets = append(rt.secrets, sha256.Sum256([]byte(secret)))

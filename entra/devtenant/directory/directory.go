@@ -335,7 +335,7 @@ func (tx Tx) DeleteUser(id string) {
 	}
 	for _, gid := range d.log.groupOrder {
 		if g := d.groups[gid]; g != nil {
-			tx.leave(g, id)
+			leave(tx.d, g, id)
 		}
 	}
 	if d.log.deleted == nil {
@@ -530,19 +530,19 @@ func (tx Tx) purgeDeleted() {
 }
 
 // addMember appends member to g and logs the change for members@delta. The
-// caller knows member is not one yet.
-func (tx Tx) addMember(g *Group, member string) {
+// caller holds d's lock and knows member is not one yet.
+func addMember(d *Directory, g *Group, member string) {
 	g.Members = append(g.Members, member)
-	tx.logMember(g.ID, member, false)
+	logMember(d, g.ID, member, false)
 }
 
 // join makes member (a user or group id) a member of g; false if it was.
-func (tx Tx) join(g *Group, member string) bool {
+func join(d *Directory, g *Group, member string) bool {
 	if slices.Contains(g.Members, member) {
 		return false
 	}
-	tx.addMember(g, member)
-	if u := tx.d.users[member]; u != nil && !slices.Contains(u.Groups, g.ID) {
+	addMember(d, g, member)
+	if u := d.users[member]; u != nil && !slices.Contains(u.Groups, g.ID) {
 		u.Groups = append(u.Groups, g.ID)
 	}
 	return true
@@ -550,23 +550,23 @@ func (tx Tx) join(g *Group, member string) bool {
 
 // leave removes member from g; false if it was not one. Slices are copied,
 // never changed in place: Groups() and Users() hand out copies sharing them.
-func (tx Tx) leave(g *Group, member string) bool {
+func leave(d *Directory, g *Group, member string) bool {
 	i := slices.Index(g.Members, member)
 	if i < 0 {
 		return false
 	}
 	g.Members = append(g.Members[:i:i], g.Members[i+1:]...)
-	if u := tx.d.users[member]; u != nil {
+	if u := d.users[member]; u != nil {
 		if j := slices.Index(u.Groups, g.ID); j >= 0 {
 			u.Groups = append(u.Groups[:j:j], u.Groups[j+1:]...)
 		}
 	}
-	tx.logMember(g.ID, member, true)
+	logMember(d, g.ID, member, true)
 	return true
 }
 
-func (tx Tx) logMember(group, member string, left bool) {
-	l := &tx.d.log
+func logMember(d *Directory, group, member string, left bool) {
+	l := &d.log
 	l.seq++
 	l.changes = append(l.changes, Change{Seq: l.seq, Kind: 'g', ID: group, Member: member, Left: left})
 }
@@ -576,7 +576,7 @@ func (tx Tx) logMember(group, member string, left bool) {
 // members@delta.
 func (d *Directory) AddGroupMember(groupID, memberID string) error {
 	return d.withMembership(groupID, memberID, func(tx Tx, g *Group, m string) error {
-		if !tx.join(g, m) {
+		if !join(tx.d, g, m) {
 			return fmt.Errorf("devtenant: %s is already a member of group %s", memberID, groupID)
 		}
 		return nil
@@ -587,7 +587,7 @@ func (d *Directory) AddGroupMember(groupID, memberID string) error {
 // it in members@delta with @removed.
 func (d *Directory) RemoveGroupMember(groupID, memberID string) error {
 	return d.withMembership(groupID, memberID, func(tx Tx, g *Group, m string) error {
-		if !tx.leave(g, m) {
+		if !leave(tx.d, g, m) {
 			return fmt.Errorf("devtenant: %s is not a member of group %s", memberID, groupID)
 		}
 		return nil

@@ -58,7 +58,7 @@ func (d *Directory) GenerateDirectory(n int) error {
 		}
 		d.users[id] = u
 		d.upn[strings.ToLower(u.UserPrincipalName)] = id
-		tx.addMember(groups[dept], id) // logged for members@delta
+		addMember(tx.d, groups[dept], id) // logged for members@delta
 		d.log.userOrder = append(d.log.userOrder, id)
 		d.log.created[id] = now
 		tx.Changed('u', id)

@@ -172,7 +172,7 @@ var readApps = permission{
 	application: []string{"Application.Read.All", "Directory.Read.All"},
 }
 
-func (s *Server) appCredentials(a *directory.App) (pw, keys []map[string]any) {
+func appCredentials(a *directory.App) (pw, keys []map[string]any) {
 	pw, keys = []map[string]any{}, []map[string]any{}
 	for i, p := range a.PasswordCredentials {
 		pw = append(pw, map[string]any{"displayName": p.DisplayName, "endDateTime": p.EndDateTime,
@@ -205,13 +205,16 @@ func (s *Server) listApps(w http.ResponseWriter, r *http.Request, c *graphCaller
 	tx := dirOf(r).Lock()
 	var objs []map[string]any
 	for _, a := range tx.Apps() {
-		pw, keys := s.appCredentials(a)
+		if !sps && a.Registration() != a {
+			continue // a multi-tenant app's service principal here: registered elsewhere
+		}
+		pw, keys := appCredentials(a)
 		o := map[string]any{"id": directory.DeterministicID("app:" + strings.ToLower(a.AppID)), "appId": a.AppID, "displayName": a.DisplayName,
 			"signInAudience": a.SignInAudience, "passwordCredentials": pw, "keyCredentials": keys, "createdDateTime": "2025-11-25T00:00:00Z"}
 		if sps {
 			// A service principal's own credentials are separate from its
 			// application's, and usually empty.
-			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.SPID, dirOf(r).TenantID(), "Application"
+			o["id"], o["appOwnerOrganizationId"], o["servicePrincipalType"] = a.SPID, a.OwnerTenantID(), "Application"
 			o["passwordCredentials"], o["keyCredentials"] = []map[string]any{}, []map[string]any{}
 			delete(o, "signInAudience")
 		}
