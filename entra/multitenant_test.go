@@ -118,13 +118,5 @@ func TestGuestSignIn(t *testing.T) {
 	}
 }
 
-func fabrikamPersona(t testing.TB, srv *devtenant.Server, alias string) devtenant.Persona {
-	t.Helper()
-	for _, p := range srv.GuestHome().Personas() {
-		if strings.EqualFold(strings.SplitN(p.Username, "@", 2)[0], alias) {
-			return p
-		}
-	}
-	t.Fatalf("Fabrikam has no persona %q", alias)
-	return devtenant.Persona{}
-}
+// fabrikamPersona is one of the guest home tenant's people.
+var fabrikamPersona = devtenanttest.GuestHomePersona

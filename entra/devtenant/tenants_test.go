@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
+	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
 
@@ -20,17 +21,8 @@ func multiTenantWebApp(t *testing.T) *devtenant.Server {
 	})
 }
 
-// fabrikamPersona is one of the guest home tenant's people (alias before @).
-func fabrikamPersona(t *testing.T, srv *devtenant.Server, alias string) devtenant.Persona {
-	t.Helper()
-	for _, p := range srv.GuestHome().Personas() {
-		if strings.EqualFold(strings.SplitN(p.Username, "@", 2)[0], alias) {
-			return p
-		}
-	}
-	t.Fatalf("Fabrikam has no persona %q", alias)
-	return devtenant.Persona{}
-}
+// fabrikamPersona is one of the guest home tenant's people.
+var fabrikamPersona = devtenanttest.GuestHomePersona
 
 // codeAt signs p in through the authority segment (a tenant id, common,
 // organizations) and returns the authorization response.

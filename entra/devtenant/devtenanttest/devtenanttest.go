@@ -1,6 +1,7 @@
 package devtenanttest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
@@ -35,6 +36,19 @@ func Persona(t testing.TB, srv *devtenant.Server, alias string) devtenant.Person
 		t.Fatalf("devtenanttest: no persona %q", alias)
 	}
 	return p
+}
+
+// GuestHomePersona returns one of Fabrikam's people (srv.GuestHome(), the
+// second tenant) by alias, e.g. "kai". It fails t if there is none.
+func GuestHomePersona(t testing.TB, srv *devtenant.Server, alias string) devtenant.Persona {
+	t.Helper()
+	for _, p := range srv.GuestHome().Personas() {
+		if strings.EqualFold(strings.SplitN(p.Username, "@", 2)[0], alias) {
+			return p
+		}
+	}
+	t.Fatalf("devtenanttest: Fabrikam has no persona %q", alias)
+	return devtenant.Persona{}
 }
 
 // Apps are the ids of the apps a tenant started here registers (infra's

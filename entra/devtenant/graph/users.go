@@ -392,30 +392,11 @@ func (s *Server) graphPhotoValue(w http.ResponseWriter, r *http.Request, c *grap
 // photoOwner resolves /me or /users/{id} for a photo request and answers
 // 404 ImageNotFound, as Graph does, for a user without one.
 func (s *Server) photoOwner(w http.ResponseWriter, r *http.Request, c *graphCaller) (directory.User, bool) {
-	id := r.PathValue("id")
-	if id == "" {
-		if c.userID == "" {
-			graphError(w, r, http.StatusBadRequest, "BadRequest", "/me request is only valid with delegated authentication flow.")
-			return directory.User{}, false
-		}
-		id = c.userID
-	}
-	tx := dirOf(r).Lock()
-	u := tx.LookupUser(id)
-	var cp directory.User
-	if u != nil {
-		cp = *u
-	}
-	tx.Unlock()
-	self := u != nil && u.ID == c.userID
-	if !(self && c.can([]string{"User.Read"}, nil)) && !c.can(readUsers.delegated, readUsers.application) {
-		forbidden(w, r)
+	u, ok := s.subject(w, r, c, readUsers, true)
+	if !ok {
 		return directory.User{}, false
 	}
-	if u == nil {
-		resourceNotFound(w, r, id)
-		return directory.User{}, false
-	}
+	cp := *u
 	if len(cp.Photo) == 0 {
 		graphError(w, r, http.StatusNotFound, "ImageNotFound", "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.")
 		return directory.User{}, false
