@@ -56,8 +56,9 @@
 //  5. The response goes to the redirect URI by query, fragment or form_post
 //     (a form with id "response" posting code, state and session_state).
 //  6. Token: POST /{tenant}/oauth2/v2.0/token with authorization_code (single
-//     use, a replay revokes what it produced; PKCE; redirect URI bound; 10
-//     minutes), refresh_token (a new one each time), client_credentials
+//     use: a replay is AADSTS54005 and leaves the first tokens valid, as
+//     Entra does; PKCE; redirect URI bound; 10 minutes; without scope, the
+//     authorize request's scopes), refresh_token (a new one each time), client_credentials
 //     (<resource>/.default) and the on-behalf-of jwt-bearer grant. Clients
 //     authenticate with client_secret (POST or Basic), private_key_jwt
 //     (a certificate registered with [Server.AddClientCertificate]) or a
@@ -66,7 +67,15 @@
 //     or federatedIdentityCredentials in the manifest), checked against the
 //     issuer's discovery document and JWKS fetched over HTTPS.
 //  7. Logout: /{tenant}/oauth2/v2.0/logout ends the SSO session and returns
-//     to post_logout_redirect_uri when it is registered for the app.
+//     to post_logout_redirect_uri when it is one of the app's registered
+//     redirect URIs.
+//
+// Two tenants share the server and its signing keys, as all of Entra's
+// tenants share Entra's: Contoso, the manifest's, and Fabrikam
+// ([Server.GuestHome]), the home of the B2B guest persona. A multi-tenant
+// app (signInAudience AzureADMultipleOrgs) signs Fabrikam's people in
+// through /organizations or /common; the first consent there provisions
+// its service principal; tokens name the user's tenant in iss and tid.
 //
 // Two more sources of tokens serve workloads:
 //

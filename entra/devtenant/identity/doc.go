@@ -24,10 +24,17 @@
 //     resource asks) and the ID token; they are signed outside the lock.
 //  6. Logout ends the SSO session.
 //
+// Several tenants (tenants.go): the provider serves every directory it is
+// given, with one key set. A request enters the tenant its path names, or
+// on common/organizations the signed-in user's; an app registered in one
+// tenant gets a service principal in another at the first consent; a guest
+// signs in with their home account.
+//
 // Managed identities (managedidentity.go) and the workload issuer
 // (workload.go) mint through the same code. Errors are Entra's
 // (errors.go): AADSTS codes, trace and correlation ids.
 //
 // A Provider has its own lock for codes, sessions, refresh tokens and
-// keys; handlers take it, then the directory's, in that order.
+// keys; handlers take it, then every directory's (the home tenant first),
+// in that order.
 package identity
