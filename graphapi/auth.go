@@ -18,15 +18,14 @@ import (
 // connections, middleware and retry policy; making one costs two small
 // allocations, so make one per call site: the web app makes one per request
 // for the session's signed-in user, which names the token source where the
-// session is known. Requests made through Graph() still use the credential
-// given to New.
+// session is known. Send's requests carry the view's tokens too.
 func (c *Client) WithCredential(cred azcore.TokenCredential) *Client {
 	v := *c
 	v.call = &callCredential{cred}
 	return &v
 }
 
-// options are the SDK request options of one of c's requests: extra, and the
+// options are the kiota request options of one of c's requests: extra, and the
 // view's credential.
 func (c *Client) options(extra ...abs.RequestOption) []abs.RequestOption {
 	if c.call == nil {

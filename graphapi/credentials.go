@@ -8,9 +8,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/microsoftgraph/msgraph-sdk-go/applications"
+	abs "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/serviceprincipals"
 )
 
 // ExpiringCredential is a client secret or certificate of an application or
@@ -59,10 +58,13 @@ func (c *Client) ExpiringCredentials(ctx context.Context, within time.Duration) 
 		}
 	}
 
-	apps := pages(ctx, c, c.graph.Applications(), &applications.ApplicationsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &applications.ApplicationsRequestBuilderGetQueryParameters{Select: credentialProps}, Options: c.options()})
-	sps := pages(ctx, c, c.graph.ServicePrincipals(), &serviceprincipals.ServicePrincipalsRequestBuilderGetRequestConfiguration{
-		QueryParameters: &serviceprincipals.ServicePrincipalsRequestBuilderGetQueryParameters{Select: credentialProps}, Options: c.options()})
+	q := &odataQuery{Select: credentialProps}
+	apps := pages[models.Applicationable, models.ApplicationCollectionResponseable](ctx, c,
+		func() *abs.RequestInformation { return c.get(tmplApplications, nil, q, nil, "") }, nil,
+		models.CreateApplicationCollectionResponseFromDiscriminatorValue)
+	sps := pages[models.ServicePrincipalable, models.ServicePrincipalCollectionResponseable](ctx, c,
+		func() *abs.RequestInformation { return c.get(tmplServicePrincipals, nil, q, nil, "") }, nil,
+		models.CreateServicePrincipalCollectionResponseFromDiscriminatorValue)
 	if err := each(apps, func(a models.Applicationable) { collect("application", a) }); err != nil {
 		return nil, err
 	}

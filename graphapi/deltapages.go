@@ -7,10 +7,9 @@ import (
 	"strconv"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	"github.com/microsoft/kiota-abstractions-go/store"
-	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // DeltaPage is one page of a delta round, as plain values. Exactly one of
@@ -58,9 +57,7 @@ type MemberChange struct {
 // DeltaLink stored from an earlier page. page is called once per page, in
 // order; an error from it stops the round. Only one page is in memory.
 func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
-	cfg := &users.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &users.DeltaRequestBuilderGetQueryParameters{Select: sel},
-		Headers: maxPageSize(), Options: c.options()}
-	return deltaPages(ctx, c, c.graph.Users().Delta(), cfg, link, func(u models.Userable) DirectoryChange {
+	return deltaPages(ctx, c, tmplUsersDelta, sel, link, models.CreateUserFromDiscriminatorValue, func(u models.Userable) DirectoryChange {
 		return directoryChange(u.GetId(), u.GetAdditionalData(), u.GetBackingStore())
 	}, page)
 }
@@ -68,9 +65,7 @@ func (c *Client) UsersDeltaPages(ctx context.Context, link string, sel []string,
 // GroupsDeltaPages is UsersDeltaPages for groups; sel should include
 // "members" to get members@delta.
 func (c *Client) GroupsDeltaPages(ctx context.Context, link string, sel []string, page func(DeltaPage) error) error {
-	cfg := &groups.DeltaRequestBuilderGetRequestConfiguration{QueryParameters: &groups.DeltaRequestBuilderGetQueryParameters{Select: sel},
-		Headers: maxPageSize(), Options: c.options()}
-	return deltaPages(ctx, c, c.graph.Groups().Delta(), cfg, link, func(g models.Groupable) DirectoryChange {
+	return deltaPages(ctx, c, tmplGroupsDelta, sel, link, models.CreateGroupFromDiscriminatorValue, func(g models.Groupable) DirectoryChange {
 		ch := directoryChange(g.GetId(), g.GetAdditionalData(), g.GetBackingStore())
 		ch.Members = memberChanges(g.GetAdditionalData()["members@delta"])
 		delete(ch.Fields, "members@delta")
@@ -86,46 +81,67 @@ func maxPageSize() *abs.RequestHeaders {
 	return h
 }
 
-type deltaResponse[T any] interface {
-	GetValue() []T
-	GetOdataNextLink() *string
-	GetOdataDeltaLink() *string
+// deltaResponse is a delta function's response (the SDK's
+// users.DeltaGetResponse, groups.DeltaGetResponse, ...): a page of Ts and
+// the link to the next page or round. It is only parsed, never sent: its
+// Serialize writes the links and not the value.
+type deltaResponse[T any] struct {
+	models.BaseDeltaFunctionResponse
+	create absser.ParsableFactory // of a T
+	value  []T
 }
 
-// deltaBuilder is the SDK's request builder of a delta function.
-type deltaBuilder[B any, C any, R any] interface {
-	GetAsDeltaGetResponse(context.Context, *C) (R, error)
-	WithUrl(string) B
+func newDeltaResponse[T any](create absser.ParsableFactory) absser.ParsableFactory {
+	return func(absser.ParseNode) (absser.Parsable, error) {
+		return &deltaResponse[T]{BaseDeltaFunctionResponse: *models.NewBaseDeltaFunctionResponse(), create: create}, nil
+	}
 }
 
-// deltaPages runs a delta round of d from link ("": a new round, with cfg's
-// query). Every page is requested with cfg: a stored link carries the query
-// (kiota ignores cfg's query parameters for a WithUrl request), and the
-// Prefer header must be sent again.
-func deltaPages[T any, R deltaResponse[T], C any, B deltaBuilder[B, C, R]](ctx context.Context, c *Client, d B, cfg *C, link string,
-	conv func(T) DirectoryChange, page func(DeltaPage) error) error {
-	for {
-		req := d
-		if link != "" {
-			if err := c.sameHost(link); err != nil {
-				return err
-			}
-			req = d.WithUrl(link)
-		}
-		resp, err := req.GetAsDeltaGetResponse(ctx, cfg)
+func (r *deltaResponse[T]) GetFieldDeserializers() map[string]func(absser.ParseNode) error {
+	res := r.BaseDeltaFunctionResponse.GetFieldDeserializers()
+	res["value"] = func(n absser.ParseNode) error {
+		vals, err := n.GetCollectionOfObjectValues(r.create)
 		if err != nil {
-			return c.MapError(err)
+			return err
 		}
-		if any(resp) == nil {
+		r.value = make([]T, 0, len(vals))
+		for _, v := range vals {
+			if t, ok := v.(T); ok { // a null in the array is skipped
+				r.value = append(r.value, t)
+			}
+		}
+		return nil
+	}
+	return res
+}
+
+// deltaPages runs a delta round of template from link ("": a new round,
+// selecting sel), parsing its objects with create. Every page is requested
+// with the Prefer header; a stored link carries the query.
+func deltaPages[T any](ctx context.Context, c *Client, template string, sel []string, link string,
+	create absser.ParsableFactory, conv func(T) DirectoryChange, page func(DeltaPage) error) error {
+	h := maxPageSize()
+	for {
+		var req *abs.RequestInformation
+		var err error
+		if link == "" {
+			req = c.get(template, nil, &odataQuery{Select: sel}, h, "")
+		} else if req, err = c.getLink(link, h); err != nil {
+			return err
+		}
+		resp, err := send[*deltaResponse[T]](ctx, c, req, newDeltaResponse[T](create))
+		if err != nil {
+			return err
+		}
+		if resp == nil {
 			return errors.New("graphapi: delta: empty page")
 		}
 		p := DeltaPage{NextLink: deref(resp.GetOdataNextLink()), DeltaLink: deref(resp.GetOdataDeltaLink())}
 		if (p.NextLink == "") == (p.DeltaLink == "") {
 			return errors.New("graphapi: delta: a page needs exactly one of @odata.nextLink and @odata.deltaLink")
 		}
-		vals := resp.GetValue()
-		p.Changes = make([]DirectoryChange, 0, len(vals))
-		for _, v := range vals {
+		p.Changes = make([]DirectoryChange, 0, len(resp.value))
+		for _, v := range resp.value {
 			p.Changes = append(p.Changes, conv(v))
 		}
 		if err := page(p); err != nil {

@@ -1,10 +1,16 @@
-// Package graphapi is entrakit's Microsoft Graph v1.0 client: the
-// msgraph-sdk-go GraphServiceClient built for one Graph host (any national
-// cloud, or the dev tenant's Graph emulator), with the few typed helpers the
-// web app and the daemon use and Graph's errors as Go errors.
+// Package graphapi is entrakit's Microsoft Graph v1.0 client: kiota's
+// request adapter from msgraph-sdk-go-core, built for one Graph host (any
+// national cloud, or the dev tenant's Graph emulator), the few requests the
+// web app and the daemon make, parsed into msgraph-sdk-go's models, and
+// Graph's errors as Go errors.
 //
-// Only this package imports msgraph-sdk-go (internal/deptest enforces it):
-// the SDK takes minutes to compile.
+// Only this package imports msgraph-sdk-go (internal/deptest enforces it),
+// and only its models package: the SDK's root package and its request
+// builders take minutes to compile (all 87 packages of the SDK; users and
+// groups alone carry every navigation property of Graph), so the requests
+// are built here with kiota's RequestInformation from the same URL
+// templates, query options, Accept headers and OData error mapping as the
+// SDK's request builders (Microsoft's advice: msgraph-sdk-go#129, #243).
 //
 // # Construction
 //
@@ -16,13 +22,16 @@
 // without the port). New allows exactly the host of Options.BaseURL, points
 // the adapter at BaseURL + "/v1.0", and puts kiota's middleware in a fixed
 // order in front of the caller's transport: Graph telemetry (SdkVersion,
-// client-request-id), /me rewriting, User-Agent, $-parameter decoding,
-// header inspection, redirects (Authorization dropped on a host change),
-// gzip of request bodies, and the retry handler. Two defects of the SDK are
-// worked around: kiota's resending handlers drop responses without closing
-// them (a leaked connection or HTTP/2 stream per retried 429), and
-// NewGraphServiceClient writes a global that requests in flight read (a
-// data race when clients are built concurrently).
+// client-request-id, as the SDK's client sends them), /me rewriting,
+// User-Agent, $-parameter decoding, header inspection, redirects
+// (Authorization dropped on a host change), gzip of request bodies, and the
+// retry handler. Two defects of the SDK are worked around: kiota's
+// resending handlers drop responses without closing them (a leaked
+// connection or HTTP/2 stream per retried 429), and NewGraphServiceClient
+// writes a global that every model constructor reads without a lock (a data
+// race when clients are built while requests are in flight): New writes no
+// global, and its adapter has its own serializer registries (JSON, text,
+// form, multipart, as the SDK registers them).
 //
 // # Token source
 //
@@ -42,13 +51,14 @@
 // SDK's models: [Client.Me] a [Profile] and [Client.Photo] the photo's
 // bytes, for the signed-in user; [Client.UsersPage] one [UserPage] of
 // Profiles with the $skiptoken of the next (the web app's directory);
+// [Client.User] a Profile by id or userPrincipalName;
 // [Client.GroupMembers] the [Member]s of a group and
 // [Client.UsersDeltaPages] / [Client.GroupsDeltaPages] the [DeltaPage]s of
 // a delta round (the daemon); [Client.ExpiringCredentials] over
 // applications and service principals (the daemon). [Client.Users] pages
 // through users as the SDK's models, for the package example and the
-// paging benchmark. Anything else goes through [Client.Graph] and
-// [Client.MapError].
+// paging benchmark. Anything else is a kiota RequestInformation given to
+// [Client.Send], which parses the response into a model and maps errors.
 //
 // # Retries
 //

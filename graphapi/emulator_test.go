@@ -1,7 +1,7 @@
 package graphapi_test
 
-// graphapi through the real msgraph-sdk-go against the dev tenant's Graph
-// emulator, with tokens from the dev tenant (azidentity app-only, MSAL
+// graphapi through kiota and msgraph-sdk-go's models against the dev
+// tenant's Graph emulator, with tokens from the dev tenant (azidentity app-only, MSAL
 // interactive for delegated).
 
 import (
@@ -13,10 +13,14 @@ import (
 	"testing"
 	"time"
 
+	abs "github.com/microsoft/kiota-abstractions-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	jsonser "github.com/microsoft/kiota-serialization-json-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 	msauth "github.com/microsoftgraph/msgraph-sdk-go-core/authentication"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/graphapi"
@@ -25,10 +29,8 @@ import (
 // TestAllowedHostsTrap shows the SDK's default host list sending the dev
 // tenant's Graph no Authorization header (and failing only at the server),
 // and graphapi's client sending one.
-//
-// Not parallel: msgraphsdk.NewGraphServiceClient writes a global that
-// requests in flight read (see graphapi's sdkGlobals).
 func TestAllowedHostsTrap(t *testing.T) {
+	t.Parallel()
 	srv := startTenant(t)
 	cred := daemonCredential(t, srv)
 	const adele = "AdeleV"
@@ -36,20 +38,28 @@ func TestAllowedHostsTrap(t *testing.T) {
 
 	t.Run("SDK default hosts: no header, no client error", func(t *testing.T) {
 		rec := &recorder{next: tenantClient(srv).Transport}
-		// What NewGraphServiceClientWithCredentials builds, on a transport
-		// that trusts the dev tenant's CA.
+		// What NewGraphServiceClientWithCredentials builds (its
+		// authentication provider with the default hosts, msgraph-sdk-go-core's
+		// adapter and middleware), on a transport that trusts the dev
+		// tenant's CA, and the request of Users().ByUserId(id).Get.
 		auth, err := msauth.NewAzureIdentityAuthenticationProviderWithScopes(cred, []string{graphDefault})
 		if err != nil {
 			t.Fatal(err)
 		}
-		opts := msgraphsdk.GetDefaultClientOptions()
+		var opts msgraphcore.GraphClientOptions
 		hc := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(rec, msgraphcore.GetDefaultMiddlewaresWithOptions(&opts)...)}
-		adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, hc)
+		parse := absser.NewParseNodeFactoryRegistry()
+		parse.ContentTypeAssociatedFactories["application/json"] = jsonser.NewJsonParseNodeFactory()
+		adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, opts, parse, nil, hc)
 		if err != nil {
 			t.Fatal(err)
 		}
 		adapter.SetBaseUrl(srv.GraphURL() + "/v1.0")
-		_, err = msgraphsdk.NewGraphServiceClient(adapter).Users().ByUserId(p.OID).Get(t.Context(), nil)
+		req := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abs.GET,
+			"{+baseurl}/users/{user%2Did}{?%24expand,%24select}", map[string]string{"user%2Did": p.OID})
+		req.Headers.TryAdd("Accept", "application/json")
+		_, err = adapter.Send(t.Context(), req, models.CreateUserFromDiscriminatorValue,
+			abs.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue})
 		hdrs, _ := rec.seen()
 		if len(hdrs) != 1 || hdrs[0].Get("Authorization") != "" {
 			t.Fatalf("requests %v: want one without Authorization", hdrs)
@@ -64,11 +74,11 @@ func TestAllowedHostsTrap(t *testing.T) {
 	t.Run("graphapi: header sent to the emulator host", func(t *testing.T) {
 		rec := &recorder{next: tenantClient(srv).Transport}
 		c := appClient(t, srv, func(o *graphapi.Options) { o.HTTPClient = &http.Client{Transport: rec} })
-		u, err := c.Graph().Users().ByUserId(p.OID).Get(t.Context(), nil)
+		u, err := c.User(t.Context(), p.OID)
 		if err != nil {
-			t.Fatal(c.MapError(err))
+			t.Fatal(err)
 		}
-		if got := *u.GetUserPrincipalName(); got != p.Username {
+		if got := u.UserPrincipalName; got != p.Username {
 			t.Errorf("upn = %q", got)
 		}
 		hdrs, urls := rec.seen()
@@ -159,8 +169,8 @@ func TestPhotoNotFound(t *testing.T) {
 	if !errors.Is(err, graphapi.ErrNotFound) || !errors.As(err, &ge) || ge.Code == "" || ge.Message == "" {
 		t.Errorf("photo of %s: err = %v", without.Username, err)
 	}
-	_, err = c.Graph().Users().ByUserId("00000000-0000-0000-0000-000000000001").Get(t.Context(), nil)
-	if err = c.MapError(err); !errors.Is(err, graphapi.ErrNotFound) {
+	_, err = c.User(t.Context(), "00000000-0000-0000-0000-000000000001")
+	if !errors.Is(err, graphapi.ErrNotFound) {
 		t.Errorf("unknown user: err = %v", err)
 	}
 }
@@ -375,8 +385,11 @@ func deleteUser(t *testing.T, srv *devtenant.Server, id string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.Graph().Users().ByUserId(id).Delete(t.Context(), nil); err != nil {
-		t.Fatal(admin.MapError(err))
+	req := abs.NewRequestInformationWithMethodAndUrlTemplateAndPathParameters(abs.DELETE,
+		"{+baseurl}/users/{user%2Did}", map[string]string{"user%2Did": id})
+	req.Headers.TryAdd("Accept", "application/json")
+	if _, err := admin.Send(t.Context(), req, nil); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -434,20 +447,20 @@ func TestThrottlingRetried(t *testing.T) {
 	c := appClient(t, srv)
 	ctx := t.Context()
 	// Warm the token so the faults hit Graph requests only.
-	if _, err := c.Graph().Users().ByUserId(adele.OID).Get(ctx, nil); err != nil {
-		t.Fatal(c.MapError(err))
+	if _, err := c.User(ctx, adele.OID); err != nil {
+		t.Fatal(err)
 	}
 
 	srv.InjectFault(devtenant.Fault{Endpoint: "graph", Status: 429, RetryAfter: time.Second, Count: 1})
-	if _, err := c.Graph().Users().ByUserId(adele.OID).Get(ctx, nil); err != nil {
-		t.Fatalf("one 429 then success: %v", c.MapError(err))
+	if _, err := c.User(ctx, adele.OID); err != nil {
+		t.Fatalf("one 429 then success: %v", err)
 	}
 
 	srv.InjectFault(devtenant.Fault{Endpoint: "graph", Status: 429, RetryAfter: time.Second, Count: 2})
 	noRetry := appClient(t, srv, func(o *graphapi.Options) { o.MaxRetries = -1 })
-	_, err := noRetry.Graph().Users().ByUserId(adele.OID).Get(ctx, nil)
+	_, err := noRetry.User(ctx, adele.OID)
 	var te *graphapi.ThrottledError
-	if err = noRetry.MapError(err); !errors.As(err, &te) || te.RetryAfter != time.Second || te.Err.Code != "TooManyRequests" {
+	if !errors.As(err, &te) || te.RetryAfter != time.Second || te.Err.Code != "TooManyRequests" {
 		t.Errorf("429 without retries: %v", err)
 	}
 	srv.ClearFaults()

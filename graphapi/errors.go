@@ -93,12 +93,14 @@ func (e *ClaimsChallengeError) Error() string {
 
 func (e *ClaimsChallengeError) Unwrap() error { return e.Err }
 
-// MapError turns an error of the SDK into *Error, *ThrottledError or
-// *ClaimsChallengeError. Other errors (context, transport, credential) and
-// nil are returned as they are.
+// MapError turns an error of kiota or the SDK's models into *Error,
+// *ThrottledError or *ClaimsChallengeError. Other errors (context,
+// transport, credential), errors it already mapped and nil are returned as
+// they are. The helpers and Send return mapped errors.
 func (c *Client) MapError(err error) error {
-	if err == nil {
-		return nil
+	switch err.(type) {
+	case nil, *Error, *ThrottledError, *ClaimsChallengeError:
+		return err
 	}
 	var (
 		status  int

@@ -7,14 +7,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	abs "github.com/microsoft/kiota-abstractions-go"
-	absauth "github.com/microsoft/kiota-abstractions-go/authentication"
 	khttp "github.com/microsoft/kiota-http-go"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 
 	"github.com/entrakit/entrakit/entra"
@@ -105,13 +102,14 @@ func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }
 
-// Client is a Microsoft Graph v1.0 client: the SDK's GraphServiceClient,
-// wired to one Graph host, plus typed helpers. It is safe for concurrent use.
+// Client is a Microsoft Graph v1.0 client: msgraph-sdk-go-core's request
+// adapter, wired to one Graph host, and typed helpers. It is safe for
+// concurrent use.
 type Client struct {
-	graph *msgraphsdk.GraphServiceClient
-	base  *url.URL // scheme and host of Graph, no path
-	now   func() time.Time
-	call  abs.RequestOption // a view's credential (WithCredential); nil: the one given to New
+	adapter *msgraphcore.GraphRequestAdapterBase
+	base    *url.URL // scheme and host of Graph, no path
+	now     func() time.Time
+	call    abs.RequestOption // a view's credential (WithCredential); nil: the one given to New
 }
 
 // New builds a Client that authenticates its requests with cred, or with
@@ -139,46 +137,23 @@ func New(cred azcore.TokenCredential, o Options) (*Client, error) {
 		scopes = []string{base + "/.default"}
 	}
 	auth := &bearer{cred: cred, scopes: scopes, host: u.Hostname()}
-	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
-		auth, nil, nil, httpClient(o))
+	// What msgraphsdk.NewGraphRequestAdapter... and NewGraphServiceClient
+	// build, with this client's own serializer registries and backing
+	// store wrapping instead of kiota's process-wide ones.
+	parse, write := serializers()
+	adapter, err := msgraphcore.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(
+		auth, graphClientOptions(), parse, write, httpClient(o))
 	if err != nil {
 		return nil, fmt.Errorf("graphapi: %w", err)
 	}
 	adapter.SetBaseUrl(base + "/v1.0")
+	adapter.EnableBackingStore(nil) // wraps the registries above; nil: no global written
 	now := o.Now
 	if now == nil {
 		now = time.Now
 	}
-	return &Client{graph: newGraphServiceClient(adapter), base: u, now: now}, nil
+	return &Client{adapter: adapter, base: u, now: now}, nil
 }
-
-// sdkGlobals runs the SDK's process-wide set-up once. NewGraphServiceClient
-// registers the default serializers (under a lock) and assigns
-// store.BackingStoreFactoryInstance, a global that every model constructor
-// reads without a lock: a second call while another client's requests are
-// in flight is a data race.
-var sdkGlobals = sync.OnceFunc(func() {
-	adapter, err := msgraphsdk.NewGraphRequestAdapter(&absauth.AnonymousAuthenticationProvider{})
-	if err != nil {
-		panic("graphapi: " + err.Error()) // only fails for a nil provider
-	}
-	msgraphsdk.NewGraphServiceClient(adapter)
-})
-
-// newGraphServiceClient is NewGraphServiceClient without the global write:
-// the same request builder, base URL and backing store.
-func newGraphServiceClient(adapter *msgraphsdk.GraphRequestAdapter) *msgraphsdk.GraphServiceClient {
-	sdkGlobals()
-	rb := abs.NewBaseRequestBuilder(adapter, "{+baseurl}", map[string]string{"baseurl": adapter.GetBaseUrl()})
-	adapter.EnableBackingStore(nil) // this adapter's factories only
-	return &msgraphsdk.GraphServiceClient{GraphBaseServiceClient: msgraphsdk.GraphBaseServiceClient{BaseRequestBuilder: *rb}}
-}
-
-// Graph returns the SDK client for the requests the helpers do not cover
-// (the package example and the tests use it; the apps need none). Its
-// requests carry the credential given to New, even from a view; its errors
-// are the SDK's: pass them through MapError.
-func (c *Client) Graph() *msgraphsdk.GraphServiceClient { return c.graph }
 
 // httpClient puts kiota's middleware, in a fixed order, in front of the
 // caller's transport. (kiota-http-go builds its default list from a map, so
@@ -196,7 +171,7 @@ func httpClient(o Options) *http.Client {
 	if ua == "" {
 		ua = DefaultUserAgent
 	}
-	clientOptions := msgraphsdk.GetDefaultClientOptions()
+	clientOptions := graphClientOptions()
 	retry := khttp.RetryHandlerOptions{
 		MaxRetries: o.MaxRetries,
 		ShouldRetry: func(waited time.Duration, attempt int, _ *http.Request, resp *http.Response) bool {

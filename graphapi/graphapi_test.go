@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -97,6 +98,37 @@ func TestDefaultScopeAndBase(t *testing.T) {
 	}
 }
 
+// TestSdkVersionFollowsGoMod: the SdkVersion header names the version of
+// msgraph-sdk-go whose models graphapi parses (go.mod's), as the SDK's own
+// client does.
+func TestSdkVersionFollowsGoMod(t *testing.T) {
+	t.Parallel()
+	mod, err := os.ReadFile("../go.mod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var version string
+	for line := range strings.Lines(string(mod)) {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "github.com/microsoftgraph/msgraph-sdk-go" {
+			version = strings.TrimPrefix(f[1], "v")
+		}
+	}
+	if version == "" {
+		t.Fatal("go.mod does not require github.com/microsoftgraph/msgraph-sdk-go")
+	}
+	var sdk, rid string
+	c, _ := fakeGraph(t, graphapi.Options{}, func(w http.ResponseWriter, r *http.Request) {
+		sdk, rid = r.Header.Get("SdkVersion"), r.Header.Get("client-request-id")
+		writeJSON(w, 200, `{"id":"u1"}`)
+	})
+	if _, err := c.Me(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(sdk, "graph-go/"+version+", graph-go-core/") || rid == "" {
+		t.Errorf("SdkVersion = %q, client-request-id = %q; want graph-go/%s first", sdk, rid, version)
+	}
+}
+
 // TestNextLinkElsewhereRefused: a nextLink to another host would be sent
 // without a token; the iterator stops with an error instead.
 func TestNextLinkElsewhereRefused(t *testing.T) {
@@ -119,8 +151,8 @@ func TestNextLinkElsewhereRefused(t *testing.T) {
 }
 
 // TestConcurrentClients builds clients while others' requests are in
-// flight: msgraphsdk.NewGraphServiceClient would race on a global there
-// (go test -race).
+// flight: the SDK's NewGraphServiceClient would race on a global there
+// (go test -race); New writes none.
 func TestConcurrentClients(t *testing.T) {
 	t.Parallel()
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -10,25 +10,33 @@ import (
 	"strings"
 
 	abs "github.com/microsoft/kiota-abstractions-go"
+	absser "github.com/microsoft/kiota-abstractions-go/serialization"
 	khttp "github.com/microsoft/kiota-http-go"
-	"github.com/microsoftgraph/msgraph-sdk-go/groups"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 )
 
 // Me reads the signed-in user (a delegated token), with only the properties
 // in sel when given.
 func (c *Client) Me(ctx context.Context, sel ...string) (Profile, error) {
-	cfg := &users.UserItemRequestBuilderGetRequestConfiguration{Options: c.options()}
-	if len(sel) > 0 {
-		cfg.QueryParameters = &users.UserItemRequestBuilderGetQueryParameters{Select: sel}
+	return c.user(ctx, c.get(tmplMe, nil, &odataQuery{Select: sel}, nil, ""), "me")
+}
+
+// User reads a user by id or userPrincipalName, with only the properties
+// in sel when given. An unknown user gives ErrNotFound.
+func (c *Client) User(ctx context.Context, id string, sel ...string) (Profile, error) {
+	if id == "" {
+		return Profile{}, errors.New("graphapi: user: empty id")
 	}
-	u, err := c.graph.Me().Get(ctx, cfg)
+	return c.user(ctx, c.get(tmplUser, map[string]string{"user%2Did": id}, &odataQuery{Select: sel}, nil, ""), "user")
+}
+
+func (c *Client) user(ctx context.Context, req *abs.RequestInformation, what string) (Profile, error) {
+	u, err := send[models.Userable](ctx, c, req, models.CreateUserFromDiscriminatorValue)
 	if err != nil {
-		return Profile{}, c.MapError(err)
+		return Profile{}, err
 	}
 	if u == nil {
-		return Profile{}, errors.New("graphapi: me: empty response")
+		return Profile{}, fmt.Errorf("graphapi: %s: empty response", what)
 	}
 	return profileOf(u), nil
 }
@@ -39,16 +47,16 @@ func (c *Client) Me(ctx context.Context, sel ...string) (Profile, error) {
 func (c *Client) Photo(ctx context.Context, userID string) (data []byte, contentType string, err error) {
 	inspect := khttp.NewHeadersInspectionOptions()
 	inspect.InspectResponseHeaders = true
-	user := c.graph.Me()
+	const accept = "application/octet-stream, application/json"
+	req := c.get(tmplMePhoto, nil, nil, nil, accept, inspect)
 	if userID != "" && !strings.EqualFold(userID, "me") {
-		user = c.graph.Users().ByUserId(userID)
+		req = c.get(tmplUserPhoto, map[string]string{"user%2Did": userID}, nil, nil, accept, inspect)
 	}
-	data, err = user.Photo().Content().Get(ctx, &users.ItemPhotoValueContentRequestBuilderGetRequestConfiguration{
-		Options: c.options(inspect),
-	})
+	res, err := c.adapter.SendPrimitive(ctx, req, "[]byte", odataErrors())
 	if err != nil {
 		return nil, "", c.MapError(err)
 	}
+	data, _ = res.([]byte)
 	if len(data) == 0 {
 		// kiota answers an empty 200 with (nil, nil).
 		return nil, "", errors.New("graphapi: photo: empty response")
@@ -101,29 +109,32 @@ func optional[T comparable](v T) *T {
 // BenchmarkEnumerateUsers (a whole directory in flat memory); the apps page
 // with UsersPage, which returns Profiles and a token a browser may hold.
 func (c *Client) Users(ctx context.Context, o ListOptions) iter.Seq2[models.Userable, error] {
-	q := &users.UsersRequestBuilderGetQueryParameters{
+	q := &odataQuery{
 		Filter: optional(o.Filter), Select: o.Select, Top: optional(o.Top),
 		Orderby: o.OrderBy, Search: optional(o.Search),
 	}
 	if o.advanced() {
 		q.Count = optional(true)
 	}
-	return pages(ctx, c, c.graph.Users(),
-		&users.UsersRequestBuilderGetRequestConfiguration{QueryParameters: q, Headers: o.headers(), Options: c.options()})
+	h := o.headers()
+	first := func() *abs.RequestInformation { return c.get(tmplUsers, nil, q, h, "") }
+	return pages[models.Userable, models.UserCollectionResponseable](ctx, c, first, h,
+		models.CreateUserCollectionResponseFromDiscriminatorValue)
 }
 
 // GroupMembers lists a group's direct members, or with transitive its
 // members through nested groups too: users, groups, devices, service
 // principals or contacts, told apart by Member.Type.
 func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bool) iter.Seq2[Member, error] {
-	g := c.graph.Groups().ByGroupId(groupID)
-	var objects iter.Seq2[models.DirectoryObjectable, error]
+	tmpl := tmplMembers
 	if transitive {
-		objects = pages(ctx, c, g.TransitiveMembers(),
-			&groups.ItemTransitiveMembersRequestBuilderGetRequestConfiguration{Options: c.options()})
-	} else {
-		objects = pages(ctx, c, g.Members(), &groups.ItemMembersRequestBuilderGetRequestConfiguration{Options: c.options()})
+		tmpl = tmplTransitiveMembers
 	}
+	first := func() *abs.RequestInformation {
+		return c.get(tmpl, map[string]string{"group%2Did": groupID}, nil, nil, "")
+	}
+	objects := pages[models.DirectoryObjectable, models.DirectoryObjectCollectionResponseable](ctx, c, first, nil,
+		models.CreateDirectoryObjectCollectionResponseFromDiscriminatorValue)
 	return func(yield func(Member, error) bool) {
 		for o, err := range objects {
 			if err != nil {
@@ -137,31 +148,27 @@ func (c *Client) GroupMembers(ctx context.Context, groupID string, transitive bo
 	}
 }
 
-// page is a collection response of the SDK.
+// page is a collection response of the SDK's models.
 type page[T any] interface {
 	GetValue() []T
 	GetOdataNextLink() *string
 }
 
-// collection is the SDK's request builder of a collection: Get reads a page,
-// WithUrl addresses a later one.
-type collection[B any, C any, P any] interface {
-	Get(context.Context, *C) (P, error)
-	WithUrl(string) B
-}
-
-// pages follows @odata.nextLink from the first page of b to the last,
-// yielding each item. Each range over the sequence starts again from the
-// first page. Every page is requested with cfg: the nextLink carries the
-// query (kiota ignores cfg's query parameters for a WithUrl request), and
-// the headers must be sent again (the SDK's PageIterator does not).
-func pages[T any, P page[T], C any, B collection[B, C, P]](ctx context.Context, c *Client, b B, cfg *C) iter.Seq2[T, error] {
+// pages follows @odata.nextLink from the first page (first builds its
+// request) to the last, yielding each item; create parses a page into a P.
+// Each range over the sequence starts again from the first page. Every
+// later page is requested with the nextLink (which carries the query) and
+// h again (Graph wants ConsistencyLevel on every page; the SDK's
+// PageIterator does not resend headers).
+func pages[T any, P page[T]](ctx context.Context, c *Client, first func() *abs.RequestInformation, h *abs.RequestHeaders,
+	create absser.ParsableFactory) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var zero T
-		p, err := b.Get(ctx, cfg)
+		req := first()
 		for {
+			p, err := send[P](ctx, c, req, create)
 			if err != nil {
-				yield(zero, c.MapError(err))
+				yield(zero, err)
 				return
 			}
 			if any(p) == nil {
@@ -177,11 +184,10 @@ func pages[T any, P page[T], C any, B collection[B, C, P]](ctx context.Context, 
 			if link == "" {
 				return
 			}
-			if err := c.sameHost(link); err != nil {
+			if req, err = c.getLink(link, h); err != nil {
 				yield(zero, err)
 				return
 			}
-			p, err = b.WithUrl(link).Get(ctx, cfg)
 		}
 	}
 }
@@ -218,9 +224,13 @@ func (c *Client) UsersPage(ctx context.Context, o ListOptions, skipToken string)
 	}
 	u := c.base.JoinPath("v1.0", "users")
 	u.RawQuery = strings.ReplaceAll(q.Encode(), "+", "%20")
-	p, err := c.graph.Users().WithUrl(u.String()).Get(ctx, &users.UsersRequestBuilderGetRequestConfiguration{Headers: o.headers(), Options: c.options()})
+	req, err := c.getLink(u.String(), o.headers())
 	if err != nil {
-		return UserPage{}, c.MapError(err)
+		return UserPage{}, err
+	}
+	p, err := send[models.UserCollectionResponseable](ctx, c, req, models.CreateUserCollectionResponseFromDiscriminatorValue)
+	if err != nil {
+		return UserPage{}, err
 	}
 	if p == nil {
 		return UserPage{}, errors.New("graphapi: users page: empty response")
