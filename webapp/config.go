@@ -49,6 +49,10 @@ type Config struct {
 	// DevTenant, when set, enables the dev-only demonstrations (revoking
 	// the signed-in user to show a claims challenge) and the dev banner.
 	DevTenant DevTenant
+	// DevMode, when set, puts a dev-mode section on the home page: whom to
+	// sign in as for what, and how to trust the dev tenant's CA. Only dev
+	// mode sets it; without it the home page says nothing of the kind.
+	DevMode *DevModeInfo
 	// Logger receives JSON logs; default slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
@@ -59,6 +63,28 @@ type Config struct {
 // (*devtenant.Server satisfies it).
 type DevTenant interface {
 	RevokeUser(id string) error
+}
+
+// DevModeInfo is what the home page tells a developer in dev mode.
+type DevModeInfo struct {
+	// Personas are the dev tenant's people (never their passwords).
+	Personas []DevPersona
+	// CAFile is the path of the dev tenant's CA certificate on this
+	// machine ("" when it is kept nowhere); CAPEM is the certificate, which
+	// the page offers for download.
+	CAFile string
+	CAPEM  []byte
+}
+
+// DevPersona is a person of the dev tenant, as the home page's hints name
+// them.
+type DevPersona struct {
+	Name     string
+	Username string   // what they sign in with (a guest: the home account)
+	Roles    []string // app roles on the web app
+	Admin    bool     // a tenant administrator: may consent for the organization
+	Guest    bool     // a B2B guest from another tenant
+	Disabled bool
 }
 
 // ErrInvalidConfig is matched (errors.Is) by every error Validate returns.

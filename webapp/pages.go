@@ -4,15 +4,19 @@ import (
 	"bytes"
 	"context"
 	"embed"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
 	"html/template"
 	"io/fs"
+	"maps"
 	"mime"
 	"net/http"
 	"path"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -123,7 +127,109 @@ func (a *App) static(c *gin.Context) {
 }
 
 func (a *App) home(c *gin.Context) {
-	a.render(c, http.StatusOK, "home", pageData{"Title": "entrakit"})
+	data := pageData{"Title": "entrakit"}
+	if d := newDevHome(a.cfg.DevMode, runtime.GOOS); d != nil {
+		data["Dev"] = d
+	}
+	a.render(c, http.StatusOK, "home", data)
+}
+
+// devHome is the home page's dev-mode section (Config.DevMode): whom to
+// sign in as for what, and how to trust the dev tenant's CA.
+type devHome struct {
+	Hints  []devHint
+	CAFile string
+	// CADownload is the CA as a data: URL, which the link's download
+	// attribute saves (the page needs no route of its own for it).
+	CADownload template.URL
+	Trust      []trustStep
+}
+
+// devHint names the personas that show one thing the app does.
+type devHint struct {
+	Who  []DevPersona
+	What string
+}
+
+// trustStep is how one OS or browser comes to trust the CA: a command, or
+// steps in its settings.
+type trustStep struct{ Where, Command, Steps string }
+
+// newDevHome derives the hints from the personas' flags and roles, and the
+// trust steps for goos (in dev mode the browser runs on the app's
+// machine). Nil without DevModeInfo: production pages say none of this.
+func newDevHome(info *DevModeInfo, goos string) *devHome {
+	if info == nil {
+		return nil
+	}
+	h := &devHome{CAFile: info.CAFile}
+	if len(info.CAPEM) > 0 {
+		// #nosec: the dev tenant's own certificate, base64: no markup.
+		h.CADownload = template.URL("data:application/x-pem-file;base64," + base64.StdEncoding.EncodeToString(info.CAPEM))
+	}
+	var admins, disabled, guests []DevPersona
+	byRole := map[string][]DevPersona{}
+	for _, p := range info.Personas {
+		switch {
+		case p.Disabled:
+			disabled = append(disabled, p)
+		case p.Guest:
+			guests = append(guests, p)
+		case p.Admin:
+			admins = append(admins, p)
+		default:
+			for _, r := range p.Roles {
+				byRole[r] = append(byRole[r], p)
+			}
+		}
+	}
+	add := func(who []DevPersona, what string) {
+		if len(who) > 0 {
+			h.Hints = append(h.Hints, devHint{Who: who, What: what})
+		}
+	}
+	add(admins, "a tenant administrator: open Directory, whose permission (User.Read.All) only an administrator may grant, and tick “Consent on behalf of your organization”; anyone else sees “Need admin approval” until then.")
+	for _, r := range slices.Sorted(maps.Keys(byRole)) {
+		add(byRole[r], "the "+r+" app role, in the ID token's roles claim: see Claims, and this page once signed in.")
+	}
+	add(disabled, "a disabled account: the dev tenant refuses the sign-in (AADSTS50057).")
+	add(guests, "a B2B guest from another organization, signing in with the home account: the ID token's idp names the home tenant (see Claims).")
+	file := info.CAFile
+	if file == "" {
+		file = "entrakit-devtenant-ca.pem" // where the download link saves it
+	}
+	h.Trust = trustSteps(goos, file)
+	return h
+}
+
+// trustSteps are the one-liners that trust the CA in caFile on goos, and
+// Firefox's steps (it keeps its own store on every OS).
+func trustSteps(goos, caFile string) []trustStep {
+	q := shellQuote(caFile)
+	var steps []trustStep
+	switch goos {
+	case "linux":
+		steps = []trustStep{
+			{Where: "Debian, Ubuntu (the system: curl, Go, Python)", Command: "sudo cp " + q + " /usr/local/share/ca-certificates/entrakit-devtenant.crt && sudo update-ca-certificates"},
+			{Where: "Fedora, RHEL", Command: "sudo cp " + q + " /etc/pki/ca-trust/source/anchors/entrakit-devtenant.pem && sudo update-ca-trust"},
+			{Where: "Chrome, Chromium, Edge on Linux (their NSS store; certutil is in libnss3-tools)", Command: "certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n entrakit-devtenant -i " + q},
+		}
+	case "darwin":
+		steps = []trustStep{{Where: "macOS (Safari, Chrome, Edge)", Command: "sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain " + q}}
+	case "windows":
+		steps = []trustStep{{Where: "Windows (Chrome, Edge)", Command: `certutil -user -addstore Root "` + caFile + `"`}}
+	}
+	return append(steps, trustStep{Where: "Firefox", Steps: "Settings → Privacy & Security → Certificates → View Certificates… → Authorities → Import…, choose the file, tick “Trust this CA to identify websites”."})
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r < utf8.RuneSelf && (unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("@%+=:,./_-", r)))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 var meProps = []string{"id", "displayName", "givenName", "surname", "userPrincipalName", "mail", "jobTitle",

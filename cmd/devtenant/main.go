@@ -41,6 +41,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	manifestPath := fs.String("manifest", "", "app-registration manifest `file` (default: the embedded infra/app-registration.json)")
 	verbose := fs.Bool("v", false, "log every request")
 	users := fs.Int("users", 0, "also generate `N` synthetic users (scale tests of Graph paging and delta)")
+	picker := fs.Bool("persona-picker", true, "list the personas on the sign-in page, one click each, no password (-persona-picker=false: the username and password form only)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -57,7 +58,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		level = slog.LevelInfo
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	srv, err := devtenant.New(devtenant.Options{Manifest: manifest, Addr: *listen, StateDir: *stateDir, Logger: logger})
+	srv, err := devtenant.New(devtenant.Options{Manifest: manifest, Addr: *listen, StateDir: *stateDir, Logger: logger, PersonaPicker: *picker})
 	if err != nil {
 		return err
 	}

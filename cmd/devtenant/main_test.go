@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,4 +116,46 @@ func waitForEnv(t *testing.T, path string) map[string]string {
 	}
 	t.Fatal("env file not written")
 	return nil
+}
+
+// TestPersonaPickerFlag: the sign-in page lists the personas by default (a
+// developer's tool), and not with -persona-picker=false.
+func TestPersonaPickerFlag(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want bool
+	}{
+		{nil, true},
+		{[]string{"-persona-picker=false"}, false},
+	} {
+		t.Run(strings.Join(append([]string{"args"}, tt.args...), " "), func(t *testing.T) {
+			dir := t.TempDir()
+			env := filepath.Join(dir, "env")
+			done := make(chan error, 1)
+			go func() {
+				done <- run(append([]string{"-listen", "127.0.0.1:0", "-state-dir", dir}, tt.args...), io.Discard, io.Discard)
+			}()
+			vars := waitForEnv(t, env)
+			caPEM, _ := os.ReadFile(vars["ENTRAKIT_CA_FILE"])
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(caPEM)
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			q := url.Values{"client_id": {vars["AZURE_CLIENT_ID"]}, "response_type": {"code"}, "scope": {"openid User.Read"},
+				"redirect_uri": {"http://localhost:8080/auth/callback"}}
+			resp, err := client.Get(vars["AZURE_AUTHORITY_HOST"] + vars["AZURE_TENANT_ID"] + "/oauth2/v2.0/authorize?" + q.Encode())
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			syscall.Kill(os.Getpid(), syscall.SIGINT)
+			if err := <-done; err != nil {
+				t.Errorf("run: %v", err)
+			}
+			page := string(body)
+			if got := strings.Contains(page, `<form id="personas"`); got != tt.want || !strings.Contains(page, `<form id="login"`) {
+				t.Errorf("picker shown: %v, want %v; login form: %v", got, tt.want, strings.Contains(page, `<form id="login"`))
+			}
+		})
+	}
 }

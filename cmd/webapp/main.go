@@ -61,7 +61,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	cfg := webapp.Config{Entra: s.Entra, TrustedProxies: s.TrustedProxies, Logger: logger}
 	var dev *devtenant.Server
 	if s.DevTenant {
-		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: ".devtenant",
+		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: devStateDir,
 			Logger: slog.New(minLevel{logger.Handler(), slog.LevelWarn}).With("component", "devtenant")})
 		if err != nil {
 			return err
@@ -70,6 +70,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		port := ln.Addr().(*net.TCPAddr).Port
 		cfg.Entra = devmode.WebAppConfig(dev, fmt.Sprintf("%s://localhost:%d/auth/callback", scheme, port))
 		cfg.DevTenant = dev
+		cfg.DevMode = devModeInfo(dev, devmode.CAFile(devStateDir))
 		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the web app runs against the in-process dev tenant, not Microsoft Entra ID. Set the AZURE_* variables (see README) for a real tenant; ENTRAKIT_DEV_TENANT=off forbids this.")
 	}
 	cfg.GraphURL = cfg.Entra.Cloud.GraphEndpoint
@@ -146,13 +147,29 @@ func printDevBanner(w io.Writer, url string, dev *devtenant.Server) {
   │ DEV MODE: signing in against the in-process dev tenant, NOT Entra. │
   └────────────────────────────────────────────────────────────────────┘
   Open %s
-  The dev tenant (%s) serves HTTPS with its own CA (.devtenant/ca.pem):
-  trust it in your browser, or accept the warning once.
+  The dev tenant (%s) serves HTTPS with its own CA (%s):
+  trust it in your browser (the home page says how), or accept the warning once.
 
-  Sign in as (passwords change on every start):
-`, url, dev.URL())
+  Its sign-in page signs a persona in with one click; or sign in with a
+  password (they change on every start):
+`, url, dev.URL(), devmode.CAFile(devStateDir))
 	_ = dev.WritePersonas(w, "    ")
 	fmt.Fprintln(w)
+}
+
+// devStateDir keeps the dev tenant's CA across runs, so a browser trusts it
+// once.
+const devStateDir = ".devtenant"
+
+// devModeInfo is what the home page tells a developer: the personas (not
+// their passwords) and the CA to trust.
+func devModeInfo(dev *devtenant.Server, caFile string) *webapp.DevModeInfo {
+	info := &webapp.DevModeInfo{CAFile: caFile, CAPEM: dev.CACertPEM()}
+	for _, p := range dev.Personas() {
+		info.Personas = append(info.Personas, webapp.DevPersona{Name: p.DisplayName, Username: p.Username, Roles: p.Roles,
+			Admin: p.Admin, Guest: p.Guest, Disabled: !p.Enabled})
+	}
+	return info
 }
 
 // minLevel drops records below a level (the dev tenant logs every request at

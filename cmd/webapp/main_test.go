@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -79,9 +80,15 @@ func TestDevModeServesAndShutsDown(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("GET /%s: %d", path, resp.StatusCode)
+		}
+		// The home page explains dev mode: whom to sign in as, the CA to trust.
+		if path == "" && (!strings.Contains(string(body), `id="devmode"`) || !strings.Contains(string(body), "Adele Vance") ||
+			!strings.Contains(string(body), filepath.Join(".devtenant", "ca.pem")+"</code>")) {
+			t.Errorf("the dev-mode home page lacks the hints or the CA file:\n%s", body)
 		}
 	}
 	// Metrics on their own listener only (issue 14, item 7).

@@ -30,6 +30,10 @@ type Browser struct {
 	Consent string
 	// ConsentForOrg ticks "Consent on behalf of your organization" (admins).
 	ConsentForOrg bool
+	// Persona, when set, signs in with the persona picker's button for this
+	// object id (Persona.OID) instead of the username and password form: a
+	// tenant started with Options.PersonaPicker.
+	Persona string
 }
 
 // NewBrowser returns a Browser signed out, with its own cookie jar, that
@@ -118,6 +122,11 @@ func (b *Browser) Authorize(ctx context.Context, authorizeURL string) (*AuthResp
 			if b.ConsentForOrg {
 				next.fields.Set("consent_for_org", "on")
 			}
+		case page.forms["personas"] != nil && b.Persona != "":
+			next = page.forms["personas"]
+			next.fields.Set("persona", b.Persona)
+		case page.forms["login"] != nil && b.Persona != "":
+			return nil, errors.New("devtenant browser: the sign-in page has no persona picker (Options.PersonaPicker)")
 		case page.forms["login"] != nil && b.Username != "":
 			next = page.forms["login"]
 			next.fields.Set("username", b.Username)

@@ -60,6 +60,18 @@ type Options struct {
 	// for federated identity credentials; default: a client trusting the
 	// system roots and the dev tenant's CA.
 	OIDCClient *http.Client
+	// PersonaPicker lists the personas on the sign-in page, one button each,
+	// which signs that persona in without a password: one-click sign-in for
+	// a developer (internal/devmode and cmd/devtenant turn it on). Whoever
+	// reaches the page can then sign in as anyone, so New logs a warning.
+	// Off, the page is Entra's username and password form alone, as tests
+	// expect.
+	PersonaPicker bool
+	// SigningKeyFile, when set, keeps the token signing key across starts
+	// (PEM, created 0600 at the first), so tokens an earlier start issued
+	// still validate: for clients whose token cache outlives the process,
+	// like cmd/daemon's in dev mode. Empty: new keys on every start.
+	SigningKeyFile string
 }
 
 // Server is a running (or ready to run) dev tenant: the tenant model (the
@@ -125,9 +137,13 @@ func New(opts Options) (*Server, error) {
 	}
 	s.idp, err = identity.New(identity.Config{Directory: s.Directory, Tenants: []*directory.Directory{s.guestHome}, Faults: &s.faults, Logger: log, Now: s.now,
 		URL: s.URL, GraphURL: s.GraphURL, KeyGrace: opts.KeyGrace, AccessTokenLifetime: opts.AccessTokenLifetime,
-		OIDCClient: opts.OIDCClient, CA: s.ca.cert})
+		OIDCClient: opts.OIDCClient, CA: s.ca.cert, PersonaPicker: opts.PersonaPicker,
+		SigningKeyFile: opts.SigningKeyFile})
 	if err != nil {
 		return nil, err
+	}
+	if opts.PersonaPicker {
+		log.Warn("devtenant: persona picker on: the sign-in page signs any persona in with one click, no password (development only)")
 	}
 	s.graph = graph.New(graph.Config{Directory: s.Directory, Tenants: []*directory.Directory{s.guestHome}, Identity: s.idp, Faults: &s.faults, Now: s.now, URL: s.GraphURL,
 		Budget: opts.GraphBudget, BudgetWindow: opts.GraphBudgetWindow})

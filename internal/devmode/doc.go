@@ -6,7 +6,9 @@
 // (over devtenanttest.Start), wire it the same way:
 //
 //  1. [Start] starts a dev tenant registering infra's app-registration
-//     manifest (the commands; tests call devtenanttest.Start instead).
+//     manifest, with the one-click persona picker on its sign-in page (the
+//     commands; tests call devtenanttest.Start instead, picker off).
+//     [CAFile] is where it keeps its CA for a browser to trust.
 //  2. [WebAppConfig] and [DaemonConfig] are the entra.Config of the web app
 //     and of the daemon against it: its [Cloud] (authority host = the
 //     tenant's URL, Graph endpoint = its Graph emulator), its tenant id, the
@@ -19,6 +21,10 @@
 //     whatever host it serves Graph on.
 //  4. [TokenCache] opens the sealed token cache both commands use; only in
 //     dev mode may it seal with a key generated for the process.
+//  5. For cmd/daemon, whose dev mode shows every job and keeps its app
+//     token across runs: [DaemonDemoGroupID] (the group it snapshots),
+//     [AddExpiringSecret] (a secret its credential report finds) and
+//     [CacheKey] (the cache key kept in its dev folder).
 //
 // When dev mode starts is envconfig's decision (Settings.DevTenant), not
 // this package's.

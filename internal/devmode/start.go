@@ -3,6 +3,7 @@ package devmode
 import (
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/tokencache"
@@ -10,11 +11,14 @@ import (
 )
 
 // Start starts a command's in-process dev tenant with opts; Manifest
-// defaults to infra's. Close it when the command ends.
+// defaults to infra's. Its sign-in page has the persona picker (one click
+// signs a persona in: Options.PersonaPicker). Close it when the command
+// ends.
 func Start(opts devtenant.Options) (*devtenant.Server, error) {
 	if opts.Manifest == nil {
 		opts.Manifest = infra.AppRegistration()
 	}
+	opts.PersonaPicker = true
 	srv, err := devtenant.New(opts)
 	if err != nil {
 		return nil, fmt.Errorf("dev tenant: %w", err)
@@ -23,6 +27,21 @@ func Start(opts devtenant.Options) (*devtenant.Server, error) {
 		return nil, fmt.Errorf("dev tenant on %s (set ENTRAKIT_DEV_TENANT_LISTEN): %w", opts.Addr, err)
 	}
 	return srv, nil
+}
+
+// CAFile is the absolute path of the CA certificate (PEM) that a dev tenant
+// started with Options.StateDir stateDir keeps there across starts: the
+// file to trust in a browser or the system. "" without a state directory
+// (the CA is then new on every start and kept nowhere).
+func CAFile(stateDir string) string {
+	if stateDir == "" {
+		return ""
+	}
+	p := filepath.Join(stateDir, "ca.pem")
+	if abs, err := filepath.Abs(p); err == nil {
+		return abs
+	}
+	return p
 }
 
 // TokenCache is the sealed token cache a command runs with.

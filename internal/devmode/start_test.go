@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -77,5 +79,42 @@ func TestTokenCache(t *testing.T) {
 				t.Errorf("cache: store %v, keys %v, metrics %v, logger %v", c.Store != nil, c.Keys != nil, c.Metrics != nil, c.Logger == tt.tc.Logger)
 			}
 		})
+	}
+}
+
+// TestStartPersonaPickerAndCAFile: the commands' dev tenant signs a persona
+// in with one click, and CAFile names the CA it keeps in the state
+// directory.
+func TestStartPersonaPickerAndCAFile(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dir, _ = os.Getwd()
+	srv, err := devmode.Start(devtenant.Options{StateDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	adele, _ := srv.Persona("AdeleV")
+	b := srv.NewBrowser("", "")
+	b.Persona = adele.OID
+	q := url.Values{"client_id": {infra.Apps().WebApp}, "response_type": {"code"}, "scope": {"openid User.Read"},
+		"redirect_uri": {"http://localhost:8080/auth/callback"}}
+	resp, err := b.Authorize(t.Context(), srv.Authority()+"/oauth2/v2.0/authorize?"+q.Encode())
+	if err != nil || resp.Params.Get("code") == "" {
+		t.Errorf("one-click sign-in: %v %v", resp, err)
+	}
+
+	for _, tt := range []struct{ stateDir, want string }{
+		{"", ""},
+		{dir, filepath.Join(dir, "ca.pem")},
+		{"state", filepath.Join(dir, "state", "ca.pem")}, // relative to the working directory
+	} {
+		got := devmode.CAFile(tt.stateDir)
+		if got != tt.want {
+			t.Errorf("CAFile(%q) = %q, want %q", tt.stateDir, got, tt.want)
+		}
+	}
+	if pem, err := os.ReadFile(devmode.CAFile(dir)); err != nil || !bytes.Equal(pem, srv.CACertPEM()) {
+		t.Errorf("CAFile holds %d bytes (%v), not the dev tenant's CA", len(pem), err)
 	}
 }

@@ -1,9 +1,13 @@
 package directory
 
 import (
+	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 )
 
 const (
@@ -153,6 +157,30 @@ func (d *Directory) AddClientCertificate(appID string, cert *x509.Certificate) e
 		a.certs = append(a.certs, cert)
 		return nil
 	})
+}
+
+// AddPassword adds a client secret to appID, as Graph's
+// application: addPassword does: a password credential named displayName
+// whose endDateTime is lifetime from now on the tenant's clock (Graph
+// /applications lists it), and the new secret, returned once. It
+// authenticates the app like the secret generated at start, which stays
+// ClientSecret's answer.
+func (d *Directory) AddPassword(appID, displayName string, lifetime time.Duration) (string, error) {
+	if lifetime <= 0 {
+		return "", errors.New("devtenant: AddPassword: lifetime must be positive")
+	}
+	secret := randomSecret()
+	err := d.withApp(appID, func(a *App) error {
+		end := d.now().Add(lifetime).UTC().Format(time.RFC3339)
+		// A new slice: Applications' copies share the old one.
+		a.PasswordCredentials = append(slices.Clone(a.PasswordCredentials), PasswordCredential{DisplayName: displayName, EndDateTime: end})
+		a.secrets = append(a.secrets, sha256.Sum256([]byte(secret)))
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return secret, nil
 }
 
 // ClientSecret returns the secret generated at start for appID ("" if the

@@ -224,6 +224,11 @@ func (u *User) CheckPassword(password string) bool {
 	return u.password != "" && subtle.ConstantTimeCompare([]byte(password), []byte(u.password)) == 1
 }
 
+// HasPassword reports whether the user signs in with a password of their
+// own: the personas and users added with one; not synthetic users, nor
+// guests (they sign in at home).
+func (u *User) HasPassword() bool { return u.password != "" }
+
 // randomPassword is easy to type: "Dev-" and 16 letters and digits.
 func randomPassword() string {
 	return "Dev-" + rand.Text()[:16]

@@ -333,8 +333,12 @@ func (p *Provider) pageForm(withUser bool, next func(w http.ResponseWriter, r *h
 	}
 }
 
-// handleLogin takes the sign-in form: ctx, username, password; or ctx and
-// sso=continue to keep the signed-in account (select_account).
+// handleLogin takes the sign-in form: ctx, username, password; ctx and
+// sso=continue to keep the signed-in account (select_account); or, with
+// Config.PersonaPicker, ctx and persona, the OID on a picker's button. The
+// form and the picker differ only in how the account is found: what
+// follows (tenant membership, disabled accounts, the SSO session, consent,
+// the code) is the same.
 func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	if r.PostForm.Get("sso") == "continue" {
 		sess := p.sessionFromCookie(r, now)
@@ -351,16 +355,28 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *auth
 		p.afterSignIn(w, r, req, now)
 		return
 	}
-	username := strings.TrimSpace(r.PostForm.Get("username"))
-	home, homeTenant := p.homeAccount(username)
-	switch {
-	case home == nil:
+	var home *directory.User
+	var homeTenant, username string
+	if r.PostForm.Has("persona") {
+		if !p.cfg.PersonaPicker {
+			p.errorPage(w, r, http.StatusBadRequest, invalidRequest(900144, "The request body must contain the following parameter: 'password'. (This dev tenant's persona picker is off.)"))
+			return
+		}
+		if b, ok := p.pickedPersona(req, r.PostForm.Get("persona")); ok {
+			home, homeTenant, username = b.home, b.homeTenant, b.Username
+		}
+	} else {
+		username = strings.TrimSpace(r.PostForm.Get("username"))
+		home, homeTenant = p.homeAccount(username)
+		if home != nil && !home.CheckPassword(r.PostForm.Get("password")) {
+			logAADError(p.log, r, newAADError(400, "invalid_grant", 50126, "wrong password"))
+			p.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
+			return
+		}
+	}
+	if home == nil {
 		logAADError(p.log, r, newAADError(400, "invalid_grant", 50034, "unknown user"))
 		p.renderLogin(w, req, nil, "AADSTS50034: The user account does not exist in the "+p.tx.Domain()+" directory. To sign into this application, the account must be added to the directory.", 50034)
-		return
-	case !home.CheckPassword(r.PostForm.Get("password")):
-		logAADError(p.log, r, newAADError(400, "invalid_grant", 50126, "wrong password"))
-		p.renderLogin(w, req, nil, "AADSTS50126: Error validating credentials due to invalid username or password.", 50126)
 		return
 	}
 	tenant := req.tenantID

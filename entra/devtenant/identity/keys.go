@@ -10,7 +10,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
 	"math/big"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -39,10 +45,128 @@ func newSigningKey(now time.Time) (*signingKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	sum := sha1.Sum(der) // x5t is the SHA-1 thumbprint (RFC 7517 §4.8); not a security use
+	return signingKeyOf(key, der), nil
+}
+
+// signingKeyOf names key by its certificate: the kid is the certificate's
+// thumbprint, so a kept key must keep its certificate too.
+func signingKeyOf(key *rsa.PrivateKey, certDER []byte) *signingKey {
+	sum := sha1.Sum(certDER) // x5t is the SHA-1 thumbprint (RFC 7517 §4.8); not a security use
 	kid := base64.RawURLEncoding.EncodeToString(sum[:])
 	hdr, _ := json.Marshal(map[string]string{"typ": "JWT", "alg": "RS256", "kid": kid})
-	return &signingKey{key: key, certDER: der, kid: kid, header: base64.RawURLEncoding.EncodeToString(hdr)}, nil
+	return &signingKey{key: key, certDER: certDER, kid: kid, header: base64.RawURLEncoding.EncodeToString(hdr)}
+}
+
+// loadOrCreateSigningKey is the key that signs first: a new one when path
+// is "", else the one kept in path (PEM: its certificate and PKCS #8 key),
+// created there (0600) when the file is absent or its certificate has less
+// than a day left. Tokens it signed validate after a restart: a client's
+// token cache may outlive the tenant's process (cmd/daemon's dev mode).
+// A file that is there but unreadable is an error, not replaced.
+func loadOrCreateSigningKey(path string, now time.Time) (*signingKey, error) {
+	if path == "" {
+		return newSigningKey(now)
+	}
+	k, err := loadSigningKey(path)
+	switch {
+	case err == nil && now.Before(k.notAfter.Add(-24*time.Hour)):
+		return k.signingKey, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("devtenant: signing key file %s: %w (delete it for a new key)", path, err)
+	}
+	expiring := err == nil
+	nk, err := newSigningKey(now)
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(nk.key)
+	if err != nil {
+		return nil, err
+	}
+	data := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: nk.certDER}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	won, err := writeKeyFile(path, data, expiring)
+	if err != nil {
+		return nil, fmt.Errorf("devtenant: signing key file %s: %w", path, err)
+	}
+	if !won {
+		// Another start created it first: sign with its key, so that both
+		// starts' tokens stay valid on the next.
+		return loadOrCreateSigningKey(path, now)
+	}
+	return nk, nil
+}
+
+// keptKey is a signing key read from its file, with its certificate's end.
+type keptKey struct {
+	*signingKey
+	notAfter time.Time
+}
+
+func loadSigningKey(path string) (keptKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return keptKey{}, err
+	}
+	var certDER, keyDER []byte
+	for {
+		var b *pem.Block
+		if b, data = pem.Decode(data); b == nil {
+			break
+		}
+		switch b.Type {
+		case "CERTIFICATE":
+			certDER = b.Bytes
+		case "PRIVATE KEY":
+			keyDER = b.Bytes
+		}
+	}
+	if certDER == nil || keyDER == nil {
+		return keptKey{}, errors.New("want a PEM CERTIFICATE and PRIVATE KEY")
+	}
+	cert, err := x509.ParseCertificate(certDER)
+	if err != nil {
+		return keptKey{}, err
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(keyDER)
+	if err != nil {
+		return keptKey{}, err
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok || key.N.BitLen() < 2048 || !key.PublicKey.Equal(cert.PublicKey) {
+		return keptKey{}, errors.New("the key is not an RSA key of 2048 bits or more matching the certificate")
+	}
+	return keptKey{signingKeyOf(key, certDER), cert.NotAfter}, nil
+}
+
+// writeKeyFile writes data to path with 0600, replacing an expired file
+// (replace) or, when there was none, only if no other process wrote one
+// meanwhile: it reports false then, and leaves theirs.
+func writeKeyFile(path string, data []byte, replace bool) (bool, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".signing-key-*")
+	if err != nil {
+		return false, err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return false, err
+	}
+	if err := tmp.Close(); err != nil {
+		return false, err
+	}
+	if replace {
+		return true, os.Rename(tmp.Name(), path)
+	}
+	// A hard link never replaces: of two first starts, one wins.
+	err = os.Link(tmp.Name(), path)
+	if errors.Is(err, fs.ErrExist) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // keyRing holds the signing keys: the current one signs; the next one is

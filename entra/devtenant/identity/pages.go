@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"sort"
+	"strings"
 
 	"github.com/entrakit/entrakit/entra/devtenant/directory"
 )
@@ -63,8 +64,83 @@ func (p *Provider) renderLogin(w http.ResponseWriter, req *authRequest, sess *ss
 	if sess != nil && req.prompt == "select_account" && !req.freshAuth {
 		data["SSOUser"] = p.sessionUser(sess).UserPrincipalName
 	}
+	if p.cfg.PersonaPicker {
+		data["Personas"] = p.personaButtons(req)
+	}
 	w.Header().Set("X-Frame-Options", "DENY")
 	render(w, http.StatusOK, "login", data, formPageCSP(req.redirectURI))
+}
+
+// personaButton is one button of the persona picker (Config.PersonaPicker):
+// it posts the persona's OID instead of a username and password. Never a
+// password: the page shows who, not how.
+type personaButton struct {
+	// OID is the user in the request's tenant (a guest's object there); on
+	// common and organizations, the home account.
+	OID      string
+	Name     string
+	Username string // what they sign in with: a guest's home account
+	Roles    []string
+	Admin    bool   // may consent for the organization
+	Guest    string // a guest's home tenant (its domain); "" for members
+	Disabled bool   // shown, so that one click shows the refusal (AADSTS50057)
+
+	home       *directory.User // the account that signs in, in homeTenant
+	homeTenant string
+}
+
+// personaButtons lists who can sign in where req is for: the tenant's users
+// with a password of their own and its guests whose home account is hosted
+// here; on common and organizations, every hosted tenant's users with a
+// password. By display name. Caller holds the lock.
+func (ts *tenants) personaButtons(req *authRequest) []personaButton {
+	tenantIDs := []string{req.tenantID}
+	if req.tenantID == "" {
+		tenantIDs = tenantIDs[:0]
+		for _, d := range ts.dirs {
+			tenantIDs = append(tenantIDs, d.TenantID())
+		}
+	}
+	var out []personaButton
+	for _, tid := range tenantIDs {
+		tx, ok := ts.txs[tid]
+		if !ok {
+			continue
+		}
+		for u := range tx.Users() {
+			b := personaButton{OID: u.ID, Name: u.DisplayName, Username: u.UserPrincipalName, Roles: u.AppRoles, Admin: u.Admin, home: u, homeTenant: tid}
+			switch {
+			case u.HasPassword():
+			case isGuest(u) && req.tenantID != "":
+				if b.home, b.homeTenant = ts.homeAccount(u.Mail); b.home == nil || !b.home.HasPassword() {
+					continue
+				}
+				b.Username, b.Guest = b.home.UserPrincipalName, ts.txs[b.homeTenant].Domain()
+			default:
+				continue
+			}
+			b.Disabled = !u.AccountEnabled || !b.home.AccountEnabled
+			out = append(out, b)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if a, b := strings.ToLower(out[i].Name), strings.ToLower(out[j].Name); a != b {
+			return a < b
+		}
+		return out[i].Username < out[j].Username
+	})
+	return out
+}
+
+// pickedPersona is the persona picker's button named oid, when the page
+// for req shows one. Caller holds the lock.
+func (ts *tenants) pickedPersona(req *authRequest, oid string) (personaButton, bool) {
+	for _, b := range ts.personaButtons(req) {
+		if strings.EqualFold(b.OID, oid) {
+			return b, true
+		}
+	}
+	return personaButton{}, false
 }
 
 func renderConsent(w http.ResponseWriter, req *authRequest, u *directory.User, missing []directory.ScopeDef) {

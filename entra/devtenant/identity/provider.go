@@ -45,6 +45,12 @@ type Config struct {
 	// nil: a client trusting the system roots and CA.
 	OIDCClient *http.Client
 	CA         *x509.Certificate
+	// PersonaPicker lists the personas on the sign-in page, each a button
+	// that signs them in without a password (dev mode).
+	PersonaPicker bool
+	// SigningKeyFile, when set, keeps the first signing key across starts
+	// (see loadOrCreateSigningKey); "": fresh keys per start.
+	SigningKeyFile string
 }
 
 // Provider is the identity side of the dev tenant: Entra ID's v2.0
@@ -77,7 +83,8 @@ type flows struct {
 	lastSweep     time.Time
 }
 
-// New makes a Provider with fresh signing keys.
+// New makes a Provider with fresh signing keys (the current one kept in
+// cfg.SigningKeyFile when set).
 func New(cfg Config) (*Provider, error) {
 	if cfg.Directory == nil || cfg.Now == nil || cfg.Faults == nil {
 		return nil, errors.New("devtenant: identity: Directory, Faults and Now are required")
@@ -103,7 +110,7 @@ func New(cfg Config) (*Provider, error) {
 		},
 	}
 	now := cfg.Now()
-	cur, err := newSigningKey(now)
+	cur, err := loadOrCreateSigningKey(cfg.SigningKeyFile, now)
 	if err != nil {
 		return nil, err
 	}
