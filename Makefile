@@ -4,7 +4,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_PKG     ?= ./cmd/webapp
 GOFILES      = $(shell find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*')
 
-.PHONY: test deps lint fmt-check vet staticcheck unit scale run bench fuzz
+.PHONY: test deps lint fmt-check vet staticcheck unit scale run bench fuzz screenshots
 
 test: deps lint unit scale
 
@@ -39,3 +39,8 @@ bench:
 
 fuzz:
 	@scripts/fuzz.sh
+
+# The README's screenshot, taken by the browser test (TestBrowserSignIn).
+screenshots: deps
+	ENTRAKIT_ARTIFACTS_DIR=$(CURDIR)/test-artifacts/browser $(GO) test -count=1 -run '^TestBrowserSignIn$$' ./webapp/
+	mkdir -p docs/img && cp test-artifacts/browser/04-profile.png docs/img/profile.png

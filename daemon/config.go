@@ -51,7 +51,7 @@ func (j JobConfig) TimeoutDuration() time.Duration {
 
 // DefaultConfig is used when no file is given: a directory sync every 15
 // minutes, the credential report daily at 06:00, no group snapshot (it
-// needs group ids).
+// needs group ids; cmd/daemon's dev mode adds one of a dev tenant group).
 const DefaultConfig = `{"jobs": [
   {"name": "directory-sync", "every": "15m", "timeout": "10m", "settings": {"groups": true}},
   {"name": "expiring-credentials", "cron": "0 6 * * *", "timeout": "5m", "settings": {"within_days": 30, "output_dir": "reports"}}

@@ -22,6 +22,9 @@ type TokenStats struct {
 	CacheHits      atomic.Int64
 	EndpointCalls  atomic.Int64
 	EndpointErrors atomic.Int64
+	// LastExpiry is when the last token served expires (Unix seconds; 0
+	// before the first), for `daemon run` to say.
+	LastExpiry atomic.Int64
 }
 
 // CredentialOptions are what NewCredential needs besides the config.
@@ -83,6 +86,7 @@ func (m *msalCredential) GetToken(ctx context.Context, opts policy.TokenRequestO
 	if entra.FromCache(res) {
 		m.stats.CacheHits.Add(1)
 	}
+	m.stats.LastExpiry.Store(res.ExpiresOn.Unix())
 	return entra.AccessToken(res), nil
 }
 
@@ -104,6 +108,7 @@ func (c *countingCredential) GetToken(ctx context.Context, opts policy.TokenRequ
 	if c.stats.EndpointCalls.Load() == before {
 		c.stats.CacheHits.Add(1)
 	}
+	c.stats.LastExpiry.Store(tok.ExpiresOn.Unix())
 	return tok, nil
 }
 

@@ -45,6 +45,9 @@ func (e *RunEnv) progress(n int) {
 type Result struct {
 	Items   int    // items processed
 	Summary string // one line for the log
+	// Details list what the run found, a line each, for a person reading
+	// `daemon run` (the log has Summary only).
+	Details []string
 }
 
 // Error kinds, for errors.Is and the failure metric's label.

@@ -53,8 +53,12 @@ func (j *ExpiringCredentials) Run(ctx context.Context, env *RunEnv) (Result, err
 			return Result{Items: len(list)}, err
 		}
 	}
-	return Result{Items: len(list), Summary: fmt.Sprintf("%d credentials expire within %s (%d already expired); report %s",
-		len(list), j.Within, expired, runID)}, nil
+	verb := "credentials expire"
+	if len(list) == 1 {
+		verb = "credential expires"
+	}
+	return Result{Items: len(list), Summary: fmt.Sprintf("%d %s within %s (%d already expired); report %s",
+		len(list), verb, days(j.Within), expired, runID), Details: credentialDetails(list, now(), j.OutputDir, runID)}, nil
 }
 
 func (j *ExpiringCredentials) store(ctx context.Context, env *RunEnv, runID string, list []graphapi.ExpiringCredential, now time.Time) (int, error) {
@@ -156,6 +160,7 @@ func (j *GroupSnapshot) Name() string { return "group-snapshot" }
 func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
 	now := clock(j.Now)
 	total, added, removed := 0, 0, 0
+	var details []string
 	for _, gid := range j.Groups {
 		members := map[string]string{}
 		for m, err := range env.Graph.GroupMembers(ctx, gid, true) {
@@ -168,53 +173,60 @@ func (j *GroupSnapshot) Run(ctx context.Context, env *RunEnv) (Result, error) {
 			total++
 			env.progress(total)
 		}
-		a, r, err := j.store(ctx, env.DB, gid, members, timestamp(now()))
+		a, r, first, err := j.store(ctx, env.DB, gid, members, timestamp(now()))
 		if err != nil {
 			return Result{Items: total}, dbErr(err)
 		}
 		added, removed = added+a, removed+r
+		details = append(details, snapshotDetail(gid, len(members), a, r, first))
 	}
-	return Result{Items: total, Summary: fmt.Sprintf("%d groups, %d members, %d added and %d removed since the last snapshot",
-		len(j.Groups), total, added, removed)}, nil
+	groups := "groups"
+	if len(j.Groups) == 1 {
+		groups = "group"
+	}
+	return Result{Items: total, Summary: fmt.Sprintf("%d %s, %d members, %d added and %d removed since the last snapshot",
+		len(j.Groups), groups, total, added, removed), Details: details}, nil
 }
 
 // graphTypePrefix is the namespace of Graph's @odata.type values; the
 // database keeps the bare type ("user", "group").
 const graphTypePrefix = "#microsoft.graph."
 
-func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members map[string]string, at string) (added, removed int, err error) {
+// store records the snapshot of group gid; first says it is the group's
+// first (which records no change).
+func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members map[string]string, at string) (added, removed int, first bool, err error) {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	defer tx.Rollback()
 	rows, err := tx.QueryContext(ctx, db.Rebind(`SELECT member_id FROM group_snapshots WHERE group_id = ?`), gid)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	previous := map[string]bool{}
 	for rows.Next() {
 		var id string
 		if err := rows.Scan(&id); err != nil {
 			rows.Close()
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 		previous[id] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	// The first snapshot of a group records no changes; an empty earlier
 	// snapshot is still a snapshot (group_snapshot_runs says which).
 	var runs int
 	if err := tx.QueryRowContext(ctx, db.Rebind(`SELECT COUNT(*) FROM group_snapshot_runs WHERE group_id = ?`), gid).Scan(&runs); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
-	first := runs == 0
+	first = runs == 0
 	if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_runs (group_id, snapshot_at) VALUES (?, ?)
 		ON CONFLICT (group_id) DO UPDATE SET snapshot_at = excluded.snapshot_at`), gid, at); err != nil {
-		return 0, 0, err
+		return 0, 0, false, err
 	}
 	ids := make([]string, 0, len(members))
 	for id := range members {
@@ -227,23 +239,23 @@ func (j *GroupSnapshot) store(ctx context.Context, db *DB, gid string, members m
 			continue
 		}
 		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshots (group_id, member_id, member_type, snapshot_at) VALUES (?, ?, ?, ?)`), gid, id, members[id], at); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 		if !first {
 			added++
 			if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_changes (group_id, member_id, change, changed_at) VALUES (?, ?, 'added', ?)`), gid, id, at); err != nil {
-				return 0, 0, err
+				return 0, 0, false, err
 			}
 		}
 	}
 	for id := range previous {
 		removed++
 		if _, err := tx.ExecContext(ctx, db.Rebind(`DELETE FROM group_snapshots WHERE group_id = ? AND member_id = ?`), gid, id); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 		if _, err := tx.ExecContext(ctx, db.Rebind(`INSERT INTO group_snapshot_changes (group_id, member_id, change, changed_at) VALUES (?, ?, 'removed', ?)`), gid, id, at); err != nil {
-			return 0, 0, err
+			return 0, 0, false, err
 		}
 	}
-	return added, removed, tx.Commit()
+	return added, removed, first, tx.Commit()
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -121,9 +122,22 @@ func TestExpiringCredentials(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if res.Items != tc.want || !strings.Contains(res.Summary, fmt.Sprintf("%d credentials expire", tc.want)) ||
+			if res.Items != tc.want || !strings.Contains(res.Summary, map[bool]string{true: "1 credential expires", false: fmt.Sprintf("%d credentials expire", tc.want)}[tc.want == 1]) ||
 				!strings.Contains(res.Summary, fmt.Sprintf("(%d already expired)", tc.expired)) {
 				t.Errorf("result %d items, %q", res.Items, res.Summary)
+			}
+			// For a person: a line per credential, then the report files.
+			if len(res.Details) != tc.want+1 || !strings.HasPrefix(res.Details[tc.want], "report: "+out+string(filepath.Separator)) {
+				t.Errorf("details %q", res.Details)
+			}
+			for _, w := range want {
+				line := fmt.Sprintf("%s (application): ", w.DisplayName)
+				if w.Expired {
+					line += "client secret " + strconv.Quote(w.Name) + " expired " + w.End.Format("2006-01-02")
+				}
+				if !slices.ContainsFunc(res.Details, func(d string) bool { return strings.HasPrefix(d, line) && strings.Contains(d, strconv.Quote(w.Name)) }) {
+					t.Errorf("no detail line %q... for %v in %q", line, w, res.Details)
+				}
 			}
 
 			// The database: one set of rows for the run.
@@ -382,6 +396,16 @@ func TestGroupSnapshot(t *testing.T) {
 			}
 			if res.Items != total {
 				t.Errorf("%d members read, the groups have %d", res.Items, total)
+			}
+			for i, g := range []string{allCompany, engineering} {
+				what := "first snapshot"
+				if !step.first {
+					what = " since the last snapshot"
+				}
+				if len(res.Details) != 2 || !strings.HasPrefix(res.Details[i], fmt.Sprintf("group %s: %d members (", g, len(after[g]))) ||
+					!strings.Contains(res.Details[i], what) {
+					t.Errorf("details %q: want a line per group, %s first", res.Details, g)
+				}
 			}
 
 			// The snapshot is the groups' current membership.

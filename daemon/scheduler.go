@@ -129,8 +129,20 @@ func (s *Scheduler) Shutdown(ctx context.Context) error {
 	return s.sched.ShutdownWithContext(ctx)
 }
 
-// RunOnce runs the named job now, in the foreground, with progress.
+// RunOnce runs the named job now, in the foreground, with progress. A
+// directory sync's result says in its Details what the database holds.
 func (s *Scheduler) RunOnce(ctx context.Context, name string, progress func(done int)) (Result, error) {
+	res, err := s.runOnce(ctx, name, progress)
+	if err == nil && name == "directory-sync" && len(res.Details) == 0 {
+		// For the person who asked; the run itself succeeded either way.
+		if details, derr := syncDetails(ctx, s.DB); derr == nil {
+			res.Details = details
+		}
+	}
+	return res, err
+}
+
+func (s *Scheduler) runOnce(ctx context.Context, name string, progress func(done int)) (Result, error) {
 	s.init()
 	for _, jc := range s.Config.Jobs {
 		if jc.Name != name {
@@ -260,7 +272,8 @@ func NextRuns(c *FileConfig, now time.Time) []string {
 	var out []string
 	for _, j := range c.Jobs {
 		sched := "every " + j.Every
-		next := now.Add(j.Interval())
+		// Interval jobs tick on multiples of their interval (Start).
+		next := now.Truncate(j.Interval()).Add(j.Interval())
 		if j.Cron != "" {
 			sched = "cron " + strconv.Quote(j.Cron)
 			if cs, err := cron.ParseStandard(j.Cron); err == nil {

@@ -293,7 +293,8 @@ func TestNextRuns(t *testing.T) {
 		want     [][]string // substrings of each line
 	}{
 		{"default", daemon.DefaultConfig, [][]string{
-			{"directory-sync", "every 15m", "timeout 10m0s", "next 2026-03-02T06:05:00Z"},
+			// The next multiple of 15 minutes, as Start schedules it.
+			{"directory-sync", "every 15m", "timeout 10m0s", "next 2026-03-02T06:00:00Z"},
 			{"expiring-credentials", `cron "0 6 * * *"`, "timeout 5m0s", "next 2026-03-02T06:00:00Z"},
 		}},
 		{"cron tomorrow, default timeout", `{"jobs":[{"name":"expiring-credentials","cron":"30 5 * * *"}]}`, [][]string{
@@ -313,6 +314,10 @@ func TestNextRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+	// On a tick: the one after.
+	if l := daemon.NextRuns(mustConfig(t, daemon.DefaultConfig), now.Add(10*time.Minute))[0]; !strings.Contains(l, "next 2026-03-02T06:15:00Z") {
+		t.Errorf("at 06:00: %q, want the next run at 06:15", l)
 	}
 }
 

@@ -7,7 +7,9 @@
 //	go run ./cmd/daemon run JOB       # run one job now, in the foreground
 //
 // With no AZURE_CLIENT_ID it runs against the in-process dev tenant (and
-// says so); with the AZURE_* settings, against a real tenant.
+// says so), with all three jobs, and keeps its state under
+// .entrakit/devtenant so that the next run reuses the app token; with the
+// AZURE_* settings, against a real tenant.
 package main
 
 import (
@@ -22,7 +24,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -32,7 +33,6 @@ import (
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/envconfig"
-	"github.com/mattn/go-isatty"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -67,7 +67,12 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	if *configPath == "" {
 		*configPath = s.DaemonConfig
 	}
-	cfg, err := daemon.LoadConfig(*configPath)
+	var cfg *daemon.FileConfig
+	if *configPath == "" && s.DevTenant {
+		cfg, err = devJobs()
+	} else {
+		cfg, err = daemon.LoadConfig(*configPath)
+	}
 	if err != nil {
 		return fmt.Errorf("job file: %w", err)
 	}
@@ -97,13 +102,18 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	sch := &daemon.Scheduler{Config: cfg, Graph: env.graph, DB: env.db, Logger: logger, Tokens: env.tokens}
 
 	if cmd == "run" {
-		progress, done := progressPrinter(stdout, rest[0])
-		res, err := sch.RunOnce(ctx, rest[0], progress)
-		done()
+		bar := newProgressBar(stdout, rest[0], isTerminal(stdout, lookup), time.Now, barTick)
+		sch.Logger = slog.New(bar.logHandler(logger.Handler()))
+		start := time.Now()
+		res, err := sch.RunOnce(ctx, rest[0], bar.progress)
+		bar.done()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s: %s\n", rest[0], res.Summary)
+		writeSummary(stdout, rest[0], res, time.Since(start))
+		if line := tokenSource(env.tokens, env.tokenFrom, env.sealedCache, time.Now()); line != "" {
+			fmt.Fprintln(stdout, line)
+		}
 		return nil
 	}
 
@@ -138,7 +148,11 @@ type environment struct {
 	graph  *graphapi.Client
 	db     *daemon.DB
 	tokens *daemon.TokenStats
-	closes []func()
+	// tokenFrom names who issues the app tokens; sealedCache: they are kept
+	// in the encrypted token cache (a secret or a certificate).
+	tokenFrom   string
+	sealedCache bool
+	closes      []func()
 }
 
 func (e *environment) close() {
@@ -150,38 +164,34 @@ func (e *environment) close() {
 // setUp builds the credential, the Graph client and the database, starting
 // the dev tenant first in dev mode.
 func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*environment, error) {
-	env := &environment{tokens: &daemon.TokenStats{}}
+	env := &environment{tokens: &daemon.TokenStats{}, tokenFrom: "Microsoft Entra ID"}
 	cfg := s.Entra
 	cacheURL := s.TokenCacheURL
-	stateDir := ".entrakit"
+	cacheKeys := s.TokenCacheKeys
 	var dev *devtenant.Server
 	if s.DevTenant {
-		var err error
-		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: filepath.Join(stateDir, "devtenant"),
-			Logger: slog.New(slog.DiscardHandler)})
+		d, err := startDevTenant(s.DevTenantListen, logger)
 		if err != nil {
 			return nil, err
 		}
+		dev = d.srv
 		env.closes = append(env.closes, func() { dev.Close() })
 		cfg = devmode.DaemonConfig(dev)
-		// The dev tenant is new on every start, so are its keys: tokens
-		// cached by an earlier start would be refused. Start clean.
-		dir := filepath.Join(stateDir, "devtenant", "tokencache")
-		_ = os.RemoveAll(dir)
-		if cacheURL == "" {
-			abs, _ := filepath.Abs(dir)
-			cacheURL = "file://" + abs
-		}
-		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the daemon runs against the in-process dev tenant at " + dev.URL() + ", not Microsoft Entra ID.")
+		env.tokenFrom = "the dev tenant"
+		// Production settings are refused in dev mode (envconfig), so
+		// these are the dev folder's own.
+		cacheURL, cacheKeys = "file://"+d.cacheDir, d.cacheKeys
+		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the daemon runs against the in-process dev tenant at " + dev.URL() +
+			", not Microsoft Entra ID. Its state, the token cache and the key sealing it included, is kept in " + envconfig.DaemonDevDir + ".")
 	}
 	if cacheURL == "" {
-		abs, err := filepath.Abs(filepath.Join(stateDir, "tokencache"))
+		abs, err := filepath.Abs(filepath.Join(".entrakit", "tokencache"))
 		if err != nil {
 			return nil, err
 		}
 		cacheURL = "file://" + abs
 	}
-	cache, closeStore, err := devmode.TokenCache{Keys: s.TokenCacheKeys, Dev: s.DevTenant, StoreURL: cacheURL, Logger: logger}.Open()
+	cache, closeStore, err := devmode.TokenCache{Keys: cacheKeys, Dev: s.DevTenant, StoreURL: cacheURL, Logger: logger}.Open()
 	if err != nil {
 		return nil, err
 	}
@@ -190,6 +200,12 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 	cred, err := daemon.NewCredential(cfg, daemon.CredentialOptions{HTTPClient: httpClient, Stats: env.tokens, Cache: cache})
 	if err != nil {
 		return nil, err
+	}
+	switch cfg.Credential.Kind() {
+	case "secret", "certificate", "none": // MSAL, with the cache (NewCredential)
+		env.sealedCache = true
+	case "managed-identity":
+		env.tokenFrom = "the managed identity endpoint"
 	}
 	graphURL := cfg.Cloud.GraphEndpoint
 	if graphURL == "" {
@@ -217,38 +233,4 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 		}
 	}
 	return env, nil
-}
-
-// progressPrinter draws a live count on a terminal, and a log line every
-// 10,000 items otherwise.
-func progressPrinter(w io.Writer, job string) (func(int), func()) {
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = isatty.IsTerminal(f.Fd())
-	}
-	start := time.Now()
-	last := 0
-	var lastDraw time.Time
-	progress := func(n int) {
-		if tty {
-			if time.Since(lastDraw) < 100*time.Millisecond {
-				return
-			}
-			lastDraw = time.Now()
-			rate := float64(n) / max(time.Since(start).Seconds(), 0.001)
-			bar := strings.Repeat("█", (n/1000)%30) + strings.Repeat("░", 30-(n/1000)%30)
-			fmt.Fprintf(w, "\r%s %s %d items  %.0f/s ", job, bar, n, rate)
-			return
-		}
-		if n/10_000 > last/10_000 {
-			fmt.Fprintf(w, "%s: %d items\n", job, n)
-		}
-		last = n
-	}
-	done := func() {
-		if tty {
-			fmt.Fprint(w, "\r\033[K")
-		}
-	}
-	return progress, done
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -15,6 +17,7 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
+	"github.com/entrakit/entrakit/internal/devmode"
 	"github.com/entrakit/entrakit/internal/testlog"
 )
 
@@ -50,19 +53,45 @@ func writeFile(t *testing.T, name, content string) string {
 	return p
 }
 
+// prodEnv is a production configuration (a real tenant's settings; list
+// reaches no tenant).
+func prodEnv() func(string) (string, bool) {
+	return env("AZURE_TENANT_ID", "9b1c2d3e-4f50-4a6b-8c7d-0e1f2a3b4c5d", "AZURE_CLIENT_ID", "5c3a1e7b-2d4f-4e6a-9b8c-1d2e3f4a5b6c",
+		"AZURE_CLIENT_SECRET", "s", "ENTRAKIT_TOKEN_CACHE_KEYS", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+}
+
+// Dev mode lists every job, the group snapshot of the dev tenant's demo
+// group included; production, with no job file, daemon.DefaultConfig's.
 func TestListDefaultJobs(t *testing.T) {
+	devCfg, err := devJobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	prodCfg, err := daemon.ParseConfig([]byte(daemon.DefaultConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devCfg.Jobs) != 3 || devCfg.Jobs[2].Name != "group-snapshot" || !strings.Contains(string(devCfg.Jobs[2].Settings), devmode.DaemonDemoGroupID()) ||
+		!strings.Contains(string(devCfg.Jobs[1].Settings), `".entrakit/devtenant/reports"`) {
+		t.Fatalf("dev jobs: %+v", devCfg.Jobs)
+	}
+	for name, tc := range map[string]struct {
+		lookup func(string) (string, bool)
+		cfg    *daemon.FileConfig
+	}{"dev mode": {env(), devCfg}, "production": {prodEnv(), prodCfg}} {
+		t.Run(name, func(t *testing.T) { listDefaultJobs(t, tc.lookup, tc.cfg) })
+	}
+}
+
+func listDefaultJobs(t *testing.T, lookup func(string) (string, bool), cfg *daemon.FileConfig) {
 	t.Chdir(t.TempDir())
 	var out bytes.Buffer
 	logger, _ := logs()
 	before := time.Now()
-	if err := run(context.Background(), []string{"list"}, env(), &out, logger); err != nil {
+	if err := run(context.Background(), []string{"list"}, lookup, &out, logger); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	cfg, err := daemon.ParseConfig([]byte(daemon.DefaultConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(lines) != len(cfg.Jobs) {
 		t.Fatalf("list printed %d lines for %d default jobs:\n%s", len(lines), len(cfg.Jobs), out.String())
 	}
@@ -251,36 +280,43 @@ func TestUsage(t *testing.T) {
 	}
 }
 
-// TestRunJobsDevMode runs the jobs once each in the foreground against the
-// dev tenant, as `go run ./cmd/daemon run JOB` does.
+// TestRunJobsDevMode runs each job once in the foreground against the dev
+// tenant, as `go run ./cmd/daemon run JOB` does with no configuration: the
+// built-in dev jobs, state under .entrakit/devtenant.
 func TestRunJobsDevMode(t *testing.T) {
 	t.Chdir(t.TempDir())
-	reports := filepath.Join(t.TempDir(), "reports")
-	jobs := writeFile(t, "jobs.json", `{"jobs": [
-		{"name": "directory-sync", "every": "15m"},
-		{"name": "expiring-credentials", "cron": "0 6 * * *", "settings": {"within_days": 3650, "output_dir": "`+reports+`"}}
-	]}`)
-	lookup := devEnv("ENTRAKIT_DAEMON_CONFIG", jobs)
+	lookup := devEnv()
 	ctx := context.Background()
-
-	var out bytes.Buffer
 	logger, logBuf := logs()
-	start := time.Now()
-	if err := run(ctx, []string{"run", "directory-sync"}, lookup, &out, logger); err != nil {
-		t.Fatalf("run directory-sync: %v\nlogs:\n%s", err, logBuf)
+	runJob := func(job string) string {
+		t.Helper()
+		var out bytes.Buffer
+		start := time.Now()
+		if err := run(ctx, []string{"run", job}, lookup, &out, logger); err != nil {
+			t.Fatalf("run %s: %v\nlogs:\n%s", job, err, logBuf)
+		}
+		t.Logf("run %s: %v:\n%s", job, time.Since(start), out.String())
+		if strings.ContainsAny(out.String(), "\r\033") {
+			t.Errorf("run %s: progress bar drawn on a non-terminal: %q", job, out.String())
+		}
+		if !regexp.MustCompile(`(?m)^app token: (acquired from the dev tenant \(1 token request\), kept in the encrypted token cache for the next runs|from the encrypted token cache, no token request); expires in \d+ min$`).MatchString(out.String()) {
+			t.Errorf("run %s: no app token line:\n%s", job, out.String())
+		}
+		return out.String()
 	}
-	t.Logf("run directory-sync: %v: %s", time.Since(start), strings.TrimSpace(out.String()))
-	if !regexp.MustCompile(`(?m)^directory-sync: \d+ user changes, \d+ group changes$`).MatchString(out.String()) {
-		t.Errorf("no summary line:\n%s", out.String())
+
+	out := runJob("directory-sync")
+	if !regexp.MustCompile(`(?m)^directory-sync done in \d+(\.\d)? m?s: \d+ user changes, \d+ group changes$`).MatchString(out) {
+		t.Errorf("no summary line:\n%s", out)
+	}
+	if !regexp.MustCompile(`(?m)^  database: [1-9]\d* users, [1-9]\d* groups, [1-9]\d* group memberships; this round listed everything \(full round\)$`).MatchString(out) {
+		t.Errorf("no database line:\n%s", out)
 	}
 	if !strings.Contains(logBuf.String(), "DEV MODE") {
 		t.Errorf("dev mode not announced in the log:\n%s", logBuf)
 	}
 	if !strings.Contains(logBuf.String(), "job done") {
 		t.Errorf("no job log line:\n%s", logBuf)
-	}
-	if strings.Contains(out.String(), "\r") {
-		t.Errorf("progress bar drawn on a non-terminal: %q", out.String())
 	}
 	// Dev mode's own database holds the dev tenant's users.
 	db, err := daemon.OpenDB(ctx, "sqlite://.entrakit/devtenant/daemon.db")
@@ -295,20 +331,24 @@ func TestRunJobsDevMode(t *testing.T) {
 	if users == 0 {
 		t.Errorf("the sync stored no user")
 	}
-	if _, err := os.Stat(filepath.Join(".entrakit", "devtenant")); err != nil {
-		t.Errorf("dev tenant state: %v", err)
-	}
 
-	out.Reset()
-	if err := run(ctx, []string{"run", "expiring-credentials"}, lookup, &out, logger); err != nil {
-		t.Fatalf("run expiring-credentials: %v\nlogs:\n%s", err, logBuf)
-	}
-	t.Logf("run expiring-credentials: %s", strings.TrimSpace(out.String()))
-	m := regexp.MustCompile(`(?m)^expiring-credentials: (\d+) credentials expire within .* report (\S+)$`).FindStringSubmatch(out.String())
+	// The credential report of dev mode has the dev tenant's secret that
+	// expires in 14 days, and nothing of infra's manifest, whose dates are
+	// further away.
+	out = runJob("expiring-credentials")
+	m := regexp.MustCompile(`(?m)^expiring-credentials done in .*: 1 credential expires within 30 days \(0 already expired\); report (\S+)$`).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("no summary line:\n%s", out.String())
+		t.Fatalf("no summary line:\n%s", out)
 	}
-	runID := m[2]
+	if want := fmt.Sprintf(`  entrakit daemon (application): client secret %q expires %s (in 14 days)`, devmode.ExpiringSecretName,
+		time.Now().Add(devmode.ExpiringSecretLifetime).UTC().Format("2006-01-02")); !strings.Contains(out, want+"\n") {
+		t.Errorf("the report does not list the expiring secret as\n%s\nin:\n%s", want, out)
+	}
+	reports := filepath.Join(".entrakit", "devtenant", "reports")
+	runID := m[1]
+	if !strings.Contains(out, "  report: "+filepath.Join(reports, runID)+".json and .csv\n") {
+		t.Errorf("the report files are not named:\n%s", out)
+	}
 	js, err := os.ReadFile(filepath.Join(reports, runID+".json"))
 	if err != nil {
 		t.Fatal(err)
@@ -320,8 +360,8 @@ func TestRunJobsDevMode(t *testing.T) {
 	if err := json.Unmarshal(js, &report); err != nil {
 		t.Fatalf("report JSON: %v", err)
 	}
-	if report.Run != runID || len(report.Credentials) == 0 || m[1] == "0" {
-		t.Errorf("report %s: run %q, %d credentials (summary says %s)", runID, report.Run, len(report.Credentials), m[1])
+	if report.Run != runID || len(report.Credentials) != 1 || report.Credentials[0]["credentialName"] != devmode.ExpiringSecretName {
+		t.Errorf("report %s: run %q, credentials %v", runID, report.Run, report.Credentials)
 	}
 	f, err := os.Open(filepath.Join(reports, runID+".csv"))
 	if err != nil {
@@ -340,6 +380,16 @@ func TestRunJobsDevMode(t *testing.T) {
 		t.Errorf("CSV mode %v", fi.Mode().Perm())
 	}
 
+	// The demo group's snapshot: its members, first, then no change.
+	group := devmode.DaemonDemoGroupID()
+	out = runJob("group-snapshot")
+	if !regexp.MustCompile(`(?m)^group-snapshot done in .*: 1 group, [1-9]\d* members, 0 added and 0 removed since the last snapshot\n  group ` + group + `: [1-9]\d* members \(first snapshot\)$`).MatchString(out) {
+		t.Errorf("first snapshot:\n%s", out)
+	}
+	out = runJob("group-snapshot")
+	if !strings.Contains(out, "  group "+group+": ") || !strings.Contains(out, " members (0 added and 0 removed since the last snapshot)\n") {
+		t.Errorf("second snapshot:\n%s", out)
+	}
 }
 
 // TestRunDirectorySyncTwiceDevMode runs `daemon run directory-sync` twice
@@ -389,5 +439,65 @@ func TestInsecureStoresWarned(t *testing.T) {
 	}
 	if strings.Contains(logBuf.String(), "hunter2") {
 		t.Errorf("the log quotes the database password")
+	}
+}
+
+// freeAddr is a loopback address free a moment ago, for two runs that must
+// listen on the same one.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// In dev mode the app token outlives the process: the second run takes it
+// from the encrypted token cache, sends the dev tenant no token request
+// (its request log, at debug level in the daemon's log, says so), and tells
+// the person. A new signing key drops the cache instead of failing on it.
+func TestSecondRunReusesCachedToken(t *testing.T) {
+	t.Chdir(t.TempDir())
+	// One authority for every run: MSAL keys its cache by host and port.
+	lookup := env("ENTRAKIT_DEV_TENANT_LISTEN", freeAddr(t))
+	requests := func(logs, path string) int {
+		return len(regexp.MustCompile(`(?m)^.*level=DEBUG msg=request component=devtenant method=\S+ path=`+path+` status=200`).FindAllString(logs, -1))
+	}
+	for i, tc := range []struct {
+		before        func()
+		tokenRequests int
+		want          string
+	}{
+		{nil, 1, "app token: acquired from the dev tenant (1 token request), kept in the encrypted token cache for the next runs; expires in "},
+		{nil, 0, "app token: from the encrypted token cache, no token request; expires in "},
+		{func() { os.Remove(filepath.Join(".entrakit", "devtenant", devSigningKeyFile)) }, 1, "app token: acquired from the dev tenant (1 token request)"},
+		{nil, 0, "app token: from the encrypted token cache, no token request; expires in "},
+	} {
+		if tc.before != nil {
+			tc.before()
+		}
+		logger, logBuf := logs()
+		var out bytes.Buffer
+		if err := run(context.Background(), []string{"run", "group-snapshot"}, lookup, &out, logger); err != nil {
+			t.Fatalf("run %d: %v\nlogs:\n%s", i+1, err, logBuf)
+		}
+		t.Logf("run %d:\n%s", i+1, out.String())
+		if got := requests(logBuf.String(), `/\S+/oauth2/v2.0/token`); got != tc.tokenRequests {
+			t.Errorf("run %d: %d token requests in the dev tenant's log, want %d", i+1, got, tc.tokenRequests)
+		}
+		if requests(logBuf.String(), `/v1.0/groups/\S+`) == 0 {
+			t.Errorf("run %d: no Graph request in the dev tenant's log: the count above proves nothing\n%s", i+1, logBuf)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("run %d: no %q in:\n%s", i+1, tc.want, out.String())
+		}
+	}
+	for _, name := range []string{devSigningKeyFile, devCacheKeyFile} {
+		fi, err := os.Stat(filepath.Join(".entrakit", "devtenant", name))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, want mode 0600", name, err)
+		}
 	}
 }

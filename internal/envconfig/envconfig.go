@@ -51,6 +51,12 @@ var Variables = []Variable{
 	{"ENTRAKIT_TOKEN_CACHE_KEYS", "", "Comma-separated base64 keys (>= 32 random bytes each) sealing the token cache; the first seals, all open. Required outside dev mode."},
 }
 
+// DaemonDevDir is where cmd/daemon keeps its dev-mode state across runs:
+// the dev tenant's CA and signing key, the token cache and the key sealing
+// it, the database and the reports. Apart from a deployment's .entrakit
+// files, so a dev run never meets them.
+const DaemonDevDir = ".entrakit/devtenant"
+
 // Settings is what the binaries read from the environment.
 type Settings struct {
 	Entra entra.Config
@@ -229,7 +235,7 @@ func (e *reader) stores(s *Settings) {
 	case s.DatabaseURL == "" && s.DevTenant:
 		// Dev state lives apart: a dev run in a deployment's folder never
 		// opens its database.
-		s.DatabaseURL = "sqlite://.entrakit/devtenant/daemon.db"
+		s.DatabaseURL = "sqlite://" + DaemonDevDir + "/daemon.db"
 	case s.DatabaseURL == "":
 		s.DatabaseURL = "sqlite://.entrakit/daemon.db"
 	case !strings.HasPrefix(s.DatabaseURL, "sqlite:") && !strings.HasPrefix(s.DatabaseURL, "postgres://") && !strings.HasPrefix(s.DatabaseURL, "postgresql://"):
