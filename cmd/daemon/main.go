@@ -102,21 +102,32 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 	sch := &daemon.Scheduler{Config: cfg, Graph: env.graph, DB: env.db, Logger: logger, Tokens: env.tokens}
 
 	if cmd == "run" {
-		bar := newProgressBar(stdout, rest[0], isTerminal(stdout, lookup), time.Now, barTick)
-		sch.Logger = slog.New(bar.logHandler(logger.Handler()))
-		start := time.Now()
-		res, err := sch.RunOnce(ctx, rest[0], bar.progress)
-		bar.done()
-		if err != nil {
-			return err
-		}
-		writeSummary(stdout, rest[0], res, time.Since(start))
-		if line := tokenSource(env.tokens, env.tokenFrom, env.sealedCache, time.Now()); line != "" {
-			fmt.Fprintln(stdout, line)
-		}
-		return nil
+		return runOnce(ctx, sch, env, rest[0], stdout, lookup, logger)
 	}
+	return serve(ctx, sch, s, cfg, logger)
+}
 
+// runOnce runs one job now: a progress bar on a terminal, then a summary and
+// where the app token came from.
+func runOnce(ctx context.Context, sch *daemon.Scheduler, env *environment, job string, stdout io.Writer, lookup func(string) (string, bool), logger *slog.Logger) error {
+	bar := newProgressBar(stdout, job, isTerminal(stdout, lookup), time.Now, barTick)
+	sch.Logger = slog.New(bar.logHandler(logger.Handler()))
+	start := time.Now()
+	res, err := sch.RunOnce(ctx, job, bar.progress)
+	bar.done()
+	if err != nil {
+		return err
+	}
+	writeSummary(stdout, job, res, time.Since(start))
+	if line := tokenSource(env.tokens, env.tokenFrom, env.sealedCache, time.Now()); line != "" {
+		fmt.Fprintln(stdout, line)
+	}
+	return nil
+}
+
+// serve runs the scheduler until ctx ends, with /healthz and /metrics and,
+// with Redis, a lock shared by the replicas.
+func serve(ctx context.Context, sch *daemon.Scheduler, s envconfig.Settings, cfg *daemon.FileConfig, logger *slog.Logger) error {
 	if s.RedisURL != "" {
 		opts, err := tokencache.RedisOptions(s.RedisURL)
 		if err != nil {
