@@ -20,12 +20,14 @@ const syncUsers = 5000
 
 // TestDirectorySyncSQLite runs the sync suite against the embedded store.
 func TestDirectorySyncSQLite(t *testing.T) {
+	t.Parallel()
 	runSyncSuite(t, func(t *testing.T) *daemon.DB { return openSQLite(t) })
 }
 
 // TestDirectorySyncPostgres runs the sync suite against a real PostgreSQL
 // server, a new database for each case.
 func TestDirectorySyncPostgres(t *testing.T) {
+	t.Parallel()
 	pg := testpg.Start(t)
 	databases := 0
 	runSyncSuite(t, func(t *testing.T) *daemon.DB {
@@ -149,7 +151,9 @@ func runSyncSuite(t *testing.T, newDB func(t *testing.T) *daemon.DB) {
 		db := newDB(t)
 		job := &daemon.DirectorySync{Groups: true}
 		cancelled := 0
-		for d := 40 * time.Millisecond; ; d += d / 2 {
+		// Doubling deadlines: cancellations early, mid-page and late
+		// in the run, at twice the cost of one full sync in all.
+		for d := 40 * time.Millisecond; ; d *= 2 {
 			rctx, cancel := context.WithTimeout(ctx, d)
 			_, err := job.Run(rctx, syncEnv(t, srv, db))
 			cancel()
