@@ -2,6 +2,9 @@
 GO          ?= go
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 RUN_PKG     ?= ./cmd/webapp
+# gin without its msgpack codec (ugorji/go): a cold first build 175 s instead of
+# 192-219 s and an 80 MB binary instead of 89 (README, Development).
+RUN_TAGS    ?= nomsgpack
 GOFILES      = $(shell find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*')
 
 .PHONY: test deps lint fmt-check vet staticcheck unit scale run bench fuzz screenshots
@@ -32,7 +35,7 @@ scale:
 	$(GO) test -count=1 -timeout 10m -run '^TestScale' ./daemon/
 
 run:
-	$(GO) run $(RUN_PKG)
+	$(GO) run -tags '$(RUN_TAGS)' $(RUN_PKG)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
