@@ -104,6 +104,31 @@ func (b *Bearer) Handler(next http.Handler) http.Handler {
 // 6750 §3: 401 with WWW-Authenticate, 403 insufficient_scope, 400
 // invalid_request, or 503 when the key set could not be read.
 func (b *Bearer) Challenge(w http.ResponseWriter, r *http.Request, err error) {
+	ref := b.Refuse(r.Context(), err)
+	if ref.Status == http.StatusServiceUnavailable {
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, ref.Description, ref.Status)
+		return
+	}
+	w.Header().Set("WWW-Authenticate", ref.WWWAuthenticate)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Error(w, http.StatusText(ref.Status), ref.Status)
+}
+
+// Refusal is how a web API answers a request Bearer did not let through:
+// an HTTP status, the RFC 6750 challenge (empty with 503), and the error
+// code and description, for an API that answers in JSON.
+type Refusal struct {
+	Status          int
+	WWWAuthenticate string
+	Error           string // RFC 6750 error code; "" when no token was sent
+	Description     string
+}
+
+// Refuse maps what Authenticate returned (ok=false) to the answer, and logs
+// it: a refused token at Info (the reason, never the token), a technical
+// failure at Error.
+func (b *Bearer) Refuse(ctx context.Context, err error) Refusal {
 	log := b.Logger
 	if log == nil {
 		log = slog.Default()
@@ -112,37 +137,33 @@ func (b *Bearer) Challenge(w http.ResponseWriter, r *http.Request, err error) {
 	if b.Realm != "" {
 		params = append(params, `realm="`+b.Realm+`"`)
 	}
-	status := http.StatusUnauthorized
+	ref := Refusal{Status: http.StatusUnauthorized}
 	switch {
 	case err == nil:
 		// No token: a bare challenge, no error code (RFC 6750 §3.1).
+		ref.Description = "a bearer token is required"
 	case errors.Is(err, ErrBadAuthorizationHeader):
-		status = http.StatusBadRequest
-		params = append(params, `error="invalid_request"`, `error_description="malformed Authorization header"`)
+		ref.Status, ref.Error, ref.Description = http.StatusBadRequest, "invalid_request", "malformed Authorization header"
 	case errors.Is(err, ErrInsufficientScope):
-		status = http.StatusForbidden
-		params = append(params, `error="insufficient_scope"`, `error_description="the token lacks the required scope or role"`)
-		if len(b.Policy.Scopes) > 0 {
-			params = append(params, `scope="`+strings.Join(b.Policy.Scopes, " ")+`"`)
-		}
+		ref.Status, ref.Error, ref.Description = http.StatusForbidden, "insufficient_scope", "the token lacks the required scope or role"
 	case errors.Is(err, ErrInvalidToken):
-		params = append(params, `error="invalid_token"`, `error_description="`+sanitize(err.Error())+`"`)
+		ref.Error, ref.Description = "invalid_token", sanitize(err.Error())
 	default:
-		log.ErrorContext(r.Context(), "bearer: cannot validate tokens", "err", err)
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, "token validation is temporarily unavailable", http.StatusServiceUnavailable)
-		return
+		log.ErrorContext(ctx, "bearer: cannot validate tokens", "err", err)
+		return Refusal{Status: http.StatusServiceUnavailable, Error: "temporarily_unavailable", Description: "token validation is temporarily unavailable"}
 	}
 	if err != nil {
-		log.InfoContext(r.Context(), "bearer: token refused", "reason", err.Error())
+		log.InfoContext(ctx, "bearer: token refused", "reason", err.Error())
+		params = append(params, `error="`+ref.Error+`"`, `error_description="`+ref.Description+`"`)
+		if ref.Status == http.StatusForbidden && len(b.Policy.Scopes) > 0 {
+			params = append(params, `scope="`+strings.Join(b.Policy.Scopes, " ")+`"`)
+		}
 	}
-	ch := "Bearer"
+	ref.WWWAuthenticate = "Bearer"
 	if len(params) > 0 {
-		ch += " " + strings.Join(params, ", ")
+		ref.WWWAuthenticate += " " + strings.Join(params, ", ")
 	}
-	w.Header().Set("WWW-Authenticate", ch)
-	w.Header().Set("Cache-Control", "no-store")
-	http.Error(w, http.StatusText(status), status)
+	return ref
 }
 
 // sanitize keeps a description inside a quoted-string (RFC 6750 §3:

@@ -84,6 +84,9 @@ type AccessPolicy struct {
 	// AllowAppOnly accepts app-only tokens (idtyp "app", no scp); they must
 	// then carry one of Roles. False: only delegated (user) tokens.
 	AllowAppOnly bool
+	// AppOnlyRequired refuses delegated tokens: an endpoint for daemons
+	// (implies AllowAppOnly).
+	AppOnlyRequired bool
 	// AllowedClients limits the calling applications (azp / appid). Empty: any.
 	AllowedClients []string
 	// Version, "1.0" or "2.0", accepts only that token version. Empty: both
@@ -134,8 +137,11 @@ func (v *Validator) ValidateAccessToken(ctx context.Context, raw string, p Acces
 		return nil, refuse(ErrClientNotAllowed, "client %s", c.AuthorizedParty)
 	}
 	appOnly := c.present&hasScp == 0
+	if !appOnly && p.AppOnlyRequired {
+		return nil, refuse(ErrWrongTokenType, "a user token where an app-only token is required")
+	}
 	if appOnly {
-		if !p.AllowAppOnly {
+		if !p.AllowAppOnly && !p.AppOnlyRequired {
 			return nil, refuse(ErrWrongTokenType, "app-only token where a user is required")
 		}
 		if c.IDType != "" && c.IDType != "app" {

@@ -36,6 +36,7 @@ type App struct {
 	buffers     sync.Pool // *bytes.Buffer for rendering
 	sessions    *sessions
 	graph       *graphapi.Client
+	api         *api
 	metrics     *metrics
 	pages       *pages
 	handler     http.Handler
@@ -96,6 +97,9 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.metrics = newMetrics(cfg.TokenCache.Metrics)
 	a.tokens = newUserTokens(tokencache.NewClients(cfg.TokenCache, 0, build), a.metrics.tokens)
+	// The API's on-behalf-of clients keep MSAL's cache in memory (one per
+	// caller's token, bounded); oboTokens shares the tokens sealed.
+	obo := newOBOTokens(cfg.TokenCache, func() (confidential.Client, error) { return build(nil) }, a.metrics.obo, cfg.Now)
 	a.signInLimit = newWindowLimiter(30, time.Minute, cfg.Now)
 	a.signIn = &entra.SignIn{Client: router, Config: cfg.Entra, Validator: v, Now: cfg.Now}
 	decoded, _ := lru.New[string, decodedSession](10_000)
@@ -125,6 +129,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	for _, extra := range [][]string{nil, directoryScopes} {
 		a.scopeSets[strings.Join(extra, " ")] = a.graphScopes(append(append([]string(nil), signInScopes...), extra...))
 	}
+	a.api = newAPI(a, obo)
 	a.handler = a.routes()
 	return a, nil
 }

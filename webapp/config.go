@@ -46,6 +46,16 @@ type Config struct {
 	// TrustedProxies are the CIDRs (or addresses) of reverse proxies whose
 	// X-Forwarded-For and X-Forwarded-Proto are believed. None by default.
 	TrustedProxies []string
+	// APIIdentifierURI is the API's App ID URI, accepted as the audience of
+	// access tokens besides the client id; default api://<client id>.
+	APIIdentifierURI string
+	// APIAllowedOrigins are the browser origins (scheme://host[:port])
+	// besides the app's own that may call /api/ (CORS), e.g. a SPA hosted
+	// elsewhere. Bearer tokens only: no cookies cross origins.
+	APIAllowedOrigins []string
+	// SPAClientID is the single-page app's registration (a SPA platform
+	// redirect URI <origin>/spa/); /spa/ is served only when it is set.
+	SPAClientID string
 	// DevTenant, when set, enables the dev-only demonstrations (revoking
 	// the signed-in user to show a claims challenge) and the dev banner.
 	DevTenant DevTenant
@@ -143,6 +153,14 @@ func (c Config) Validate() error {
 			bad("TrustedProxies", "not an address or CIDR: %q", p)
 		}
 	}
+	for _, o := range c.APIAllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || o != u.Scheme+"://"+u.Host {
+			bad("APIAllowedOrigins", "want an origin such as https://app.example.com (no path, no trailing slash), got %q", o)
+		}
+	}
+	if c.SPAClientID != "" && !entra.IsGUID(c.SPAClientID) {
+		bad("SPAClientID", "want the SPA registration's application (client) id, a GUID, got %q", c.SPAClientID)
+	}
 	return errors.Join(errs...)
 }
 
@@ -166,6 +184,9 @@ func (c Config) withDefaults() (Config, tokencache.Store) {
 	}
 	if c.GraphResource == "" {
 		c.GraphResource = graphapi.DefaultBaseURL
+	}
+	if c.APIIdentifierURI == "" {
+		c.APIIdentifierURI = "api://" + c.Entra.ClientID
 	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 30 * time.Minute

@@ -20,6 +20,7 @@ type metrics struct {
 	duration      *prometheus.HistogramVec
 	signIns       *prometheus.CounterVec
 	tokens        *prometheus.CounterVec
+	obo           *prometheus.CounterVec
 	reauth        *prometheus.CounterVec
 	graphRequests *prometheus.CounterVec
 	graphDuration prometheus.Histogram
@@ -41,6 +42,7 @@ func newMetrics(cache *tokencache.Metrics) *metrics {
 		}, []string{"route"}),
 		signIns:       counters("entrakit_signins_total", "Sign-ins by outcome: started, completed, cancelled, stale_state, error.", "result"),
 		tokens:        counters("entrakit_token_acquisitions_total", "Silent token acquisitions: served from the cache, refreshed at Entra, or failed.", "source"),
+		obo:           counters("entrakit_obo_acquisitions_total", "The API's on-behalf-of Graph tokens: from this process's memo, the shared sealed cache, exchanged at Entra, or failed.", "source"),
 		reauth:        counters("entrakit_reauthentications_total", "Trips back through sign-in a page started, by reason.", "reason"),
 		graphRequests: counters("entrakit_graph_requests_total", "HTTP requests to Microsoft Graph, by status code.", "code"),
 		graphDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -48,7 +50,7 @@ func newMetrics(cache *tokencache.Metrics) *metrics {
 			Buckets: prometheus.DefBuckets,
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.reauth, m.graphRequests, m.graphDuration,
+	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.obo, m.reauth, m.graphRequests, m.graphDuration,
 		counter("entrakit_token_cache_hits_total", "Token cache reads that found the partition.", cache.Hits.Load),
 		counter("entrakit_token_cache_misses_total", "Token cache reads that found nothing.", cache.Misses.Load),
 		counter("entrakit_token_cache_open_failures_total", "Sealed blobs that did not open (corrupt, unknown key): treated as misses.", cache.OpenFailures.Load),

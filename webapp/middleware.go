@@ -33,6 +33,10 @@ func (a *App) routes() http.Handler {
 	_ = r.SetTrustedProxies(a.cfg.TrustedProxies) // validated in Config.Validate
 	r.Use(a.requestID, a.accessLog, a.recoverPanics, a.securityHeaders)
 	r.NoRoute(func(c *gin.Context) {
+		if strings.HasPrefix(c.Request.URL.Path, "/api/") {
+			a.api.error(c, http.StatusNotFound, "not_found", "no such API endpoint", nil)
+			return
+		}
 		a.fail(c, http.StatusNotFound, "Page not found", "There is no page at this address.", nil)
 	})
 	r.NoMethod(func(c *gin.Context) {
@@ -46,6 +50,8 @@ func (a *App) routes() http.Handler {
 		c.Params = append(c.Params, gin.Param{Key: "file", Value: "/favicon.svg"})
 		a.static(c)
 	})
+
+	a.api.register(r)
 
 	web := r.Group("/", a.session, a.csrf)
 	web.GET("/", a.home)
