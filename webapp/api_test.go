@@ -148,7 +148,9 @@ func TestAPIOnBehalfOf(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("/api/users: %d %s", r.status, r.body)
 	}
-	var found struct{ Value []struct{ DisplayName string } }
+	var found struct {
+		Value []struct{ DisplayName string }
+	}
 	r.json(t, &found)
 	if len(found.Value) == 0 || !strings.Contains(string(r.body), "Alex Wilber") {
 		t.Errorf("search Ale: %s", r.body)
