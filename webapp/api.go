@@ -121,10 +121,10 @@ func (x *api) authenticate(b *entra.Bearer) gin.HandlerFunc {
 			if ref.Status == http.StatusServiceUnavailable {
 				c.Header("Retry-After", "5")
 			}
-			x.error(c, ref.Status, orDefault(ref.Error, "unauthorized"), ref.Description, nil)
 			if ref.WWWAuthenticate != "" {
 				c.Header("WWW-Authenticate", ref.WWWAuthenticate)
 			}
+			c.AbortWithStatusJSON(ref.Status, apiError{Error: orDefault(ref.Error, "unauthorized"), Description: ref.Description, RequestID: requestIDOf(c)})
 			return
 		}
 		c.Set(ctxAPIToken, raw)
@@ -149,8 +149,7 @@ type apiError struct {
 }
 
 // error answers status with a JSON error; 401 and 403 carry an RFC 6750
-// challenge (authenticate replaces it with the validator's). cause is
-// logged, never sent.
+// challenge. cause is logged, never sent.
 func (x *api) error(c *gin.Context, status int, code, desc string, cause error) {
 	if cause != nil {
 		x.a.log.Warn("api: "+code, "status", status, "request_id", requestIDOf(c), "route", c.FullPath(), "err", cause)

@@ -2,6 +2,9 @@ package webapp_test
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -207,4 +210,213 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// resign returns tok with its header replaced by header (JSON) and, when
+// key is not nil, signed RS256 with key; with a nil key the signature is
+// dropped (alg none).
+func resign(t testing.TB, tok, header string, edit func(map[string]any), key *rsa.PrivateKey) string {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		var m map[string]any
+		if err := json.Unmarshal(payload, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		if payload, err = json.Marshal(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signing := base64.RawURLEncoding.EncodeToString([]byte(header)) + "." + base64.RawURLEncoding.EncodeToString(payload)
+	if key == nil {
+		return signing + "."
+	}
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + base64.RawURLEncoding.EncodeToString(sig)
+}
+
+// TestAPIRefusesHostileTokens: every token that is not a current access
+// token for this API, issued by this tenant to a user with access_as_user
+// (or to a daemon with the role, on the report), gets a JSON error with an
+// RFC 6750 challenge, and Graph is never called for it.
+func TestAPIRefusesHostileTokens(t *testing.T) {
+	tt := startTenant(t)
+	var skew time.Duration
+	var mu sync.Mutex
+	a := startApp(t, tt, appOptions{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return time.Now().Add(skew) }})
+	user := userTokens(t, tt, "AdeleV", apiScope)
+	graph := userTokens(t, tt, "AdeleV", "User.Read")
+	selfApp := appToken(t, tt, infra.Apps().WebApp) // app-only, no role
+	daemon := appToken(t, tt, infra.Apps().Daemon)  // app-only, Reports.Read.All
+	kid := tt.srv.SigningKeyID()
+	attacker, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	header := `{"typ":"JWT","alg":"RS256","kid":"` + kid + `"}`
+	otherTenant := "8f3c2d1e-0a9b-4c7d-8e6f-5a4b3c2d1e0f"
+
+	graphCalls := func() string { return grepLines(metricsText(t, a), "entrakit_graph_requests_total") }
+	before := graphCalls()
+	for _, tc := range []struct {
+		name, path, token string
+		header            []string
+		status            int
+		code              string // the JSON error and WWW-Authenticate error
+	}{
+		{"no token", "/api/me", "", nil, 401, "unauthorized"},
+		{"basic auth", "/api/me", "", []string{"Authorization", "Basic YWRlbGU6cGFzc3dvcmQ="}, 401, "unauthorized"},
+		{"two bearer headers", "/api/me", "", []string{"Authorization", "Bearer " + user.AccessToken, "Authorization", "Bearer " + user.AccessToken}, 400, "invalid_request"},
+		{"not a JWS", "/api/me", "", []string{"Authorization", "Bearer not-a-token"}, 401, "invalid_token"},
+		{"Graph access token", "/api/me", graph.AccessToken, nil, 401, "invalid_token"},
+		{"ID token", "/api/me", user.IDToken.RawToken, nil, 401, "invalid_token"},
+		{"app-only token on a user endpoint", "/api/me", daemon, nil, 401, "invalid_token"},
+		{"app token without the role", "/api/reports/usage", selfApp, nil, 403, "insufficient_scope"},
+		{"user token on the daemon endpoint", "/api/reports/usage", user.AccessToken, nil, 401, "invalid_token"},
+		{"alg none", "/api/me", resign(t, user.AccessToken, `{"typ":"JWT","alg":"none","kid":"`+kid+`"}`, nil, nil), nil, 401, "invalid_token"},
+		{"signed by another key", "/api/me", resign(t, user.AccessToken, header, nil, attacker), nil, 401, "invalid_token"},
+		{"scope raised, signed by another key", "/api/me", resign(t, user.AccessToken, header, func(m map[string]any) { m["scp"] = "access_as_user Admin" }, attacker), nil, 401, "invalid_token"},
+		{"another tenant", "/api/me", resign(t, user.AccessToken, header, func(m map[string]any) {
+			m["tid"] = otherTenant
+			m["iss"] = strings.Replace(m["iss"].(string), tt.srv.TenantID(), otherTenant, 1)
+		}, attacker), nil, 401, "invalid_token"},
+		{"truncated signature", "/api/me", user.AccessToken[:len(user.AccessToken)-8], nil, 401, "invalid_token"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := callAPI(t, a, tc.path, tc.token, tc.header...)
+			if r.status != tc.status {
+				t.Fatalf("status %d, want %d: %s", r.status, tc.status, r.body)
+			}
+			var e struct{ Error, ErrorDescription string }
+			r.json(t, &e)
+			if e.Error != tc.code {
+				t.Errorf("error %q, want %q (%s)", e.Error, tc.code, r.body)
+			}
+			ch := r.header.Get("WWW-Authenticate")
+			if !strings.HasPrefix(ch, "Bearer") || (tc.code != "unauthorized" && !strings.Contains(ch, `error="`+tc.code+`"`)) {
+				t.Errorf("WWW-Authenticate %q", ch)
+			}
+			if strings.Contains(string(r.body), "eyJ") || strings.Contains(ch, "eyJ") {
+				t.Error("the answer echoes a token")
+			}
+		})
+	}
+	if after := graphCalls(); after != before {
+		t.Errorf("Graph was called for a refused token:\nbefore %s\nafter %s", before, after)
+	}
+
+	// The daemon's token reads the report.
+	r := callAPI(t, a, "/api/reports/usage", daemon)
+	if r.status != http.StatusOK {
+		t.Fatalf("report: %d %s", r.status, r.body)
+	}
+	var rep struct {
+		Caller      string
+		APIRequests []struct {
+			Route, Code string
+			Count       int
+		}
+	}
+	r.json(t, &rep)
+	if rep.Caller != infra.Apps().Daemon || len(rep.APIRequests) == 0 {
+		t.Errorf("report %s", r.body)
+	}
+
+	// Expired: the API's clock two hours on.
+	mu.Lock()
+	skew = 2 * time.Hour
+	mu.Unlock()
+	r = callAPI(t, a, "/api/me", user.AccessToken)
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.header.Get("WWW-Authenticate"), "expired") {
+		t.Errorf("expired token: %d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	if strings.Contains(a.log.String(), user.AccessToken[strings.LastIndexByte(user.AccessToken, '.')+1:]) {
+		t.Error("the log holds a token")
+	}
+}
+
+// TestAPICORS: browsers at the app's own origin or a configured one may
+// call the API (bearer tokens, no cookies); any other origin gets no CORS
+// headers, and its preflight is refused.
+func TestAPICORS(t *testing.T) {
+	tt := startTenant(t)
+	const spaElsewhere = "https://spa.example.com"
+	a := startApp(t, tt, appOptions{APIOrigins: []string{spaElsewhere}})
+	for _, tc := range []struct {
+		name, origin string
+		allowed      bool
+	}{
+		{"own origin", a.URL, true},
+		{"configured origin", spaElsewhere, true},
+		{"other origin", "https://evil.example", false},
+		{"configured origin with a path-like suffix", spaElsewhere + ".evil.example", false},
+		{"null origin", "null", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodOptions, a.URL+"/api/me", nil)
+			req.Header.Set("Origin", tc.origin)
+			req.Header.Set("Access-Control-Request-Method", "GET")
+			req.Header.Set("Access-Control-Request-Headers", "authorization")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			acao := resp.Header.Get("Access-Control-Allow-Origin")
+			if tc.allowed {
+				if resp.StatusCode != http.StatusNoContent || acao != tc.origin ||
+					!strings.Contains(strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers")), "authorization") {
+					t.Errorf("preflight: %d, ACAO %q, headers %q", resp.StatusCode, acao, resp.Header.Get("Access-Control-Allow-Headers"))
+				}
+			} else if resp.StatusCode != http.StatusForbidden || acao != "" {
+				t.Errorf("preflight from %s: %d, ACAO %q", tc.origin, resp.StatusCode, acao)
+			}
+			if resp.Header.Get("Access-Control-Allow-Credentials") != "" {
+				t.Error("the API allows credentials cross-origin")
+			}
+
+			// The actual request: a 401 the page can read only when allowed.
+			r := callAPI(t, a, "/api/me", "", "Origin", tc.origin)
+			if got := r.header.Get("Access-Control-Allow-Origin"); (got == tc.origin) != tc.allowed || (!tc.allowed && got != "") {
+				t.Errorf("GET from %s: ACAO %q", tc.origin, got)
+			}
+			if tc.allowed && !strings.Contains(r.header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate") {
+				t.Errorf("WWW-Authenticate not exposed: %q", r.header.Get("Access-Control-Expose-Headers"))
+			}
+			if !strings.Contains(r.header.Get("Vary"), "Origin") {
+				t.Errorf("Vary %q lacks Origin", r.header.Get("Vary"))
+			}
+		})
+	}
+	// Unknown API paths answer JSON, not the HTML error page.
+	if r := callAPI(t, a, "/api/nope", ""); r.status != http.StatusNotFound || !strings.Contains(string(r.body), `"not_found"`) {
+		t.Errorf("/api/nope: %d %s", r.status, r.body)
+	}
+}
+
+// TestAPIConsentMissing: without consent for the API to call Graph for the
+// user, Entra refuses the exchange (AADSTS65001) and the caller gets a
+// 403 saying so.
+func TestAPIConsentMissing(t *testing.T) {
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{})
+	tok := userTokens(t, tt, "AdeleV", apiScope).AccessToken
+	tt.srv.Directory.RevokeConsent(infra.Apps().WebApp, "00000003-0000-0000-c000-000000000000", "")
+	r := callAPI(t, a, "/api/me", tok)
+	if r.status != http.StatusForbidden || !strings.Contains(string(r.body), `"consent_required"`) ||
+		!strings.Contains(r.header.Get("WWW-Authenticate"), `error="insufficient_scope"`) {
+		t.Fatalf("%d %q %s", r.status, r.header.Get("WWW-Authenticate"), r.body)
+	}
+	if !strings.Contains(a.log.String(), "65001") {
+		t.Errorf("the log does not name AADSTS65001:\n%s", a.log)
+	}
 }

@@ -50,6 +50,8 @@ type appOptions struct {
 	Absolute     time.Duration
 	NoDevTenant  bool
 	Proxies      []string
+	// APIOrigins are the extra origins allowed to call /api/ (CORS).
+	APIOrigins []string
 	// Logger replaces the captured log (benchmarks discard it).
 	Logger *slog.Logger
 }
@@ -86,18 +88,20 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 	}
 	tc := &tokencache.Cache{Store: o.TokenStore, Keys: o.Keys, Logger: logger, Metrics: &tokencache.Metrics{}}
 	cfg := webapp.Config{
-		Entra:           devmode.WebAppConfig(tt.srv, base+"/auth/callback"),
-		GraphURL:        tt.srv.GraphURL(),
-		HTTPClient:      devmode.HTTPClient(tt.srv, nil, 30*time.Second),
-		TokenCache:      tc,
-		SessionStore:    o.SessionStore,
-		Keys:            o.Keys,
-		ResponseMode:    o.ResponseMode,
-		IdleTimeout:     o.Idle,
-		AbsoluteTimeout: o.Absolute,
-		TrustedProxies:  o.Proxies,
-		Logger:          logger,
-		Now:             o.Now,
+		Entra:             devmode.WebAppConfig(tt.srv, base+"/auth/callback"),
+		GraphURL:          tt.srv.GraphURL(),
+		HTTPClient:        devmode.HTTPClient(tt.srv, nil, 30*time.Second),
+		TokenCache:        tc,
+		SessionStore:      o.SessionStore,
+		Keys:              o.Keys,
+		ResponseMode:      o.ResponseMode,
+		IdleTimeout:       o.Idle,
+		AbsoluteTimeout:   o.Absolute,
+		TrustedProxies:    o.Proxies,
+		APIAllowedOrigins: o.APIOrigins,
+		SPAClientID:       infra.Apps().SPA,
+		Logger:            logger,
+		Now:               o.Now,
 	}
 	if !o.NoDevTenant {
 		cfg.DevTenant = tt.srv
