@@ -569,6 +569,9 @@ func fkHostileCases() []fkCase {
 		{name: "access: app-only with a wrong role", access: fkAppOnly, base: fkAppClaims, claims: fkSet("roles", []string{"Reports.Write.All"}), want: entra.ErrInsufficientScope},
 		{name: "access: app-only without roles", access: fkAppOnly, base: fkAppClaims, claims: fkDel("roles"), want: entra.ErrInsufficientScope},
 		{name: "access: app-only with a policy naming no role", access: &entra.AccessPolicy{AllowAppOnly: true}, base: fkAppClaims, want: entra.ErrInsufficientScope},
+		{name: "access: AppOnlyRequired, app-only with the role", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}}, base: fkAppClaims, want: nil},
+		{name: "access: AppOnlyRequired refuses a user token", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}, Scopes: []string{"access_as_user"}}, want: entra.ErrWrongTokenType},
+		{name: "access: AppOnlyRequired, app-only without the role", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}}, base: fkAppClaims, claims: fkDel("roles"), want: entra.ErrInsufficientScope},
 		{name: "access: app token carrying scp", access: fkAppOnly, base: fkAppClaims, claims: fkSet("scp", "access_as_user"), want: entra.ErrWrongTokenType},
 		{name: "access: user token (idtyp user) without scp", access: fkAppOnly, claims: func(c map[string]any) {
 			delete(c, "scp")
