@@ -113,7 +113,7 @@ func TestFromMSALDevTenant(t *testing.T) {
 	// endpoint with the refresh token; it returns Entra's refusal.
 	refresh := func(t *testing.T, when string) error {
 		t.Helper()
-		_, err := si.Client.AcquireTokenSilent(ctx, []string{"User.ReadBasic.All"}, account)
+		_, err := si.Client.AcquireTokenSilent(ctx, []string{"Mail.Read"}, account)
 		if err == nil {
 			t.Fatal("refresh succeeded " + when)
 		}
@@ -126,7 +126,7 @@ func TestFromMSALDevTenant(t *testing.T) {
 		}
 		tt.srv.RevokeConsent(webAppID, devtenant.GraphAppID, "")
 		defer func() {
-			if err := tt.srv.GrantConsent(webAppID, devtenant.GraphAppID, "", "openid", "profile", "email", "offline_access", "User.Read", "User.ReadBasic.All"); err != nil {
+			if err := tt.srv.GrantConsent(webAppID, devtenant.GraphAppID, "", "openid", "profile", "email", "offline_access", "User.Read", "User.ReadBasic.All", "Mail.Read"); err != nil {
 				t.Fatal(err)
 			}
 		}()

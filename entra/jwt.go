@@ -6,6 +6,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // DefaultMaxTokenBytes bounds the size of a token before any parsing (DoS).
@@ -15,11 +17,14 @@ const DefaultMaxTokenBytes = 32 << 10
 
 // jws is a parsed compact JWS (RFC 7515 §7.1), not yet verified.
 type jws struct {
-	alg, kid, typ string
-	signingInput  string
-	payload       []byte
-	sig           []byte
+	jwsHeader
+	signingInput string
+	payload      []byte
+	sig          []byte
 }
+
+// jwsHeader is what parseHeader reads of a JOSE header.
+type jwsHeader struct{ alg, kid, typ string }
 
 // parseJWS splits and decodes a compact JWS. It refuses JWE (five parts),
 // any "crit" or "zip" header, and anything over max bytes; it never panics.
@@ -39,9 +44,18 @@ func parseJWS(raw string, max int) (*jws, error) {
 	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
 		return nil, refuse(ErrMalformedToken, "more than three parts (JWE is not accepted)")
 	}
-	header, err := base64.RawURLEncoding.DecodeString(raw[:d1])
-	if err != nil {
-		return nil, refuse(ErrMalformedToken, "header is not base64url")
+	t := &jws{signingInput: raw[:d2]}
+	if h, ok := knownHeaders.Load(raw[:d1]); ok {
+		t.jwsHeader = h.(jwsHeader)
+	} else {
+		header, err := base64.RawURLEncoding.DecodeString(raw[:d1])
+		if err != nil {
+			return nil, refuse(ErrMalformedToken, "header is not base64url")
+		}
+		if err := t.parseHeader(header); err != nil {
+			return nil, err
+		}
+		rememberHeader(raw[:d1], t.jwsHeader)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(raw[d1+1 : d2])
 	if err != nil {
@@ -51,11 +65,31 @@ func parseJWS(raw string, max int) (*jws, error) {
 	if err != nil {
 		return nil, refuse(ErrMalformedToken, "signature is not base64url")
 	}
-	t := &jws{signingInput: raw[:d2], payload: payload, sig: sig}
-	if err := t.parseHeader(header); err != nil {
-		return nil, err
-	}
+	t.payload, t.sig = payload, sig
 	return t, nil
+}
+
+// knownHeaders maps the encoded headers of well-formed tokens to what
+// parseHeader read from them: an issuer signs every token of one key with
+// the same header, so the header of a busy API's tokens is decoded and
+// parsed once. It is a pure function of the header, shared by all
+// validators, and bounded: past maxKnownHeaders, new headers are parsed
+// every time.
+var (
+	knownHeaders      sync.Map // string -> jwsHeader
+	knownHeadersCount atomic.Int32
+)
+
+const maxKnownHeaders = 256
+
+func rememberHeader(encoded string, h jwsHeader) {
+	if knownHeadersCount.Load() >= maxKnownHeaders {
+		return
+	}
+	// A copy: the key must not keep the token it came from in memory.
+	if _, loaded := knownHeaders.LoadOrStore(strings.Clone(encoded), h); !loaded {
+		knownHeadersCount.Add(1)
+	}
 }
 
 // parseHeader reads alg, kid and typ. jku, x5u, jwk and x5c are ignored on

@@ -18,6 +18,8 @@ import (
 // returns that key (refreshing its cache at most once per interval when the
 // kid is unknown); with an empty kid it returns every key.
 type KeySet interface {
+	// VerificationKeys returns the keys that may have signed a token with
+	// kid; callers must not modify the slice.
 	VerificationKeys(ctx context.Context, kid string) ([]*rsa.PublicKey, error)
 }
 
@@ -37,8 +39,12 @@ type RemoteKeySet struct {
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 
-	mu        sync.RWMutex
-	keys      map[string]*rsa.PublicKey
+	mu   sync.RWMutex
+	keys map[string]*rsa.PublicKey
+	// byKid holds each key as the one-element slice VerificationKeys
+	// returns (capacity 1: an append by a caller cannot write into it), so
+	// the hot path allocates nothing.
+	byKid     map[string][]*rsa.PublicKey
 	fetched   time.Time
 	inflight  *fetchCall
 	lastError error
@@ -63,9 +69,9 @@ func (k *RemoteKeySet) VerificationKeys(ctx context.Context, kid string) ([]*rsa
 	}
 	k.mu.RLock()
 	if kid != "" {
-		if key := k.keys[kid]; key != nil {
+		if keys := k.byKid[kid]; keys != nil {
 			k.mu.RUnlock()
-			return []*rsa.PublicKey{key}, nil
+			return keys, nil
 		}
 	} else if len(k.keys) > 0 {
 		out := make([]*rsa.PublicKey, 0, len(k.keys))
@@ -89,8 +95,8 @@ func (k *RemoteKeySet) VerificationKeys(ctx context.Context, kid string) ([]*rsa
 		}
 		return out, nil
 	}
-	if key := k.keys[kid]; key != nil {
-		return []*rsa.PublicKey{key}, nil
+	if keys := k.byKid[kid]; keys != nil {
+		return keys, nil
 	}
 	return nil, nil
 }
@@ -140,6 +146,10 @@ func (k *RemoteKeySet) fetchFor(ctx context.Context, call *fetchCall) {
 	k.mu.Lock()
 	if err == nil {
 		k.keys = keys
+		k.byKid = make(map[string][]*rsa.PublicKey, len(keys))
+		for kid, key := range keys {
+			k.byKid[kid] = []*rsa.PublicKey{key}[:1:1]
+		}
 	} else if len(k.keys) > 0 {
 		err = nil // keep serving the cached keys
 	}

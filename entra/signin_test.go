@@ -388,10 +388,10 @@ func TestSignInFlows(t *testing.T) {
 		}
 	})
 
-	// Consent: User.ReadBasic.All is user-consentable and not granted to
+	// Consent: Mail.Read is user-consentable and not granted to
 	// the web app. Declining first, then granting it incrementally: order
 	// matters, so these run in sequence.
-	newScope := entra.BeginOptions{Scopes: []string{"User.ReadBasic.All"}}
+	newScope := entra.BeginOptions{Scopes: []string{"Mail.Read"}}
 	t.Run("consent declined", func(t *testing.T) {
 		declining := tt.srv.NewBrowser(adele.Username, adele.Password)
 		declining.Consent = "decline"

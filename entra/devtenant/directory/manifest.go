@@ -212,6 +212,9 @@ var graphPermissions = []graphPermission{
 	{"7427e0e9-2fba-42fe-b0c0-848c9e6a8182", "offline_access", true, false},
 	{"e1fe6dd8-ba31-4d61-89e7-88639da4683d", "User.Read", true, false},
 	{"b340eb25-3456-403f-be2f-af7a0d370277", "User.ReadBasic.All", true, false},
+	// No mail here: Mail.Read is a user-consentable permission no app of
+	// the manifest holds, for trying consent (incremental, declined).
+	{"570282fd-fa5c-430d-a7fd-fc8dc98a9dca", "Mail.Read", true, false},
 	{"a154be20-db9c-4678-8ab7-66f6cc099a59", "User.Read.All", true, true},
 	{"bc024368-1153-4739-b217-4326f2e966d0", "GroupMember.Read.All", true, true},
 	{"5f8c59db-677d-491f-a6b8-5f174b11ec1d", "Group.Read.All", true, true},
