@@ -199,12 +199,12 @@ func TestAdminAPI(t *testing.T) {
 
 	// A throttled SPA (msal-browser) must be able to read the 429 and its
 	// Retry-After: without Access-Control-Allow-Origin the browser hides the
-	// answer and reports a network error instead. Every other token error
-	// carries the header.
+	// answer and reports a network error instead. The SPA's token errors
+	// carry the header from its registered origins (spa_cors_test.go).
 	t.Run("faults answer cross-origin requests with CORS", func(t *testing.T) {
 		w := wire{srv: srv, hc: srv.Client()}
 		origin := http.Header{"Origin": {"http://localhost:8080"}}
-		other := w.token(t, url.Values{"grant_type": {"none"}}, origin)
+		other := w.token(t, url.Values{"grant_type": {"none"}, "client_id": {spaAppID}}, origin)
 		if other.Header.Get("Access-Control-Allow-Origin") == "" {
 			t.Fatalf("a cross-origin token error without Access-Control-Allow-Origin: %d", other.Status)
 		}

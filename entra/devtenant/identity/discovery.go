@@ -56,6 +56,7 @@ func notMultiTenant(client *directory.App) *aadError {
 }
 
 func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
+	setPublicCORS(w)
 	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
 		p.writeTokenError(w, r, aerr)
@@ -110,6 +111,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
+	setPublicCORS(w)
 	if seg := r.PathValue("tenant"); seg != "" {
 		if _, aerr := p.resolveTenant(seg); aerr != nil {
 			p.writeTokenError(w, r, aerr)
@@ -128,13 +130,13 @@ func (p *Provider) handleJWKS(w http.ResponseWriter, r *http.Request) {
 		out.Keys = append(out.Keys, k.jwk(issuer))
 	}
 	w.Header().Set("Cache-Control", "max-age=86400, private")
-	setCORS(w, r)
 	writeJSON(w, http.StatusOK, out)
 }
 
 // handleInstanceDiscovery answers MSAL's instance discovery with this host as
 // its own only alias, for clients that do not turn discovery off.
 func (p *Provider) handleInstanceDiscovery(w http.ResponseWriter, r *http.Request) {
+	setPublicCORS(w)
 	host := strings.TrimPrefix(p.baseURL(), "https://")
 	writeJSON(w, http.StatusOK, map[string]any{
 		"tenant_discovery_endpoint": p.baseURL() + "/common/v2.0/.well-known/openid-configuration",
@@ -156,18 +158,157 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// setCORS allows browser apps (msal-browser) to call the endpoint cross-origin.
-func setCORS(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Origin") != "" {
-		w.Header().Set("Access-Control-Allow-Origin", "*")
+// CORS, as Entra answers browser apps.
+//
+// The discovery document, the JWKS and instance discovery are public: any
+// origin may read them (Access-Control-Allow-Origin: *). msal-browser fetches
+// the first and the last cross-origin. That Entra serves them to any origin
+// this way was not verified against a live tenant.
+//
+// The token endpoint allows cross-origin requests only for single-page apps:
+// an app registered with a "spa" redirect URI whose origin is the request's
+// (Entra docs, "Redirect URIs for single-page apps": without it "you will
+// see this error in the console: ... No 'Access-Control-Allow-Origin'
+// header is present on the requested resource"). For any other client, or
+// another origin, the answer carries no CORS header, errors included: the
+// browser reports a network error and the app never sees the body.
+
+// setPublicCORS lets any origin read a public document.
+func setPublicCORS(w http.ResponseWriter) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+}
+
+// setTokenCORS allows the request's Origin to read the token endpoint's
+// answer when clientID is a single-page app registered for that origin.
+func (p *Provider) setTokenCORS(w http.ResponseWriter, r *http.Request, clientID string) {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return
+	}
+	w.Header().Add("Vary", "Origin") // the answer depends on it, allowed or not
+	if clientID == "" {
+		return
+	}
+	p.lock()
+	reg := p.registration(clientID)
+	allowed := reg != nil && spaOriginAllowed(reg.SPA.RedirectURIs, origin)
+	p.unlock()
+	if allowed {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", origin)
+		// The response headers msal-common reads (HeaderNames.RETRY_AFTER
+		// for its throttling, X_MS_REQUEST_ID, X_MS_HTTP_VERSION for
+		// telemetry) are not CORS-safelisted: without this a browser hides
+		// them. Whether Entra exposes them is not verified.
+		h.Set("Access-Control-Expose-Headers", "Retry-After, x-ms-request-id, x-ms-httpver")
 	}
 }
 
+// spaOriginAllowed: origin (an Origin header) is the origin of one of the
+// SPA redirect URIs. An http loopback origin matches whatever its port, as
+// redirect URIs do (directory.LoopbackMatch: Entra ignores the port of
+// localhost redirect URIs, so a dev server on any port completes the
+// sign-in and then redeems its code from that port; that Entra's CORS check
+// is as lenient is not verified).
+func spaOriginAllowed(redirectURIs []string, origin string) bool {
+	got, ok := serializeOrigin(origin)
+	if !ok || got != origin { // browsers send the origin serialized
+		return false
+	}
+	for _, u := range redirectURIs {
+		want, ok := serializeOrigin(u)
+		if !ok {
+			continue
+		}
+		if want == got || loopbackOrigin(want, got) {
+			return true
+		}
+	}
+	return false
+}
+
+// serializeOrigin is the origin of an http(s) URL as browsers serialize it
+// (RFC 6454 §6.1): lowercase scheme and host, the port only when it is not
+// the scheme's default, IPv6 literals in brackets.
+func serializeOrigin(raw string) (string, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || u.Opaque != "" || u.User != nil {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if scheme != "http" && scheme != "https" {
+		return "", false
+	}
+	host, port := strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if (scheme == "http" && port == "80") || (scheme == "https" && port == "443") {
+		port = ""
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return scheme + "://" + host, true
+}
+
+// loopbackOrigin: two serialized http origins on the same loopback host,
+// ports aside.
+func loopbackOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	if err1 != nil || err2 != nil || ua.Scheme != "http" || ub.Scheme != "http" {
+		return false
+	}
+	h := ua.Hostname()
+	return h == ub.Hostname() && (h == "localhost" || h == "127.0.0.1")
+}
+
+// corsRequestHeaders are the request headers msal-browser 5 (msal-common 16)
+// sends to the token endpoint, lowercase. msal-common's
+// createTokenRequestHeaders (protocol/Token.mjs) sets Content-Type
+// (HeaderNames.CONTENT_TYPE, URL_FORM_CONTENT_TYPE) and, unless
+// preventCorsPreflight, X-AnchorMailbox (HeaderNames.CCS_HEADER);
+// addDpopTokenProofHeader sets DPoP (HeaderNames.DPOP) for the DPoP scheme.
+// Everything else (client-request-id, x-client-SKU/VER/OS/CPU,
+// x-client-current-telemetry, x-client-last-telemetry, x-ms-lib-capability,
+// x-app-name, x-app-ver) msal-common sends as query or body parameters
+// (RequestParameterBuilder.mjs), precisely to avoid a preflight.
+var corsRequestHeaders = map[string]bool{"content-type": true, "x-anchormailbox": true, "dpop": true}
+
+// handleCORSPreflight answers a preflight of the token endpoint. It has no
+// body, hence no client_id: it allows the origin, POST and msal's headers,
+// and the POST that follows is checked against the client.
 func handleCORSPreflight(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
-	h.Set("Access-Control-Allow-Origin", "*")
-	h.Set("Access-Control-Allow-Methods", "POST, OPTIONS")
-	h.Set("Access-Control-Allow-Headers", "content-type, client-request-id, x-client-sku, x-client-ver, x-client-os, x-client-cpu, x-ms-lib-capability, x-client-current-telemetry, x-client-last-telemetry, x-app-name, x-app-ver")
+	h.Add("Vary", "Origin")
+	h.Add("Vary", "Access-Control-Request-Headers")
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		w.WriteHeader(http.StatusNoContent) // not a CORS preflight
+		return
+	}
+	h.Set("Access-Control-Allow-Origin", origin)
+	h.Set("Access-Control-Allow-Methods", "POST")
+	asked := r.Header.Values("Access-Control-Request-Headers")
+	if list := strings.Join(asked, ", "); strings.TrimSpace(list) != "" && allowedRequestHeaders(asked) {
+		// Reflected only when every header asked is one msal sends: the
+		// browser then blocks a request with any other header.
+		h.Set("Access-Control-Allow-Headers", list)
+	}
 	h.Set("Access-Control-Max-Age", "86400")
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// allowedRequestHeaders: every header named in the Access-Control-Request-Headers
+// values is in corsRequestHeaders.
+func allowedRequestHeaders(values []string) bool {
+	for _, v := range values {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.ToLower(strings.TrimSpace(name)); name != "" && !corsRequestHeaders[name] {
+				return false
+			}
+		}
+	}
+	return true
 }

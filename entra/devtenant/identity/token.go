@@ -54,7 +54,11 @@ type clientAuth struct {
 }
 
 func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
-	setCORS(w, r) // before anything else: a browser app must see every answer
+	// The form is read first for its client_id: CORS depends on the client,
+	// and a single-page app must see every answer, throttling included.
+	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
+	form, formErr := parseTokenForm(r)
+	p.setTokenCORS(w, r, form.Get("client_id"))
 	if f := p.faults.Take(fault.Token); f != nil {
 		if !f.Wait(r.Context()) {
 			return
@@ -74,10 +78,8 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 		p.writeTokenError(w, r, aerr)
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
-	form, aerr := parseTokenForm(r)
-	if aerr != nil {
-		p.writeTokenError(w, r, aerr)
+	if formErr != nil {
+		p.writeTokenError(w, r, formErr)
 		return
 	}
 	// A federated client assertion is verified before taking the lock: it
@@ -183,6 +185,14 @@ func (c *tokenCall) authenticate(public bool) (clientAuth, *aadError) {
 			return clientAuth{}, invalidClient(700025, "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.")
 		}
 		return clientAuth{client: a, acr: "0"}, nil
+	}
+	if origin := r.Header.Get("Origin"); origin != "" {
+		// Entra "prevents the use of client credentials in all flows in the
+		// presence of an Origin header, to ensure that secrets aren't used
+		// from within the browser" (auth code flow docs, SPA redirect URIs).
+		// That it answers with AADSTS9002326 outside the code grant is not
+		// verified.
+		return clientAuth{}, invalidRequest(9002326, "Cross-origin token redemption is permitted only for the 'Single-Page Application' client-type. Request origin: '%s'.", origin)
 	}
 	switch {
 	case secret != "" && assertion != "":
@@ -464,15 +474,25 @@ func (c *tokenCall) enterAppTenant() *aadError {
 	return nil
 }
 
-// grantOBO is the on-behalf-of flow: a web API exchanges the access token it
-// received (aud = the API) for a token to a downstream resource.
+// onBehalfOf is the on-behalf-of flow: a web API exchanges the access token
+// it received (aud = the API) for a token to a downstream resource, for the
+// same user, with its own consent to that resource. The answer has no ID
+// token; a refresh token when offline_access is asked (MSAL always asks).
+// https://learn.microsoft.com/entra/identity-platform/v2-oauth2-on-behalf-of-flow
 func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	p, form, now := c.p, c.form, c.now
 	if form.Get("requested_token_use") != "on_behalf_of" {
 		return nil, invalidRequest(900144, "The request body must contain the following parameter: 'requested_token_use'.")
 	}
-	claims, aerr := p.verifyOwnToken(form.Get("assertion"), now)
+	assertion, aerr := required(form, "assertion")
 	if aerr != nil {
+		return nil, aerr
+	}
+	claims, aerr := p.verifyOwnToken(assertion, now)
+	if aerr != nil {
+		if aerr.code == 500133 {
+			return nil, expiredAssertion(assertion, now)
+		}
 		return nil, aerr
 	}
 	if c.t.multi { // the user's tenant, as the assertion names it
@@ -486,35 +506,109 @@ func (c *tokenCall) onBehalfOf() (*minted, *aadError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	if _, isID := claims["nonce"]; isID || claims["aud"] == strings.ToLower(ca.client.AppID) && claims["azp"] == nil && claims["appid"] == nil {
-		return nil, invalidGrant(240002, "The assertion is an ID token; an access token for the API is required.")
+	if isIDToken(claims) {
+		return nil, invalidGrant(240002, "Input id_token cannot be used as '%s' grant.", form.Get("grant_type"))
 	}
 	aud, _ := claims["aud"].(string)
-	res := p.tx.ResourceByURI(aud)
-	if res == nil || res.AppID != strings.ToLower(ca.client.AppID) {
-		return nil, invalidGrant(50013, "Assertion failed signature validation or its audience is not the calling application '%s'.", ca.client.AppID)
+	if res := p.tx.ResourceByURI(aud); res == nil || res.AppID != strings.ToLower(ca.client.AppID) {
+		return nil, invalidGrant(50013, "Assertion audience does not match the Client app presenting the assertion. The audience in the assertion was '%s' and the expected audience is '%s' or one of the Application Id URIs of this application with App ID '%s'(%s). The downstream client must request a token for the expected audience (the application that made the OBO request) and this application should use that token as the assertion.",
+			aud, strings.ToLower(ca.client.AppID), strings.ToLower(ca.client.AppID), ca.client.DisplayName)
+	}
+	if isAppOnly(claims) {
+		// Not verified: the code and text Entra answers an app-only
+		// assertion with.
+		return nil, invalidGrant(7000114, "Application '%s'(%s) is not allowed to make application on-behalf-of calls.", strings.ToLower(ca.client.AppID), ca.client.DisplayName)
 	}
 	oid, _ := claims["oid"].(string)
 	u := p.tx.User(oid)
-	if u == nil || claims["idtyp"] == "app" {
-		return nil, invalidGrant(50013, "The assertion is not a delegated user token.")
+	if aerr := c.assertionUserStands(u, claims); aerr != nil {
+		return nil, aerr
 	}
-	if !u.AccountEnabled {
-		return nil, invalidGrant(50057, "The user account is disabled.")
+	if _, aerr := required(form, "scope"); aerr != nil {
+		return nil, aerr
 	}
 	sr, scope, aerr := c.consentedScopes(ca.client, u, "")
 	if aerr != nil {
 		return nil, aerr
 	}
 	sid, _ := claims["sid"].(string)
-	_, cp1 := claims["xms_cc"]
+	// xms_cc is the capability of the client asking, the API: its claims
+	// parameter, not the assertion's (that was its own client's).
+	cp1 := claimsCP1(form.Get("claims"))
 	g := &refreshGrant{tenantID: p.tx.TenantID(), scope: scope, clientID: strings.ToLower(ca.client.AppID), userID: u.ID, platform: "web", sid: sid, xmsCC: cp1}
 	is := issue{client: ca.client, user: u, sr: sr, sid: sid, xmsCC: cp1, azpacr: ca.acr, clientInfo: form.Get("client_info") == "1"}
 	if sr.oidc["offline_access"] {
 		is.refresh = p.storeRefresh(g, now)
 	}
-	is.noIDToken = true // OBO returns no ID token
+	is.noIDToken = true
 	return p.mint(now, is), nil
+}
+
+// assertionUserStands refuses an OBO assertion whose user is gone, disabled,
+// or whose sessions were revoked after it was issued.
+func (c *tokenCall) assertionUserStands(u *directory.User, claims map[string]any) *aadError {
+	if u == nil {
+		// Deleted (or never here). Not verified: Entra's code for an
+		// assertion of a deleted user; this is its sign-in answer.
+		return invalidGrant(50034, "The user account {EUII Hidden} does not exist in the '%s' directory. To sign into this application, the account must be added to the directory.", c.p.tx.Domain())
+	}
+	if !u.AccountEnabled {
+		return invalidGrant(50057, "The user account is disabled.")
+	}
+	// revokeSignInSessions invalidates refresh tokens and session cookies
+	// (documented), and CAE-aware resources refuse access tokens issued
+	// before it. That Entra refuses such an OBO assertion, and with the
+	// refresh grant's AADSTS50173, is not verified.
+	if revoked, ok := c.p.tx.RevokedAt(strings.ToLower(u.ID)); ok && tokenIssuedAt(claims).Before(revoked) {
+		return invalidGrant(50173, "The provided grant has expired due to it being revoked, a fresh auth token is needed. The user might have changed or reset their password.")
+	}
+	return nil
+}
+
+// tokenIssuedAt is when a token of this tenant was issued: iat, to the
+// nanosecond when its aio records the time (aioFor), so a token issued in
+// the same second as a revocation is ordered right.
+func tokenIssuedAt(claims map[string]any) time.Time {
+	iat, _ := claims["iat"].(float64)
+	at := time.Unix(int64(iat), 0)
+	if aio, _ := claims["aio"].(string); aio != "" {
+		if t, ok := IssuedAtFromAIO(aio); ok && t.Unix() == at.Unix() {
+			return t
+		}
+	}
+	return at
+}
+
+// isIDToken: an ID token carries a nonce (from /authorize) or names no
+// client; every access token this tenant issues names its client in azp
+// (v2) or appid (v1).
+func isIDToken(claims map[string]any) bool {
+	_, nonce := claims["nonce"]
+	return nonce || (claims["azp"] == nil && claims["appid"] == nil)
+}
+
+// isAppOnly: a client credentials token (idtyp app when the resource asks
+// for it; always no scp, and the app's service principal as oid and sub).
+func isAppOnly(claims map[string]any) bool {
+	scp, _ := claims["scp"].(string)
+	return claims["idtyp"] == "app" || (scp == "" && claims["oid"] == claims["sub"])
+}
+
+// expiredAssertion is AADSTS500133 with Entra's text and times (the
+// assertion's signature was checked: its exp is the one it was issued with).
+func expiredAssertion(jwt string, now time.Time) *aadError {
+	var exp time.Time
+	if _, payload, _, err := splitJWT(jwt); err == nil {
+		var c struct {
+			Exp float64 `json:"exp"`
+		}
+		if json.Unmarshal(payload, &c) == nil {
+			exp = time.Unix(int64(c.Exp), 0)
+		}
+	}
+	const layout = "2006-01-02T15:04:05.0000000Z07:00"
+	return invalidGrant(500133, "Assertion is not within its valid time range. Ensure that the access token is not expired before using it for user assertion, or request a new token. Current time: %s, expiry time of assertion %s.",
+		now.UTC().Format(layout), exp.UTC().Format(layout))
 }
 
 func assertionSubject(jwt string) string {
