@@ -420,3 +420,45 @@ func TestAPIConsentMissing(t *testing.T) {
 		t.Errorf("the log does not name AADSTS65001:\n%s", a.log)
 	}
 }
+
+// TestAPIClaimsChallengeAfterRevocation: the user's sessions are revoked
+// (CAE). Graph refuses the API's OBO token with a claims challenge; the
+// API asks Entra again with the claims, Entra refuses the caller's token
+// (issued before the revocation), and the caller gets 401
+// insufficient_claims with Graph's claims, base64, as Graph itself sends
+// them: msal-browser re-authenticates with them. A token from the new
+// sign-in works.
+func TestAPIClaimsChallengeAfterRevocation(t *testing.T) {
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{})
+	res := userTokens(t, tt, "AdeleV", apiScope)
+	if r := callAPI(t, a, "/api/me", res.AccessToken); r.status != http.StatusOK {
+		t.Fatalf("/api/me: %d %s", r.status, r.body)
+	}
+	if err := tt.srv.RevokeUser(res.IDToken.Oid); err != nil {
+		t.Fatal(err)
+	}
+	r := callAPI(t, a, "/api/me", res.AccessToken)
+	ch := r.header.Get("WWW-Authenticate")
+	if r.status != http.StatusUnauthorized || !strings.Contains(ch, `error="insufficient_claims"`) || !strings.Contains(string(r.body), `"insufficient_claims"`) {
+		t.Fatalf("after revocation: %d %q %s\n%s", r.status, ch, r.body, a.log)
+	}
+	i := strings.Index(ch, `claims="`)
+	if i < 0 {
+		t.Fatalf("no claims in %q", ch)
+	}
+	enc := ch[i+len(`claims="`):]
+	enc = enc[:strings.IndexByte(enc, '"')]
+	claims, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || !json.Valid(claims) || !strings.Contains(string(claims), `"access_token"`) {
+		t.Fatalf("claims %q: %v", claims, err)
+	}
+	if !strings.Contains(a.log.String(), "50173") {
+		t.Errorf("the log does not show Entra's refusal (AADSTS50173)")
+	}
+	// The client signs in again (with the claims) and calls with the new token.
+	fresh := userTokens(t, tt, "AdeleV", apiScope)
+	if r := callAPI(t, a, "/api/me", fresh.AccessToken); r.status != http.StatusOK {
+		t.Fatalf("with a token from after the revocation: %d %s", r.status, r.body)
+	}
+}
