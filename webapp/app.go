@@ -37,6 +37,7 @@ type App struct {
 	sessions    *sessions
 	graph       *graphapi.Client
 	api         *api
+	spa         *spa // nil without Config.SPAClientID
 	metrics     *metrics
 	pages       *pages
 	handler     http.Handler
@@ -130,6 +131,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 		a.scopeSets[strings.Join(extra, " ")] = a.graphScopes(append(append([]string(nil), signInScopes...), extra...))
 	}
 	a.api = newAPI(a, obo)
+	a.spa = newSPA(a)
 	a.handler = a.routes()
 	return a, nil
 }

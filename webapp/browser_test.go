@@ -31,12 +31,30 @@ const chromiumPath = "/usr/bin/chromium"
 // Where node, Chromium or the npm packages are missing the test fails when
 // CI=true and is skipped (saying so) otherwise; `make deps` installs them.
 func TestBrowserSignIn(t *testing.T) {
+	dir := browserDeps(t)
+	tt := startTenant(t)
+	a := startApp(t, tt, appOptions{}) // form_post, the default
+	p, ok := tt.srv.Persona("AdeleV")
+	if !ok {
+		t.Fatal("no persona AdeleV")
+	}
+	elapsed := runBrowserScript(t, dir, "signin.mjs", tt, a,
+		"ENTRAKIT_USERNAME="+p.Username,
+		"ENTRAKIT_PASSWORD="+p.Password,
+		"ENTRAKIT_DISPLAY_NAME="+p.DisplayName,
+	)
+	t.Logf("Chromium signed in and out in %v", elapsed)
+}
+
+// browserDeps returns the directory of the browser scripts, failing (CI)
+// or skipping the test when node, Chromium or the npm packages are missing.
+func browserDeps(t *testing.T) string {
+	t.Helper()
 	dir, err := filepath.Abs(filepath.Join("testdata", "browser"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	node, err := exec.LookPath("node")
-	if err != nil {
+	if _, err := exec.LookPath("node"); err != nil {
 		browserDepMissing(t, "node is not installed (install Node.js 20 or later)")
 	}
 	if _, err := os.Stat(chromiumPath); err != nil {
@@ -45,38 +63,37 @@ func TestBrowserSignIn(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "node_modules", "playwright-core", "package.json")); err != nil {
 		browserDepMissing(t, "webapp/testdata/browser/node_modules/playwright-core is missing (npm ci in webapp/testdata/browser)")
 	}
+	return dir
+}
 
-	tt := startTenant(t)
-	a := startApp(t, tt, appOptions{}) // form_post, the default
-	p, ok := tt.srv.Persona("AdeleV")
-	if !ok {
-		t.Fatal("no persona AdeleV")
-	}
-
+// runBrowserScript runs a Playwright script of dir against the app and the
+// dev tenant, with what every script needs in its environment plus env,
+// and fails the test with the script's output and both servers' logs when
+// it fails. Screenshots go to $ENTRAKIT_ARTIFACTS_DIR, or
+// test-artifacts/browser at the repository root.
+func runBrowserScript(t *testing.T, dir, script string, tt *tenant, a *app, env ...string) time.Duration {
+	t.Helper()
 	artifacts := os.Getenv("ENTRAKIT_ARTIFACTS_DIR")
 	if artifacts == "" {
 		// Tests run in the package directory, webapp/: the repository root is its parent.
 		artifacts = filepath.Join("..", "test-artifacts", "browser")
 	}
-	if artifacts, err = filepath.Abs(artifacts); err != nil {
+	artifacts, err := filepath.Abs(artifacts)
+	if err != nil {
 		t.Fatal(err)
 	}
-
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "signin.mjs")
+	cmd := exec.CommandContext(ctx, "node", script)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(),
+	cmd.Env = append(append(os.Environ(),
 		"ENTRAKIT_APP_URL="+a.URL,
 		"ENTRAKIT_TENANT_URL="+tt.srv.URL(),
-		"ENTRAKIT_USERNAME="+p.Username,
-		"ENTRAKIT_PASSWORD="+p.Password,
-		"ENTRAKIT_DISPLAY_NAME="+p.DisplayName,
 		"ENTRAKIT_SPKI="+leafSPKIHash(t, tt.srv.URL(), tt),
 		"ENTRAKIT_USER_DATA_DIR="+t.TempDir(),
 		"ENTRAKIT_ARTIFACTS_DIR="+artifacts,
 		"ENTRAKIT_CHROMIUM="+chromiumPath,
-	)
+	), env...)
 	// On timeout, SIGINT first: Playwright then closes Chromium before
 	// exiting. Whatever is left is killed after WaitDelay.
 	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
@@ -88,20 +105,20 @@ func TestBrowserSignIn(t *testing.T) {
 	err = cmd.Run()
 	elapsed := time.Since(start).Round(time.Millisecond)
 	if err != nil {
-		t.Logf("signin.mjs output:\n%s", out.String())
+		t.Logf("%s output:\n%s", script, out.String())
 		t.Logf("web app log:\n%s", a.log.String())
 		t.Logf("dev tenant log:\n%s", tt.log.String())
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-			t.Fatalf("signin.mjs did not finish within 2 minutes (%v)", err)
+			t.Fatalf("%s did not finish within 2 minutes (%v)", script, err)
 		}
-		t.Fatalf("signin.mjs failed after %v: %v (%s)", elapsed, err, lastFailLine(out.String()))
+		t.Fatalf("%s failed after %v: %v (%s)", script, elapsed, err, lastFailLine(out.String()))
 	}
 	for _, l := range strings.Split(out.String(), "\n") {
 		if strings.Contains(l, "screenshot ") || strings.Contains(l, "notes (tolerated)") || strings.HasPrefix(l, "  ") {
 			t.Log(strings.TrimSpace(l))
 		}
 	}
-	t.Logf("Chromium signed in and out in %v", elapsed)
+	return elapsed
 }
 
 // browserDepMissing fails the test under CI (where `make deps` has run and the

@@ -52,6 +52,9 @@ func (a *App) routes() http.Handler {
 	})
 
 	a.api.register(r)
+	if a.spa != nil {
+		a.spa.register(r)
+	}
 
 	web := r.Group("/", a.session, a.csrf)
 	web.GET("/", a.home)

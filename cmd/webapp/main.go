@@ -58,7 +58,8 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		scheme = "https"
 	}
 
-	cfg := webapp.Config{Entra: s.Entra, TrustedProxies: s.TrustedProxies, Logger: logger}
+	cfg := webapp.Config{Entra: s.Entra, TrustedProxies: s.TrustedProxies, Logger: logger,
+		SPAClientID: s.SPAClientID, APIIdentifierURI: s.APIIdentifierURI, APIAllowedOrigins: s.APIAllowedOrigins}
 	var dev *devtenant.Server
 	if s.DevTenant {
 		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: devStateDir,
@@ -70,6 +71,7 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 		port := ln.Addr().(*net.TCPAddr).Port
 		cfg.Entra = devmode.WebAppConfig(dev, fmt.Sprintf("%s://localhost:%d/auth/callback", scheme, port))
 		cfg.DevTenant = dev
+		cfg.SPAClientID = devmode.SPAClientID()
 		cfg.DevMode = devModeInfo(dev, devmode.CAFile(devStateDir))
 		logger.Warn("DEV MODE: no AZURE_CLIENT_ID and no production setting, so the web app runs against the in-process dev tenant, not Microsoft Entra ID. Set the AZURE_* variables (see README) for a real tenant; ENTRAKIT_DEV_TENANT=off forbids this.")
 	}

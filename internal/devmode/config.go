@@ -40,6 +40,10 @@ func WebAppConfig(t Tenant, redirectURI string) entra.Config {
 	return cfg
 }
 
+// SPAClientID is the single-page app's registration in the dev tenant
+// (the manifest's entrakit-spa), which the web app serves at /spa/.
+func SPAClientID() string { return infra.Apps().SPA }
+
 // DaemonConfig is the daemon's configuration against t (client secret).
 func DaemonConfig(t Tenant) entra.Config { return appConfig(t, infra.Apps().Daemon) }
 

@@ -38,6 +38,9 @@ var Variables = []Variable{
 	{"ENTRAKIT_CA_FILE", "", "Extra PEM CA certificates to trust (the dev tenant's CA)."},
 	{"ENTRAKIT_LISTEN", "localhost:8080", "Address the web app listens on."},
 	{"ENTRAKIT_METRICS_LISTEN", "127.0.0.1:9464", "Address of the web app's Prometheus /metrics: its own listener, loopback unless you choose otherwise."},
+	{"ENTRAKIT_SPA_CLIENT_ID", "", "The single-page app's application (client) id (a registration with the SPA redirect URI <origin>/spa/): the web app serves it at /spa/. Unset: no /spa/ (dev mode: the dev tenant's)."},
+	{"ENTRAKIT_API_IDENTIFIER_URI", "api://<AZURE_CLIENT_ID>", "The API's App ID URI: access tokens for /api/ may name it or the client id as their audience."},
+	{"ENTRAKIT_API_ALLOWED_ORIGINS", "", "Comma-separated browser origins (https://host[:port]) besides the web app's own that may call /api/ (CORS)."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID and every other production setting (credentials, stores, keys, TLS) are unset; `off`: never (production)."},
 	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
 	{"ENTRAKIT_REDIS_URL", "", "Redis for web app sessions (and the token cache when ENTRAKIT_TOKEN_CACHE_URL is unset): `redis://host:6379/0`. Needed for several instances."},
@@ -83,6 +86,10 @@ type Settings struct {
 	TLSCertFile, TLSKeyFile string
 	// DatabaseURL, DaemonConfig and DaemonListen configure cmd/daemon.
 	DatabaseURL, DaemonConfig, DaemonListen string
+	// SPAClientID, APIIdentifierURI and APIAllowedOrigins configure /spa/
+	// and /api/ (webapp.Config's fields of the same names).
+	SPAClientID, APIIdentifierURI string
+	APIAllowedOrigins             []string
 	// DevTenantListen is the in-process dev tenant's address.
 	DevTenantListen string
 	// TokenCacheKeys is the key ring (validated). Empty only in dev mode,
@@ -268,6 +275,19 @@ func (e *reader) server(s *Settings) {
 	}
 	if s.MetricsListen = e.get("ENTRAKIT_METRICS_LISTEN"); s.MetricsListen == "" {
 		s.MetricsListen = "127.0.0.1:9464"
+	}
+	if s.SPAClientID = e.get("ENTRAKIT_SPA_CLIENT_ID"); s.SPAClientID != "" && !entra.IsGUID(s.SPAClientID) {
+		e.bad("ENTRAKIT_SPA_CLIENT_ID", "want the SPA registration's application (client) id, a GUID, got %q", s.SPAClientID)
+	}
+	s.APIIdentifierURI = e.get("ENTRAKIT_API_IDENTIFIER_URI")
+	for _, o := range strings.Split(e.get("ENTRAKIT_API_ALLOWED_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o == "" {
+			continue
+		}
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || o != u.Scheme+"://"+u.Host || u.Host == "" {
+			e.bad("ENTRAKIT_API_ALLOWED_ORIGINS", "want origins such as https://app.example.com (no path, no trailing slash), got %q", o)
+		}
+		s.APIAllowedOrigins = append(s.APIAllowedOrigins, o)
 	}
 	s.DaemonConfig = e.get("ENTRAKIT_DAEMON_CONFIG")
 	if s.DaemonListen = e.get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
