@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/infra"
@@ -25,7 +26,10 @@ func apiToken(t testing.TB, tt *tenant) string {
 // BenchmarkBearerValidation compares the whole bearer middleware check of a
 // valid v2 access token (warm key set, no cache of validated tokens) with the
 // raw RSA-2048 verification of the same signature. entrakit reports
-// rate-vs-rsa-verify: its rate as a fraction of raw verification's (goal >= 0.8).
+// rate-vs-rsa-verify: its rate as a fraction of raw verification's (goal >=
+// 0.9), and the same from alternating rounds (-interleaved). Both pay
+// crypto/rsa's conversion of the public key on every call (a quarter of the
+// verification); what remains of ours is parsing the JWS and the claims.
 func BenchmarkBearerValidation(b *testing.B) {
 	tt := startTenant(b)
 	token := apiToken(b, tt)
@@ -51,13 +55,34 @@ func BenchmarkBearerValidation(b *testing.B) {
 	sig, _ := base64.RawURLEncoding.DecodeString(token[dot+1:])
 	signed := token[:dot]
 
+	raw := func() {
+		d := sha256.Sum256([]byte(signed))
+		if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig); err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The machine's speed drifts between sub-benchmarks: alternating
+	// rounds of both, compared by their sums, give
+	// rate-vs-rsa-verify-interleaved.
+	var rawSum, oursSum time.Duration
+	for round := 0; round < 20; round++ {
+		start := time.Now()
+		for i := 0; i < 100; i++ {
+			raw()
+		}
+		rawSum += time.Since(start)
+		start = time.Now()
+		for i := 0; i < 100; i++ {
+			h.ServeHTTP(w, req)
+		}
+		oursSum += time.Since(start)
+	}
+	interleaved := float64(rawSum) / float64(oursSum)
+
 	var rawNs float64
 	b.Run("rsa-verify", func(b *testing.B) {
 		for b.Loop() {
-			d := sha256.Sum256([]byte(signed))
-			if err := rsa.VerifyPKCS1v15(pub, crypto.SHA256, d[:], sig); err != nil {
-				b.Fatal(err)
-			}
+			raw()
 		}
 		rawNs = float64(b.Elapsed().Nanoseconds()) / float64(b.N)
 	})
@@ -73,5 +98,6 @@ func BenchmarkBearerValidation(b *testing.B) {
 		if rawNs > 0 {
 			b.ReportMetric(rawNs/ns, "rate-vs-rsa-verify")
 		}
+		b.ReportMetric(interleaved, "rate-vs-rsa-verify-interleaved")
 	})
 }

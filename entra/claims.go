@@ -37,8 +37,9 @@ type Claims struct {
 	TokenID           string   // uti: unique token id, safe to log
 	ClientCapability  []string // xms_cc
 
-	present uint32 // bit set of claims present, for required-claim checks
-	Raw     []byte // the payload JSON
+	present uint32    // bit set of claims present, for required-claim checks
+	aud1    [1]string // backs Audience when aud is one string (no allocation)
+	Raw     []byte    // the payload JSON
 }
 
 const (
@@ -142,6 +143,7 @@ func (c *Claims) field(key string) (uint64, any) {
 	case "sub":
 		return 1 << 1, &c.Subject
 	case "aud":
+		c.Audience = c.aud1[:0]
 		return 1 << 2, &c.Audience
 	case "exp":
 		return 1 << 3, &c.Expiry
@@ -278,7 +280,7 @@ func (s *scanner) value(target any) bool {
 	case *[]string:
 		if s.i < len(s.b) && s.b[s.i] == '"' { // aud may be a single string
 			v, ok := s.str()
-			*t = []string{v}
+			*t = append((*t)[:0], v) // into Claims.aud1 for aud
 			return ok
 		}
 		return s.strings(t)
@@ -377,12 +379,15 @@ func (s *scanner) strings(t *[]string) bool {
 	if !s.eat('[') {
 		return false
 	}
-	*t = []string{}
-	return s.elements(']', func(string) bool {
+	// Collected on the stack, then copied once at the exact size.
+	buf := make([]string, 0, 16)
+	ok := s.elements(']', func(string) bool {
 		v, ok := s.str()
-		*t = append(*t, v)
+		buf = append(buf, v)
 		return ok
 	})
+	*t = append(make([]string, 0, len(buf)), buf...)
+	return ok
 }
 
 // elements reads the members of an object (close '}') or the elements of

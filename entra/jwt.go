@@ -28,42 +28,42 @@ type jwsHeader struct{ alg, kid, typ string }
 
 // parseJWS splits and decodes a compact JWS. It refuses JWE (five parts),
 // any "crit" or "zip" header, and anything over max bytes; it never panics.
-func parseJWS(raw string, max int) (*jws, error) {
+func parseJWS(raw string, max int) (jws, error) {
 	if len(raw) > max {
-		return nil, refuse(ErrTokenTooLarge, "%d bytes, limit %d", len(raw), max)
+		return jws{}, refuse(ErrTokenTooLarge, "%d bytes, limit %d", len(raw), max)
 	}
 	d1 := strings.IndexByte(raw, '.')
 	if d1 < 0 {
-		return nil, refuse(ErrMalformedToken, "not a compact JWS")
+		return jws{}, refuse(ErrMalformedToken, "not a compact JWS")
 	}
 	d2 := strings.IndexByte(raw[d1+1:], '.')
 	if d2 < 0 {
-		return nil, refuse(ErrMalformedToken, "not a compact JWS")
+		return jws{}, refuse(ErrMalformedToken, "not a compact JWS")
 	}
 	d2 += d1 + 1
 	if strings.IndexByte(raw[d2+1:], '.') >= 0 {
-		return nil, refuse(ErrMalformedToken, "more than three parts (JWE is not accepted)")
+		return jws{}, refuse(ErrMalformedToken, "more than three parts (JWE is not accepted)")
 	}
-	t := &jws{signingInput: raw[:d2]}
+	t := jws{signingInput: raw[:d2]}
 	if h, ok := knownHeaders.Load(raw[:d1]); ok {
 		t.jwsHeader = h.(jwsHeader)
 	} else {
 		header, err := base64.RawURLEncoding.DecodeString(raw[:d1])
 		if err != nil {
-			return nil, refuse(ErrMalformedToken, "header is not base64url")
+			return jws{}, refuse(ErrMalformedToken, "header is not base64url")
 		}
 		if err := t.parseHeader(header); err != nil {
-			return nil, err
+			return jws{}, err
 		}
 		rememberHeader(raw[:d1], t.jwsHeader)
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(raw[d1+1 : d2])
 	if err != nil {
-		return nil, refuse(ErrMalformedToken, "payload is not base64url")
+		return jws{}, refuse(ErrMalformedToken, "payload is not base64url")
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(raw[d2+1:])
 	if err != nil {
-		return nil, refuse(ErrMalformedToken, "signature is not base64url")
+		return jws{}, refuse(ErrMalformedToken, "signature is not base64url")
 	}
 	t.payload, t.sig = payload, sig
 	return t, nil
