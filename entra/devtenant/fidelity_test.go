@@ -539,3 +539,48 @@ func TestCorrelationIDFromQuery(t *testing.T) {
 	r := w.post(t, w.tokenURL()+"?client-request-id="+corr, w.daemonForm("abc8Q~wrong-secret-value", "https://graph.microsoft.com/.default"), nil)
 	checkEntraError(t, r, 401, "invalid_client", 7000215, "", corr)
 }
+
+// TestLogoutWithoutClientReturnsToTheSessionsApps: msal-browser's
+// logoutRedirect sends post_logout_redirect_uri with neither client_id nor
+// id_token_hint; Entra returns there when the URI is registered on an app
+// the user has an active session with (msal-browser's logout docs). The
+// same request without that session, or to another app's URI, stays on
+// the tenant's page.
+func TestLogoutWithoutClientReturnsToTheSessionsApps(t *testing.T) {
+	srv := startTenant(t)
+	adele := persona(t, srv, "AdeleV")
+	logout := func(t *testing.T, b *devtenant.Browser, target string) *http.Response {
+		t.Helper()
+		hc := *b.Client
+		hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+		q := url.Values{"post_logout_redirect_uri": {target}, "state": {"s1"}}
+		resp, _ := send(t, &hc, mustRequest(t, http.MethodGet, srv.Authority()+"/oauth2/v2.0/logout?"+q.Encode()))
+		return resp
+	}
+	signedIn := func(t *testing.T) *devtenant.Browser {
+		t.Helper()
+		b := srv.NewBrowser(adele.Username, adele.Password)
+		v, _ := wireAuthParams(webAppID, webRedirect, "openid profile")
+		if _, err := b.Authorize(t.Context(), srv.Authority()+"/oauth2/v2.0/authorize?"+v.Encode()); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	t.Run("the session's app", func(t *testing.T) {
+		resp := logout(t, signedIn(t), "http://localhost:8080/signedout")
+		if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "http://localhost:8080/signedout?state=s1" {
+			t.Fatalf("status %d Location %q", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("an app the session did not sign in to", func(t *testing.T) {
+		if resp := logout(t, signedIn(t), "http://localhost:8080/spa/"); resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Fatalf("status %d Location %q: want the tenant's page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+	t.Run("no session", func(t *testing.T) {
+		b := srv.NewBrowser(adele.Username, adele.Password)
+		if resp := logout(t, b, "http://localhost:8080/signedout"); resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+			t.Fatalf("status %d Location %q: want the tenant's page", resp.StatusCode, resp.Header.Get("Location"))
+		}
+	})
+}

@@ -320,10 +320,9 @@
       say('Signing out…');
       await pca.logoutRedirect({
         account: pca.getActiveAccount(),
+        // Entra returns here when it is one of the SPA's redirect URIs and
+        // the user has a session with the SPA: msal-browser's request, as is.
         postLogoutRedirectUri: cfg.postLogoutRedirectUri,
-        // OpenID Connect RP-Initiated Logout §2: names the app whose
-        // registered URIs post_logout_redirect_uri must be one of.
-        extraQueryParameters: { client_id: cfg.clientId },
       });
     }));
     $('refresh').addEventListener('click', guard(loadProfile));

@@ -5,8 +5,10 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,7 +26,9 @@ const (
 // authRequest is an authorize request waiting for the user (sign-in form,
 // consent page). Its id travels in the forms' ctx field.
 type authRequest struct {
-	id     string
+	id string
+	// sso is the sign-in session the request was answered in.
+	sso    *ssoSession
 	tenant tenantRef
 	// tenantID is the tenant the token is for: the request's, or on
 	// common and organizations the signed-in user's ("" until known).
@@ -77,6 +81,10 @@ type ssoSession struct {
 	sid      string
 	authTime time.Time
 	expires  time.Time
+	// clients are the apps this session has signed in to (lower-case app
+	// ids): a logout naming no client may return to any of their
+	// redirect URIs, as Entra does for msal-browser's logoutRedirect.
+	clients map[string]bool
 }
 
 func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
@@ -146,7 +154,7 @@ func (p *Provider) handleAuthorize(w http.ResponseWriter, r *http.Request) {
 		p.renderLogin(w, req, sess, "", 0)
 		return
 	}
-	req.userID, req.authTime, req.sid = u.ID, sess.authTime, sess.sid
+	req.userID, req.authTime, req.sid, req.sso = u.ID, sess.authTime, sess.sid, sess
 	p.afterSignIn(w, r, req, now)
 }
 
@@ -351,7 +359,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *auth
 			p.renderLogin(w, req, nil, "", 0)
 			return
 		}
-		req.userID, req.authTime, req.sid = u.ID, sess.authTime, sess.sid
+		req.userID, req.authTime, req.sid, req.sso = u.ID, sess.authTime, sess.sid, sess
 		p.afterSignIn(w, r, req, now)
 		return
 	}
@@ -399,7 +407,7 @@ func (p *Provider) handleLogin(w http.ResponseWriter, r *http.Request, req *auth
 	sess := &ssoSession{id: randomString(32), tenantID: homeTenant, userID: home.ID, sid: directory.NewObjectID(), authTime: now, expires: now.Add(ssoLifetime)}
 	p.sessions[sess.id] = sess
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: sess.id, Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
-	req.userID, req.authTime, req.sid = u.ID, now, sess.sid
+	req.userID, req.authTime, req.sid, req.sso = u.ID, now, sess.sid, sess
 	p.afterSignIn(w, r, req, now)
 }
 
@@ -469,6 +477,12 @@ func (p *Provider) handleConsent(w http.ResponseWriter, r *http.Request, req *au
 
 func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	delete(p.pending, req.id)
+	if req.sso != nil {
+		if req.sso.clients == nil {
+			req.sso.clients = map[string]bool{}
+		}
+		req.sso.clients[strings.ToLower(req.client.AppID)] = true
+	}
 	code := "1.A" + randomString(48)
 	p.codes[code] = &authCode{
 		tenantID: req.tenantID, clientID: strings.ToLower(req.client.AppID), scope: req.sr.scope(), redirectURI: req.redirectURI, platform: req.platform,
@@ -532,7 +546,9 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.lock()
+	var sess *ssoSession
 	if c, err := r.Cookie(ssoCookie); err == nil {
+		sess = p.sessions[c.Value]
 		delete(p.sessions, c.Value)
 	}
 	clientID := r.Form.Get("client_id")
@@ -541,10 +557,20 @@ func (p *Provider) handleLogout(w http.ResponseWriter, r *http.Request) {
 	}
 	target := r.Form.Get("post_logout_redirect_uri")
 	ok := false
-	if a := p.registration(clientID); a != nil && target != "" {
-		// Entra: it "must match one of the redirect URIs registered" for the
-		// app; the front-channel logoutUrl does not count.
-		ok = a.Platform(target) != ""
+	// Entra: it "must match one of the redirect URIs registered" for the
+	// app; the front-channel logoutUrl does not count. With no client_id
+	// and no id_token_hint (msal-browser sends neither), the apps the
+	// session signed in to (msal-browser's docs: the URI is registered
+	// and "the user has an active session").
+	candidates := []string{clientID}
+	if clientID == "" && sess != nil {
+		candidates = slices.Sorted(maps.Keys(sess.clients))
+	}
+	for _, id := range candidates {
+		if a := p.registration(id); a != nil && target != "" && a.Platform(target) != "" {
+			ok = true
+			break
+		}
 	}
 	p.unlock()
 	http.SetCookie(w, &http.Cookie{Name: ssoCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
