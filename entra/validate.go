@@ -94,6 +94,15 @@ type AccessPolicy struct {
 	Version string
 }
 
+// Validate runs the checks every token gets — signature (RS256, a key of
+// the issuer's set), issuer, audience, lifetime, tenant — and nothing
+// specific to ID or access tokens. Apps use ValidateIDToken or
+// ValidateAccessToken; Validate is for tools that inspect any token
+// (entractl jwt verify).
+func (v *Validator) Validate(ctx context.Context, raw string) (*Claims, error) {
+	return v.validate(ctx, raw)
+}
+
 // ValidateIDToken checks an ID token and that its nonce is the one sent
 // with the authorization request (compared in constant time).
 func (v *Validator) ValidateIDToken(ctx context.Context, raw, nonce string) (*Claims, error) {

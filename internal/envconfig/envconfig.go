@@ -139,6 +139,18 @@ func Load(lookup func(string) (string, bool)) (Settings, error) {
 	return s, errors.Join(e.errs...)
 }
 
+// EntraConfig reads only the app registration and its credential (the
+// AZURE_* variables, ENTRAKIT_CLOUD, ENTRAKIT_GRAPH_URL,
+// ENTRAKIT_MANAGED_IDENTITY), for a tool that needs an app's identity and
+// nothing else of the services' settings (entractl token --app). Every
+// problem is reported at once, named by its variable.
+func EntraConfig(lookup func(string) (string, bool)) (entra.Config, error) {
+	e := &reader{lookup: lookup}
+	c := e.entraConfig()
+	e.entraErrors(c)
+	return c, errors.Join(e.errs...)
+}
+
 // productionVariables are the settings only a real deployment has: Entra
 // credentials and authorities (azidentity's names), the stores and keys
 // whose data must never meet the dev tenant's, TLS, and the managed
