@@ -175,22 +175,24 @@ func (c *cli) printDecoded(raw string) error {
 	return nil
 }
 
-// tokenNote says what kind of token this is, in a sentence.
+// tokenNote says what kind of token this is, in a sentence or two.
 func tokenNote(d *decodedJWT) string {
 	_, hasNonce := d.Claims["nonce"]
 	_, hasScp := d.Claims["scp"]
 	_, headerNonce := d.Header["nonce"]
+	var kind string
 	switch {
-	case headerNonce:
-		return "A Microsoft Graph access token: its signature covers a hash of the header's nonce, so only Graph can verify it. Apps never validate tokens meant for Graph."
 	case hasNonce:
-		return "An ID token: it tells the app who signed in. Never send it to an API as a bearer token."
+		kind = "An ID token: it tells the app who signed in. Never send it to an API as a bearer token."
 	case hasScp:
-		return "A delegated access token: the app acts for the signed-in user, within the scopes in scp."
+		kind = "A delegated access token: the app acts for the signed-in user, within the scopes in scp."
 	case d.Claims["roles"] != nil || d.Claims["idtyp"] == "app":
-		return "An app-only access token (client credentials): the app acts as itself, with the roles in roles."
+		kind = "An app-only access token (client credentials): the app acts as itself, with the roles in roles."
 	}
-	return ""
+	if headerNonce {
+		kind = strings.TrimSpace(kind + " A Microsoft Graph access token: its signature covers a hash of the header's nonce, so only Graph can verify it. Apps never validate tokens meant for Graph.")
+	}
+	return kind
 }
 
 // verify checks the token against its issuer's keys and says why not.
