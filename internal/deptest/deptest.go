@@ -77,6 +77,7 @@ var (
 	devtTest = is(Module + "/entra/devtenant/devtenanttest")
 	infra    = under(Module + "/infra")
 	graphapi = under(Module + "/graphapi")
+	entractl = under(Module + "/cmd/entractl")
 	// graphUsers may depend on msgraph-sdk-go, but only through graphapi.
 	graphUsers = anyOf(graphapi, under(Module+"/cmd"), under(Module+"/webapp"), under(Module+"/daemon"))
 	// msgraphBuilders are msgraph-sdk-go's root package and its request
@@ -90,6 +91,10 @@ var (
 
 const devtIsolated = "devtenant must not import other entrakit packages"
 
+// entractlLight: a terminal client people build first, in seconds, not
+// after msgraph-sdk-go's minutes (it calls Graph with net/http).
+const entractlLight = "entractl must not depend on msgraph-sdk-go or gin"
+
 // Rules returns the dependency rules of DESIGN.md.
 func Rules() []Rule {
 	return []Rule{
@@ -102,6 +107,7 @@ func Rules() []Rule {
 		{Name: "only graphapi, cmd, webapp and daemon may depend on msgraph-sdk-go", From: ours(graphUsers), To: msgraph},
 		{Name: "only graphapi imports msgraph-sdk-go directly", From: ours(graphapi), To: msgraph, DirectOnly: true},
 		{Name: "of msgraph-sdk-go only models is built (no root, no request builders)", From: entrakit, To: msgraphBuilders},
+		{Name: entractlLight, From: entractl, To: anyOf(msgraph, gin)},
 	}
 }
 

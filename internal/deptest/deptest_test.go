@@ -75,6 +75,10 @@ func TestRulesCatchForbiddenEdges(t *testing.T) {
 		{"webapp reaches a request builder through graphapi", Package{Path: m("webapp"), Imports: []string{m("graphapi")}, Deps: []string{m("graphapi"), msusers}},
 			[]string{builder}},
 
+		{"entractl reaches msgraph through graphapi", Package{Path: m("cmd/entractl"), Imports: []string{m("graphapi")}, Deps: []string{m("graphapi"), msmodel}},
+			[]string{"entractl must not depend on msgraph-sdk-go or gin"}},
+		{"entractl reaches gin through webapp", Package{Path: m("cmd/entractl"), Deps: []string{gin}},
+			[]string{"entractl must not depend on msgraph-sdk-go or gin"}},
 		{"graphapi imports models and core (allowed)", Package{Path: m("graphapi"), Imports: []string{msmodel, mserror, mscore},
 			Deps: []string{msmodel, mserror, mscore, mscore + "/authentication"}}, nil},
 		{"webapp through graphapi (allowed)", Package{Path: m("webapp"), Imports: []string{m("graphapi"), gin}, Deps: []string{m("graphapi"), msmodel, gin}}, nil},
