@@ -71,15 +71,8 @@ func entractl(t *testing.T, srv *devtenant.Server, e env, alias string, args ...
 			return nil
 		}
 		c.onDeviceCode = func(uri, code string) {
-			dl, ok := any(b).(interface {
-				DeviceLogin(context.Context, string, string) error
-			})
-			if !ok {
-				t.Error("the dev tenant's Browser has no DeviceLogin yet")
-				return
-			}
 			go func() {
-				if err := dl.DeviceLogin(ctx, uri, code); err != nil {
+				if err := b.DeviceLogin(ctx, uri, code); err != nil {
 					t.Errorf("device login: %v", err)
 				}
 			}()

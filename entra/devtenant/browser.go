@@ -26,7 +26,8 @@ type Browser struct {
 	Client   *http.Client
 	Username string
 	Password string
-	// Consent is "accept" (the default) or "decline".
+	// Consent is "accept" (the default) or "decline". In DeviceLogin,
+	// "decline" answers Cancel to "Are you trying to sign in to <app>?".
 	Consent string
 	// ConsentForOrg ticks "Consent on behalf of your organization" (admins).
 	ConsentForOrg bool
@@ -104,48 +105,114 @@ func (b *Browser) Authorize(ctx context.Context, authorizeURL string) (*AuthResp
 		if page.errorCode != 0 {
 			return nil, &PageError{Code: page.errorCode, Message: page.errorText}
 		}
-		var next *form
-		switch {
-		case page.forms["response"] != nil:
-			f := page.forms["response"]
+		if f := page.forms["response"]; f != nil {
 			return &AuthResponse{RedirectURI: f.action, Mode: "form_post", Params: f.fields}, nil
-		case page.forms["consent"] != nil:
-			next = page.forms["consent"]
-			decision := b.Consent
-			if decision == "" {
-				decision = "accept"
-			}
-			if !next.buttons["accept"] && decision == "accept" {
-				decision = "decline" // "Need admin approval" offers only a way back
-			}
-			next.fields.Set("decision", decision)
-			if b.ConsentForOrg {
-				next.fields.Set("consent_for_org", "on")
-			}
-		case page.forms["personas"] != nil && b.Persona != "":
-			next = page.forms["personas"]
-			next.fields.Set("persona", b.Persona)
-		case page.forms["login"] != nil && b.Persona != "":
-			return nil, errors.New("devtenant browser: the sign-in page has no persona picker (Options.PersonaPicker)")
-		case page.forms["login"] != nil && b.Username != "":
-			next = page.forms["login"]
-			next.fields.Set("username", b.Username)
-			next.fields.Set("password", b.Password)
-		case page.forms["continue"] != nil:
-			next = page.forms["continue"]
-		default:
-			return nil, fmt.Errorf("devtenant browser: no form to submit on %s (status %d)", resp.Request.URL.Path, resp.StatusCode)
 		}
-		action, err := resp.Request.URL.Parse(next.action)
-		if err != nil {
+		if req, err = b.submit(ctx, resp, page, ""); err != nil {
 			return nil, err
 		}
-		if req, err = http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(next.fields.Encode())); err != nil {
-			return nil, err
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	return nil, errors.New("devtenant browser: too many steps")
+}
+
+// DeviceLogin is a person completing a device code sign-in (what
+// entractl login --device-code and MSAL's AcquireTokenByDeviceCode ask
+// for): it opens verificationURI, enters userCode, signs in (Persona, or
+// Username and Password; an SSO session of this Browser is kept when
+// neither is set), answers Continue to "Are you trying to sign in to
+// <app>?" and the consent page, and returns when the page says the device
+// is signed in. With Consent "decline" it answers Cancel instead, and
+// returns nil once the page says the sign-in was declined: the device's
+// next poll gets authorization_declined. A wrong or expired code, a failed
+// sign-in or an error page return a *PageError, as does a sign-in declined
+// when Consent is not "decline" ("Need admin approval").
+func (b *Browser) DeviceLogin(ctx context.Context, verificationURI, userCode string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, verificationURI, nil)
+	if err != nil {
+		return err
+	}
+	for step := 0; step < 10; step++ {
+		resp, err := b.Client.Do(req) // redirects, if any, stay on the tenant's pages
+		if err != nil {
+			return err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		resp.Body.Close()
+		if err != nil {
+			return err
+		}
+		page, err := parsePage(body)
+		if err != nil {
+			return err
+		}
+		switch {
+		case page.ids["devicedone"]:
+			return nil
+		case page.ids["devicedeclined"] && b.Consent == "decline":
+			return nil
+		case page.errorCode != 0:
+			return &PageError{Code: page.errorCode, Message: page.errorText}
+		}
+		if req, err = b.submit(ctx, resp, page, userCode); err != nil {
+			return err
+		}
+	}
+	return errors.New("devtenant browser: too many steps")
+}
+
+// submit fills in the form a person would submit on page (resp's) and
+// returns its POST: the device code (userCode), the consent, the persona
+// picker, the sign-in, "continue" with the signed-in account, or "Are you
+// trying to sign in".
+func (b *Browser) submit(ctx context.Context, resp *http.Response, page *page, userCode string) (*http.Request, error) {
+	decision := b.Consent
+	if decision == "" {
+		decision = "accept"
+	}
+	var next *form
+	switch {
+	case page.forms["devicecode"] != nil && userCode != "":
+		next = page.forms["devicecode"]
+		next.fields.Set("user_code", userCode)
+	case page.forms["deviceconfirm"] != nil:
+		next = page.forms["deviceconfirm"]
+		next.fields.Set("decision", "continue")
+		if decision == "decline" {
+			next.fields.Set("decision", "cancel")
+		}
+	case page.forms["consent"] != nil:
+		next = page.forms["consent"]
+		if !next.buttons["accept"] && decision == "accept" {
+			decision = "decline" // "Need admin approval" offers only a way back
+		}
+		next.fields.Set("decision", decision)
+		if b.ConsentForOrg {
+			next.fields.Set("consent_for_org", "on")
+		}
+	case page.forms["personas"] != nil && b.Persona != "":
+		next = page.forms["personas"]
+		next.fields.Set("persona", b.Persona)
+	case page.forms["login"] != nil && b.Persona != "":
+		return nil, errors.New("devtenant browser: the sign-in page has no persona picker (Options.PersonaPicker)")
+	case page.forms["login"] != nil && b.Username != "":
+		next = page.forms["login"]
+		next.fields.Set("username", b.Username)
+		next.fields.Set("password", b.Password)
+	case page.forms["continue"] != nil:
+		next = page.forms["continue"]
+	default:
+		return nil, fmt.Errorf("devtenant browser: no form to submit on %s (status %d)", resp.Request.URL.Path, resp.StatusCode)
+	}
+	action, err := resp.Request.URL.Parse(next.action)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, action.String(), strings.NewReader(next.fields.Encode()))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return req, nil
 }
 
 // Deliver sends the response to the app as the browser would: a GET of the
@@ -193,6 +260,7 @@ type form struct {
 
 type page struct {
 	forms     map[string]*form
+	ids       map[string]bool // the elements' ids
 	errorCode int
 	errorText string
 }
@@ -202,7 +270,7 @@ func parsePage(body []byte) (*page, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &page{forms: map[string]*form{}}
+	p := &page{forms: map[string]*form{}, ids: map[string]bool{}}
 	var cur *form
 	var walk func(n *html.Node)
 	walk = func(n *html.Node) {
@@ -210,6 +278,9 @@ func parsePage(body []byte) (*page, error) {
 			attr := map[string]string{}
 			for _, a := range n.Attr {
 				attr[a.Key] = a.Val
+			}
+			if id := attr["id"]; id != "" {
+				p.ids[id] = true
 			}
 			if code := attr["data-aadsts"]; code != "" && p.errorCode == 0 && (n.Data == "main" || attr["id"] == "error") {
 				p.errorCode, _ = strconv.Atoi(code)

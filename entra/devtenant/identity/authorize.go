@@ -51,6 +51,9 @@ type authRequest struct {
 	authTime     time.Time
 	sid          string
 	expires      time.Time
+	// device: a device code sign-in (devicecode.go), which has no
+	// redirect URI; nil for /authorize.
+	device *deviceSignIn
 }
 
 // authCode is an issued authorization code, bound to its client, redirect
@@ -423,6 +426,10 @@ func (f *flows) pendingRequest(id string, now time.Time) *authRequest {
 // afterSignIn checks consent, then issues the code. Caller holds p.mu.
 func (p *Provider) afterSignIn(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	u := p.tx.User(req.userID)
+	if req.device != nil && !req.device.confirmed {
+		renderDeviceConfirm(w, req, u)
+		return
+	}
 	missing := missingConsent(p.tx, req.client.AppID, u.ID, req.sr)
 	if len(missing) > 0 || req.prompt == "consent" {
 		if req.prompt == "none" {
@@ -483,6 +490,10 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRe
 		}
 		req.sso.clients[strings.ToLower(req.client.AppID)] = true
 	}
+	if req.device != nil {
+		p.approveDevice(w, r, req, now)
+		return
+	}
 	code := "1.A" + randomString(48)
 	p.codes[code] = &authCode{
 		tenantID: req.tenantID, clientID: strings.ToLower(req.client.AppID), scope: req.sr.scope(), redirectURI: req.redirectURI, platform: req.platform,
@@ -501,6 +512,10 @@ func optional(v string) []string {
 
 // redirectError sends an OAuth error to the (already verified) redirect URI.
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError, extra ...string) {
+	if req.device != nil {
+		p.declineDevice(w, r, req, deviceDeclinedError(e.msg))
+		return
+	}
 	logAADError(p.log, r, e)
 	v := url.Values{
 		"error":             {e.err},

@@ -78,9 +78,9 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		graphBase, graphHostName = graphHost, "graph.microsoft.com"
 	}
 	// Entra's document, less what the dev tenant does not serve: no
-	// device code or Kerberos endpoint, only response_type code, no
-	// front-channel logout, no Azure AD Graph or PAS; claims_supported
-	// lists the claims its ID tokens carry.
+	// Kerberos endpoint, only response_type code, no front-channel
+	// logout, no Azure AD Graph or PAS; claims_supported lists the claims
+	// its ID tokens carry.
 	doc := map[string]any{
 		"token_endpoint":                        ep + "/oauth2/v2.0/token",
 		"token_endpoint_auth_methods_supported": []string{"client_secret_post", "private_key_jwt", "client_secret_basic"},
@@ -94,6 +94,7 @@ func (p *Provider) handleDiscovery(w http.ResponseWriter, r *http.Request) {
 		"request_uri_parameter_supported":       false,
 		"userinfo_endpoint":                     graphBase + "/oidc/userinfo",
 		"authorization_endpoint":                ep + "/oauth2/v2.0/authorize",
+		"device_authorization_endpoint":         ep + "/oauth2/v2.0/devicecode",
 		"http_logout_supported":                 false,
 		"frontchannel_logout_supported":         false,
 		"end_session_endpoint":                  ep + "/oauth2/v2.0/logout",

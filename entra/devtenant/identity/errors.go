@@ -104,3 +104,21 @@ func ClientRequestID(r *http.Request) string {
 	}
 	return r.URL.Query().Get("client-request-id")
 }
+
+// The device code grant's errors: the error values of Entra's device code
+// docs, with the AADSTS numbers of its error reference (70016 pending,
+// 70018 bad verification code, 70019 expired). The reference gives none for
+// authorization_declined: the dev tenant uses 65004, its number for a user
+// declining consent (not verified).
+
+func badVerificationCode(msg string) *aadError {
+	return newAADError(http.StatusBadRequest, "bad_verification_code", 70018, "%s", msg)
+}
+
+func expiredDeviceCode() *aadError {
+	return newAADError(http.StatusBadRequest, "expired_token", 70019, "Verification code expired. Have the user retry the sign-in.")
+}
+
+func deviceDeclinedError(msg string) *aadError {
+	return newAADError(http.StatusBadRequest, "authorization_declined", 65004, "%s", msg)
+}

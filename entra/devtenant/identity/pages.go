@@ -190,3 +190,40 @@ func renderFormPost(w http.ResponseWriter, action string, params url.Values) {
 func renderSignedOut(w http.ResponseWriter) {
 	render(w, http.StatusOK, "signedout", map[string]any{"Title": "Signed out"}, pageCSP)
 }
+
+// renderDeviceCodeForm is the device code verification page ("Enter
+// code"). Its form comes before any authorize request, so its CSRF token
+// is a double submit: a fresh random value in a cookie and in the form.
+func renderDeviceCodeForm(w http.ResponseWriter, errMsg string, code int) {
+	token := randomString(24)
+	http.SetCookie(w, &http.Cookie{Name: deviceFlowCookie, Value: token, Path: "/devicelogin", Secure: true, HttpOnly: true, SameSite: http.SameSiteStrictMode})
+	w.Header().Set("X-Frame-Options", "DENY")
+	render(w, http.StatusOK, "devicelogin", map[string]any{
+		"Title": "Enter code", "Action": "/devicelogin", "FlowToken": token, "Error": errMsg, "ErrorCode": code,
+	}, pageCSP)
+}
+
+// renderDeviceConfirm is Entra's "Are you trying to sign in to <app>?",
+// shown after sign-in in a device code flow: the user code may have come
+// from someone else (device code phishing).
+func renderDeviceConfirm(w http.ResponseWriter, req *authRequest, u *directory.User) {
+	upn := ""
+	if u != nil {
+		upn = u.UserPrincipalName
+	}
+	w.Header().Set("X-Frame-Options", "DENY")
+	render(w, http.StatusOK, "deviceconfirm", map[string]any{
+		"Title": "Confirm sign-in", "App": req.client.DisplayName, "Action": "/devicelogin/confirm", "Ctx": req.id, "User": upn,
+	}, pageCSP)
+}
+
+// renderDeviceDone is the page after a device sign-in went through.
+func renderDeviceDone(w http.ResponseWriter, app string) {
+	render(w, http.StatusOK, "devicedone", map[string]any{"Title": app, "App": app}, pageCSP)
+}
+
+// renderDeviceDeclined is the page after the user cancelled a device
+// sign-in or declined consent (the dev tenant's text).
+func renderDeviceDeclined(w http.ResponseWriter, app string, code int) {
+	render(w, http.StatusOK, "devicedeclined", map[string]any{"Title": app, "App": app, "Code": code}, pageCSP)
+}

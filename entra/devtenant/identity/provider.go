@@ -73,13 +73,15 @@ type Provider struct {
 }
 
 // flows is the state of sign-ins and grants in progress: authorize requests
-// waiting for the user, codes, SSO sessions and refresh tokens. Guarded by
-// Provider.mu.
+// waiting for the user, codes, SSO sessions, refresh tokens and device
+// authorizations (by device code and by user code). Guarded by Provider.mu.
 type flows struct {
 	codes         map[string]*authCode
 	refreshTokens map[string]*refreshGrant
 	sessions      map[string]*ssoSession
 	pending       map[string]*authRequest
+	deviceCodes   map[string]*deviceAuth
+	userCodes     map[string]*deviceAuth
 	lastSweep     time.Time
 }
 
@@ -107,6 +109,8 @@ func New(cfg Config) (*Provider, error) {
 			refreshTokens: map[string]*refreshGrant{},
 			sessions:      map[string]*ssoSession{},
 			pending:       map[string]*authRequest{},
+			deviceCodes:   map[string]*deviceAuth{},
+			userCodes:     map[string]*deviceAuth{},
 		},
 	}
 	now := cfg.Now()
@@ -153,6 +157,10 @@ func (p *Provider) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("POST /{tenant}/login", p.pageForm(false, p.handleLogin))
 	mux.HandleFunc("POST /{tenant}/consent", p.pageForm(true, p.handleConsent))
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", p.handleToken)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/devicecode", p.handleDeviceCode)
+	mux.HandleFunc("GET /devicelogin", p.handleDeviceLogin)
+	mux.HandleFunc("POST /devicelogin", p.handleDeviceLogin)
+	mux.HandleFunc("POST /devicelogin/confirm", p.pageForm(true, p.handleDeviceConfirm))
 	mux.HandleFunc("OPTIONS /{tenant}/oauth2/v2.0/token", handleCORSPreflight)
 	mux.HandleFunc("GET /{tenant}/oauth2/v2.0/logout", p.handleLogout)
 	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/logout", p.handleLogout)
@@ -234,6 +242,12 @@ func (f *flows) sweep(now time.Time) {
 	for k, g := range f.refreshTokens {
 		if now.After(g.expires) {
 			delete(f.refreshTokens, k)
+		}
+	}
+	for k, d := range f.deviceCodes {
+		if now.After(d.expires.Add(deviceCodeRetention)) {
+			delete(f.deviceCodes, k)
+			delete(f.userCodes, d.userCode)
 		}
 	}
 }

@@ -150,6 +150,8 @@ func (c *tokenCall) grant() (*minted, *aadError) {
 		return c.clientCredentials()
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
 		return c.onBehalfOf()
+	case grantDeviceCode, grantDeviceCodeRFC:
+		return c.deviceCode()
 	}
 	return nil, newAADError(400, "unsupported_grant_type", 70003, "The app requested an unsupported grant type '%s'.", grant)
 }
