@@ -52,6 +52,9 @@ type App struct {
 	// scopeSets are the qualified scopes of a page's Graph call, by its
 	// extra permission names, made once.
 	scopeSets map[string][]string
+	// flows records sign-ins for /dev/flow: nil outside dev mode
+	// (Config.DevMode).
+	flows *flowInspector
 }
 
 // Delegated Graph permissions the pages use. Sign-in asks for signInScopes;
@@ -77,6 +80,7 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	a.signedOutURL = a.origin + strings.TrimSuffix(ru.Path, "/auth/callback") + "/signedout"
 	a.proxies = parseProxies(cfg.TrustedProxies)
 	a.forwarding = &forwardingWarning{log: cfg.Logger}
+	a.flows = newFlowInspector(a)
 
 	v, md, err := entra.DiscoverValidator(ctx, cfg.Entra, cfg.HTTPClient)
 	if err != nil {
@@ -84,15 +88,18 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.validator, a.metadata, a.keys = v, md, v.Keys
 
-	build := func(acc cache.ExportReplace) (confidential.Client, error) {
+	buildWith := func(hc *http.Client, acc cache.ExportReplace) (confidential.Client, error) {
 		return entra.NewConfidentialClient(cfg.Entra, entra.ClientOptions{
-			HTTPClient: cfg.HTTPClient, Cache: acc,
+			HTTPClient: hc, Cache: acc,
 			// cp1: this app handles claims challenges, so Entra may issue
 			// long-lived CAE tokens and revoke them at once when needed.
 			Capabilities: []string{"cp1"},
 		})
 	}
-	router, err := build(cfg.TokenCache.Router())
+	build := func(acc cache.ExportReplace) (confidential.Client, error) { return buildWith(cfg.HTTPClient, acc) }
+	// The sign-in's client redeems the codes: in dev mode through the flow
+	// inspector's recording transport.
+	router, err := buildWith(a.flows.httpClient(cfg.HTTPClient), cfg.TokenCache.Router())
 	if err != nil {
 		return nil, fmt.Errorf("webapp: %w", err)
 	}

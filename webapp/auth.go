@@ -76,6 +76,7 @@ func (a *App) beginSignIn(c *gin.Context, o entra.BeginOptions, reason string) {
 		MaxAge: int(txn.Expires.Sub(a.now()).Seconds()) + 60, Secure: true, HttpOnly: true, SameSite: same,
 	})
 	a.metrics.signIns.WithLabelValues("started").Inc()
+	a.flows.began(u, txn)
 	c.Redirect(http.StatusFound, u)
 }
 
@@ -161,6 +162,7 @@ func (a *App) callback(c *gin.Context) {
 	a.touch(c, sess)
 	sess.dirty = false
 	a.metrics.signIns.WithLabelValues("completed").Inc()
+	a.flows.signedIn(c.Request, sess.ID, p.Txn, params, res)
 	a.log.Info("signed in", "oid", sess.User.ObjectID, "tid", sess.User.TenantID, "reason", p.Reason, "request_id", requestIDOf(c))
 	c.Redirect(http.StatusSeeOther, res.ReturnTo)
 }
@@ -265,6 +267,7 @@ func (a *App) signOut(c *gin.Context) {
 	if err := a.sessions.Delete(ctx, sess.ID); err != nil {
 		a.log.Error("deleting the session", "err", err)
 	}
+	a.flows.forget(sess.ID)
 	sess.ID, sess.dirty = "", false // nothing to save after the handler
 	a.setSessionCookie(c, "", -1)
 	if a.metadata.EndSessionEndpoint == "" {

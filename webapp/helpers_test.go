@@ -54,6 +54,8 @@ type appOptions struct {
 	APIOrigins []string
 	// Logger replaces the captured log (benchmarks discard it).
 	Logger *slog.Logger
+	// DevMode is Config.DevMode: what cmd/webapp sets in dev mode.
+	DevMode *webapp.DevModeInfo
 }
 
 // app is one web app instance served on a loopback port.
@@ -102,6 +104,7 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 		SPAClientID:       infra.Apps().SPA,
 		Logger:            logger,
 		Now:               o.Now,
+		DevMode:           o.DevMode,
 	}
 	if !o.NoDevTenant {
 		cfg.DevTenant = tt.srv

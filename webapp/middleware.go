@@ -69,6 +69,9 @@ func (a *App) routes() http.Handler {
 	web.GET("/directory", a.requireUser, a.directory)
 	web.GET("/challenge", a.requireUser, a.challenge)
 	web.POST("/challenge/revoke", a.requireUser, a.challengeRevoke)
+	if a.flows != nil { // dev mode only: elsewhere /dev/flow is a 404
+		web.GET("/dev/flow", a.requireUser, a.flows.page)
+	}
 	return r
 }
 

@@ -23,6 +23,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/entrakit/entrakit/entra"
 	"github.com/entrakit/entrakit/graphapi"
 	"github.com/gin-gonic/gin"
 )
@@ -333,7 +334,7 @@ func (a *App) claims(c *gin.Context) {
 	_ = json.Unmarshal(sessionOf(c).User.Claims, &m)
 	rows := make([]claimRow, 0, len(m))
 	for k, v := range m {
-		rows = append(rows, claimRow{k, claimValue(k, v), claimMeaning(k)})
+		rows = append(rows, claimRow{k, claimValue(k, v), entra.ClaimMeaning(k)})
 	}
 	sort.Slice(rows, func(i, j int) bool { return rows[i].Name < rows[j].Name })
 	a.render(c, http.StatusOK, "claims", pageData{"Title": "Your ID token's claims", "Claims": rows})
