@@ -491,7 +491,7 @@ func (p *Provider) issueCode(w http.ResponseWriter, r *http.Request, req *authRe
 		req.sso.clients[strings.ToLower(req.client.AppID)] = true
 	}
 	if req.device != nil {
-		p.approveDevice(w, r, req, now)
+		deviceFlow{p}.approveDevice(w, r, req, now)
 		return
 	}
 	code := "1.A" + randomString(48)
@@ -513,7 +513,7 @@ func optional(v string) []string {
 // redirectError sends an OAuth error to the (already verified) redirect URI.
 func (p *Provider) redirectError(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError, extra ...string) {
 	if req.device != nil {
-		p.declineDevice(w, r, req, deviceDeclinedError(e.msg))
+		deviceFlow{p}.declineDevice(w, r, req, deviceDeclinedError(e.msg))
 		return
 	}
 	logAADError(p.log, r, e)

@@ -84,9 +84,13 @@ type deviceCodeResponse struct {
 	Message         string `json:"message"`
 }
 
+// deviceFlow is the device authorization grant's part of the Provider: its
+// endpoint, its pages, and how a device sign-in ends.
+type deviceFlow struct{ *Provider }
+
 // handleDeviceCode is the device authorization endpoint (RFC 8628 §3.1).
 // Its errors are in the token endpoint's shape.
-func (p *Provider) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
+func (p deviceFlow) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	t, aerr := p.resolveTenant(r.PathValue("tenant"))
 	if aerr != nil {
@@ -129,7 +133,7 @@ func (p *Provider) handleDeviceCode(w http.ResponseWriter, r *http.Request) {
 // a confidential one is refused when it polls (AADSTS7000218), as a user
 // report of Entra shows (MicrosoftDocs/azure-docs#31986). Caller holds the
 // lock.
-func (p *Provider) newDeviceAuth(t tenantRef, form url.Values, now time.Time) (*deviceAuth, *aadError) {
+func (p deviceFlow) newDeviceAuth(t tenantRef, form url.Values, now time.Time) (*deviceAuth, *aadError) {
 	clientID, aerr := required(form, "client_id")
 	if aerr != nil {
 		return nil, aerr
@@ -187,7 +191,7 @@ func normalizeUserCode(s string) string {
 
 // handleDeviceLogin is the verification page: GET shows the code form,
 // POST takes the code and starts the sign-in.
-func (p *Provider) handleDeviceLogin(w http.ResponseWriter, r *http.Request) {
+func (p deviceFlow) handleDeviceLogin(w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodGet {
 		renderDeviceCodeForm(w, "", 0)
 		return
@@ -227,7 +231,7 @@ func (p *Provider) handleDeviceLogin(w http.ResponseWriter, r *http.Request) {
 
 // handleDeviceConfirm takes "Are you trying to sign in to <app>?": ctx and
 // decision=continue, or anything else to cancel.
-func (p *Provider) handleDeviceConfirm(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
+func (p deviceFlow) handleDeviceConfirm(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	if req.device == nil {
 		p.errorPage(w, r, http.StatusBadRequest, invalidRequest(9002313, "Invalid request. Request is malformed or invalid. The sign-in session is not a device code sign-in."))
 		return
@@ -242,7 +246,7 @@ func (p *Provider) handleDeviceConfirm(w http.ResponseWriter, r *http.Request, r
 
 // approveDevice ends a device sign-in that went through (issueCode's
 // device branch): the next poll gets the tokens. Caller holds the lock.
-func (p *Provider) approveDevice(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
+func (p deviceFlow) approveDevice(w http.ResponseWriter, r *http.Request, req *authRequest, now time.Time) {
 	d := req.device.auth
 	switch {
 	case now.After(d.expires):
@@ -262,7 +266,7 @@ func (p *Provider) approveDevice(w http.ResponseWriter, r *http.Request, req *au
 // declineDevice ends a device sign-in the user cancelled or whose consent
 // they declined (redirectError's device branch: there is no redirect URI):
 // the next poll answers authorization_declined. Caller holds the lock.
-func (p *Provider) declineDevice(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError) {
+func (p deviceFlow) declineDevice(w http.ResponseWriter, r *http.Request, req *authRequest, e *aadError) {
 	logAADError(p.log, r, e)
 	delete(p.pending, req.id)
 	if d := req.device.auth; d.state == devicePending {

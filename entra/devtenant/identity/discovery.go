@@ -181,7 +181,7 @@ func setPublicCORS(w http.ResponseWriter) {
 
 // setTokenCORS allows the request's Origin to read the token endpoint's
 // answer when clientID is a single-page app registered for that origin.
-func (p *Provider) setTokenCORS(w http.ResponseWriter, r *http.Request, clientID string) {
+func setTokenCORS(p *Provider, w http.ResponseWriter, r *http.Request, clientID string) {
 	origin := r.Header.Get("Origin")
 	if origin == "" {
 		return

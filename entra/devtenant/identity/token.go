@@ -58,7 +58,7 @@ func (p *Provider) handleToken(w http.ResponseWriter, r *http.Request) {
 	// and a single-page app must see every answer, throttling included.
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	form, formErr := parseTokenForm(r)
-	p.setTokenCORS(w, r, form.Get("client_id"))
+	setTokenCORS(p, w, r, form.Get("client_id"))
 	if f := p.faults.Take(fault.Token); f != nil {
 		if !f.Wait(r.Context()) {
 			return
