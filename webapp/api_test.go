@@ -19,6 +19,7 @@ import (
 	"github.com/AzureAD/microsoft-authentication-library-for-go/apps/public"
 	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/infra"
+	"github.com/entrakit/entrakit/internal/signintest"
 )
 
 // apiScope is the API's delegated permission, as clients ask for it.
@@ -38,30 +39,9 @@ func userTokens(t testing.TB, tt *tenant, alias string, scopes ...string) public
 	if err != nil {
 		t.Fatal(err)
 	}
-	browser := tt.srv.NewBrowser(p.Username, p.Password)
-	var wg sync.WaitGroup
-	errc := make(chan error, 1)
-	res, err := app.AcquireTokenInteractive(ctx, scopes, public.WithOpenURL(func(u string) error {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			resp, err := browser.Authorize(ctx, u)
-			if err == nil {
-				var hr *http.Response
-				if hr, err = resp.Deliver(ctx, http.DefaultClient); err == nil {
-					hr.Body.Close()
-				}
-			}
-			errc <- err
-		}()
-		return nil
-	}))
-	wg.Wait()
+	res, err := signintest.Interactive(ctx, app, tt.srv.NewBrowser(p.Username, p.Password), scopes)
 	if err != nil {
 		t.Fatalf("sign-in for %v: %v", scopes, err)
-	}
-	if err := <-errc; err != nil {
-		t.Fatal(err)
 	}
 	return res
 }

@@ -56,6 +56,8 @@ type appOptions struct {
 	Logger *slog.Logger
 	// DevMode is Config.DevMode: what cmd/webapp sets in dev mode.
 	DevMode *webapp.DevModeInfo
+	// Transport, given the dev tenant's transport, returns the app's.
+	Transport func(http.RoundTripper) http.RoundTripper
 }
 
 // app is one web app instance served on a loopback port.
@@ -89,10 +91,14 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 		logger = o.Logger
 	}
 	tc := &tokencache.Cache{Store: o.TokenStore, Keys: o.Keys, Logger: logger, Metrics: &tokencache.Metrics{}}
+	hc := devmode.HTTPClient(tt.srv, nil, 30*time.Second)
+	if o.Transport != nil {
+		hc.Transport = o.Transport(hc.Transport)
+	}
 	cfg := webapp.Config{
 		Entra:             devmode.WebAppConfig(tt.srv, base+"/auth/callback"),
 		GraphURL:          tt.srv.GraphURL(),
-		HTTPClient:        devmode.HTTPClient(tt.srv, nil, 30*time.Second),
+		HTTPClient:        hc,
 		TokenCache:        tc,
 		SessionStore:      o.SessionStore,
 		Keys:              o.Keys,

@@ -1,27 +1,17 @@
 package webapp_test
 
 import (
-	"context"
 	"fmt"
 	"html"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"runtime"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/entrakit/entrakit/entra/tokencache"
-	"github.com/entrakit/entrakit/infra"
-	"github.com/entrakit/entrakit/internal/devmode"
-	"github.com/entrakit/entrakit/internal/testlog"
-	"github.com/entrakit/entrakit/webapp"
 	"golang.org/x/oauth2"
 )
 
@@ -211,7 +201,11 @@ func TestFlowInspectorOnlyInDevMode(t *testing.T) {
 	for _, dev := range []bool{false, true} {
 		t.Run(fmt.Sprintf("dev mode %v", dev), func(t *testing.T) {
 			spy := &redemptionSpy{}
-			a := startSpiedApp(t, tt, spy, dev)
+			o := appOptions{Transport: func(base http.RoundTripper) http.RoundTripper { spy.base = base; return spy }}
+			if dev {
+				o.DevMode = devModeInfo(tt.srv, "")
+			}
+			a := startApp(t, tt, o)
 			u := newUser(t, tt, "AdeleV")
 			u.signIn(a, "/")
 			p := u.get(a.URL + "/dev/flow")
@@ -268,44 +262,4 @@ func (s *redemptionSpy) counts() (redemptions, recorded int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.redemptions, s.recorded
-}
-
-// startSpiedApp is startApp's app with spy as its HTTP transport, in dev
-// mode or not (a dev tenant either way, as startApp's).
-func startSpiedApp(t *testing.T, tt *tenant, spy *redemptionSpy, dev bool) *app {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	keys, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
-	log := &testlog.Buffer{}
-	hc := devmode.HTTPClient(tt.srv, nil, 30*time.Second)
-	spy.base = hc.Transport
-	hc.Transport = spy
-	tc := &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: keys, Metrics: &tokencache.Metrics{}}
-	cfg := webapp.Config{
-		Entra:       devmode.WebAppConfig(tt.srv, base+"/auth/callback"),
-		GraphURL:    tt.srv.GraphURL(),
-		HTTPClient:  hc,
-		TokenCache:  tc,
-		Keys:        keys,
-		SPAClientID: infra.Apps().SPA,
-		DevTenant:   tt.srv,
-		Logger:      slog.New(slog.NewJSONHandler(log, nil)),
-	}
-	if dev {
-		cfg.DevMode = devModeInfo(tt.srv, "")
-	}
-	a, err := webapp.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(a.Handler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
-	return &app{App: a, t: tt, URL: base, server: hs, log: log, cache: tc}
 }

@@ -45,10 +45,8 @@ func runCache(ctx context.Context, c *cli, args []string) error {
 	if len(args) == 0 || (args[0] != "ls" && args[0] != "purge") {
 		return usagef("want ls or purge")
 	}
-	if pos, err := c.parse(c.flags("cache "+args[0]), args[1:]); err != nil {
+	if err := c.parseNone(c.flags("cache "+args[0]), args[1:]); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	clientID := c.env("ENTRACTL_CLIENT_ID", "")
 	if clientID == "" {
@@ -143,10 +141,8 @@ func runKeys(_ context.Context, c *cli, args []string) error {
 	if len(args) == 0 || args[0] != "new" {
 		return usagef("want new")
 	}
-	if pos, err := c.parse(c.flags("keys new"), args[1:]); err != nil {
+	if err := c.parseNone(c.flags("keys new"), args[1:]); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	key := tokencache.GenerateKey()
 	if c.output == "json" {

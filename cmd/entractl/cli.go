@@ -157,6 +157,15 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	return fs
 }
 
+// parseNone parses args into fs and refuses positional arguments.
+func (c *cli) parseNone(fs *flag.FlagSet, args []string) error {
+	pos, err := c.parse(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = usagef("unexpected argument %q", pos[0])
+	}
+	return err
+}
+
 // parse parses args into fs, with flags allowed after positional arguments
 // too (entractl jwt decode TOKEN -o json), and returns the positional ones.
 func (c *cli) parse(fs *flag.FlagSet, args []string) ([]string, error) {

@@ -120,10 +120,8 @@ func runLogin(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("login")
 	device := fs.Bool("device-code", false, "sign in with a code on another device's browser (RFC 8628) instead of this machine's browser")
 	scopes := fs.String("scopes", "User.Read", "comma-separated `scopes` to consent to and cache a token for")
-	if pos, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	pc, err := c.publicClient(true)
 	if err != nil {
@@ -207,10 +205,8 @@ func runLogout(ctx context.Context, c *cli, args []string) error {
 	fs := c.flags("logout")
 	account := fs.String("account", "", "the `user` (username or home account id) to forget")
 	all := fs.Bool("all", false, "forget every account")
-	if pos, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	pc, err := c.publicClient(false)
 	if err != nil {
@@ -244,10 +240,8 @@ func runLogout(ctx context.Context, c *cli, args []string) error {
 }
 
 func runAccounts(ctx context.Context, c *cli, args []string) error {
-	if pos, err := c.parse(c.flags("accounts"), args); err != nil {
+	if err := c.parseNone(c.flags("accounts"), args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	pc, err := c.publicClient(false)
 	if err != nil {

@@ -98,10 +98,8 @@ func runToken(ctx context.Context, c *cli, args []string) error {
 	account := fs.String("account", "", "the signed-in `user` to use when there are several")
 	app := fs.Bool("app", false, "an app-only token with the app's own credential (AZURE_CLIENT_ID and a secret, certificate, federated token file or managed identity)")
 	decode := fs.Bool("decode", false, "print the token's header and claims, explained, instead of the token")
-	if pos, err := c.parse(fs, args); err != nil {
+	if err := c.parseNone(fs, args); err != nil {
 		return err
-	} else if len(pos) > 0 {
-		return usagef("unexpected argument %q", pos[0])
 	}
 	tok, err := c.accessToken(ctx, scopesFlag(*scopes), *app, *account)
 	if err != nil {
