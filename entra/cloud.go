@@ -17,6 +17,10 @@ type Cloud struct {
 	AuthorityHost string
 	// GraphEndpoint is Microsoft Graph's root, e.g. https://graph.microsoft.com.
 	GraphEndpoint string
+	// GraphResource is the audience of Graph's tokens, when it is not
+	// GraphEndpoint: a proxy or the dev tenant's emulator serves Graph at
+	// another URL, but Entra issues its tokens for the cloud's Graph.
+	GraphResource string
 }
 
 // The national clouds entrakit knows.
@@ -81,8 +85,13 @@ func (c Cloud) Authority(tenant string) string {
 	return strings.TrimSuffix(c.orDefault().AuthorityHost, "/") + "/" + tenant
 }
 
-// GraphScope returns the ".default" scope of the cloud's Graph endpoint, as
-// client credentials and managed identity need it.
+// GraphScope returns the ".default" scope of the cloud's Graph (its
+// GraphResource, else GraphEndpoint), as client credentials and managed
+// identity need it.
 func (c Cloud) GraphScope() string {
-	return strings.TrimSuffix(c.orDefault().GraphEndpoint, "/") + "/.default"
+	c = c.orDefault()
+	if c.GraphResource != "" {
+		return strings.TrimSuffix(c.GraphResource, "/") + "/.default"
+	}
+	return strings.TrimSuffix(c.GraphEndpoint, "/") + "/.default"
 }

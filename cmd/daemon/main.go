@@ -223,9 +223,6 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 		graphURL = graphapi.DefaultBaseURL
 	}
 	scope := cfg.Cloud.GraphScope()
-	if s.DevTenant {
-		scope = devmode.GraphScope
-	}
 	env.graph, err = graphapi.New(cred, graphapi.Options{BaseURL: graphURL, HTTPClient: httpClient, Scopes: []string{scope},
 		UserAgent: "entrakit-daemon", MaxRetries: 10})
 	if err != nil {

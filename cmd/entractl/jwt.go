@@ -190,10 +190,12 @@ func tokenNote(d *decodedJWT) string {
 		kind = "An app-only access token (client credentials): the app acts as itself, with the roles in roles."
 	}
 	if headerNonce {
-		kind = strings.TrimSpace(kind + " A Microsoft Graph access token: its signature covers a hash of the header's nonce, so only Graph can verify it. Apps never validate tokens meant for Graph.")
+		kind = strings.TrimSpace(kind + " " + graphNote)
 	}
 	return kind
 }
+
+const graphNote = "A Microsoft Graph access token: its signature covers a hash of the header's nonce, so only Graph can verify it. Apps never validate tokens meant for Graph."
 
 // verify checks the token against its issuer's keys and says why not.
 func (c *cli) verify(ctx context.Context, raw, issuer, audience string) error {
@@ -202,7 +204,7 @@ func (c *cli) verify(ctx context.Context, raw, issuer, audience string) error {
 		return err
 	}
 	if _, ok := d.Header["nonce"]; ok {
-		return &exitError{exitUnverified, errors.New("not verified: " + tokenNote(d))}
+		return &exitError{exitUnverified, errors.New("not verified: " + graphNote)}
 	}
 	iss, _ := d.Claims["iss"].(string)
 	if issuer == "" {

@@ -165,7 +165,11 @@ func signInFailed(err error) error {
 		if errors.Is(ae, entra.ErrUserCancelled) {
 			return fmt.Errorf("sign-in declined or cancelled (AADSTS%d)", ae.Code)
 		}
-		return fmt.Errorf("Entra refused: %s: AADSTS%d: %s", ae.Err, ae.Code, firstLine(ae.Description))
+		desc := firstLine(ae.Description)
+		if !strings.HasPrefix(desc, "AADSTS") {
+			desc = fmt.Sprintf("AADSTS%d: %s", ae.Code, desc)
+		}
+		return fmt.Errorf("Entra refused: %s: %s", ae.Err, desc)
 	}
 	return err
 }

@@ -64,13 +64,7 @@ func (c *cli) appToken(ctx context.Context, scopes []string) (tokenJSON, error) 
 		return tokenJSON{}, usagef("--app needs a credential: AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE or ENTRAKIT_MANAGED_IDENTITY")
 	}
 	if len(scopes) == 0 {
-		// Graph's resource is the cloud's, whatever URL reaches it (the dev
-		// tenant's Graph issues tokens for https://graph.microsoft.com).
-		named, err := entra.CloudByName(c.env("ENTRAKIT_CLOUD", ""))
-		if err != nil {
-			return tokenJSON{}, usagef("ENTRAKIT_CLOUD: %v", err)
-		}
-		scopes = []string{named.GraphScope()}
+		scopes = []string{cfg.Cloud.GraphScope()}
 	}
 	for _, s := range scopes {
 		if !strings.HasSuffix(s, "/.default") {

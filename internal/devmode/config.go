@@ -24,12 +24,13 @@ var _ Tenant = (*devtenant.Server)(nil)
 
 // GraphScope is the scope of app-only Graph tokens from the dev tenant: it
 // issues Graph tokens for Graph's public identifier, whatever host it serves
-// Graph on (so entra.Cloud.GraphScope of the dev cloud does not apply).
+// Graph on (Cloud's GraphResource).
 const GraphScope = "https://graph.microsoft.com/.default"
 
-// Cloud is the dev tenant as an entra.Cloud named "dev".
+// Cloud is the dev tenant as an entra.Cloud named "dev": its Graph emulator
+// at its own URL, for Graph's public identifier.
 func Cloud(t Tenant) entra.Cloud {
-	return entra.Cloud{Name: "dev", AuthorityHost: t.URL() + "/", GraphEndpoint: t.GraphURL()}
+	return entra.Cloud{Name: "dev", AuthorityHost: t.URL() + "/", GraphEndpoint: t.GraphURL(), GraphResource: "https://graph.microsoft.com"}
 }
 
 // WebAppConfig is the web app's configuration against t (client secret),

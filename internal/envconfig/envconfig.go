@@ -200,6 +200,11 @@ func (e *reader) entraConfig() entra.Config {
 		cloud.Name = "custom"
 	}
 	if v := e.get("ENTRAKIT_GRAPH_URL"); v != "" {
+		// Another URL for Graph (a proxy, the dev tenant's emulator): its
+		// tokens are still for the cloud's Graph.
+		if cloud.GraphResource == "" {
+			cloud.GraphResource = cloud.GraphEndpoint
+		}
 		cloud.GraphEndpoint = strings.TrimSuffix(v, "/")
 	}
 	c := entra.Config{

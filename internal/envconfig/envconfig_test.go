@@ -308,3 +308,22 @@ func TestWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestGraphURLKeepsTheCloudsResource: another URL for Graph (the dev
+// tenant's emulator, a proxy) still asks for tokens for the cloud's Graph.
+func TestGraphURLKeepsTheCloudsResource(t *testing.T) {
+	for _, tc := range []struct{ cloud, want string }{
+		{"", "https://graph.microsoft.com/.default"},
+		{"usgov", "https://graph.microsoft.us/.default"},
+	} {
+		env := map[string]string{"AZURE_TENANT_ID": "6f1a3c2e-8d4b-4e7a-9c1f-2b5d8e0a4c7f", "AZURE_CLIENT_ID": "3f6c7b1a-9e2d-4c8f-a5b3-7d1e0f2c4a6b",
+			"AZURE_CLIENT_SECRET": "s", "AZURE_AUTHORITY_HOST": "https://localhost:9443/", "ENTRAKIT_GRAPH_URL": "https://localhost:9444/", "ENTRAKIT_CLOUD": tc.cloud}
+		cfg, err := EntraConfig(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cfg.Cloud.GraphScope(); got != tc.want || cfg.Cloud.GraphEndpoint != "https://localhost:9444" {
+			t.Errorf("cloud %q: scope %q, endpoint %q", tc.cloud, got, cfg.Cloud.GraphEndpoint)
+		}
+	}
+}

@@ -184,10 +184,19 @@ func (p *Provider) newAuthRequest(w http.ResponseWriter, r *http.Request, q url.
 		p.redirectError(w, r, req, invalidRequest(900144, "The request body must contain the following parameter: 'response_type'."))
 		return nil, false
 	default:
+		if req.responseMode == "" {
+			req.responseMode = "fragment" // the implicit flow's default, errors included
+		}
 		if strings.Contains(rt, "id_token") && !client.Web.ImplicitGrantSettings.EnableIDTokenIssuance {
 			p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700054, "Response_type 'id_token' is not enabled for the application."))
 			return nil, false
 		}
+		if strings.Contains(rt, "token") && !client.Web.ImplicitGrantSettings.EnableAccessTokenIssuance {
+			p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type 'token' is not enabled for the application."))
+			return nil, false
+		}
+		// Enabled on the registration, but the dev tenant implements only
+		// the code flow (the implicit flow is deprecated: docs/learn/06).
 		p.redirectError(w, r, req, newAADError(400, "unsupported_response_type", 700051, "response_type '%s' is not supported by the dev tenant (only 'code').", rt))
 		return nil, false
 	}
