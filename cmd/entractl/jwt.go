@@ -204,7 +204,7 @@ func (c *cli) verify(ctx context.Context, raw, issuer, audience string) error {
 		return err
 	}
 	if _, ok := d.Header["nonce"]; ok {
-		return &exitError{exitUnverified, errors.New("not verified: " + graphNote)}
+		return &exitError{exitUnverified, errors.New("not verified: " + strings.TrimSuffix(graphNote, "."))}
 	}
 	iss, _ := d.Claims["iss"].(string)
 	if issuer == "" {

@@ -169,7 +169,7 @@ func signInFailed(err error) error {
 		if !strings.HasPrefix(desc, "AADSTS") {
 			desc = fmt.Sprintf("AADSTS%d: %s", ae.Code, desc)
 		}
-		return fmt.Errorf("Entra refused: %s: %s", ae.Err, desc)
+		return fmt.Errorf("refused by Entra: %s: %s", ae.Err, desc)
 	}
 	return err
 }

@@ -171,7 +171,7 @@ func runGraph(ctx context.Context, c *cli, args []string) error {
 		fmt.Fprintf(out, "(%s, %d bytes)\n", resp.Header.Get("Content-Type"), len(body))
 	}
 	if resp.StatusCode >= 300 {
-		return fmt.Errorf("Graph answered %s", resp.Status)
+		return fmt.Errorf("answered by Graph: %s", resp.Status)
 	}
 	return nil
 }
