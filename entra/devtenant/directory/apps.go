@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"crypto/x509"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -206,6 +207,10 @@ func (tx Tx) ResourceByURI(uri string) *Resource {
 // tenant-wide admin consent (consentType AllPrincipals).
 type grantKey struct{ client, resource, principal string }
 
+// grantManifestConsent grants at start what infra/main.bicep grants with
+// grantAdminConsent: the apps' permissions on entrakit's API, and their
+// Graph permissions listed as adminConsent (the others stay for
+// incremental consent).
 func (d *Directory) grantManifestConsent(m *Manifest) {
 	tx := Tx{d} // called by New, before the directory is shared
 	for _, a := range m.Applications {
@@ -215,7 +220,11 @@ func (d *Directory) grantManifestConsent(m *Manifest) {
 				continue
 			}
 			for _, ra := range rra.ResourceAccess {
-				if v := tx.permissionValue(res, ra.ID, ra.Type); v != "" {
+				v := tx.permissionValue(res, ra.ID, ra.Type)
+				if res.Graph && !slices.Contains(m.GraphPermissions[a.UniqueName].AdminConsent, v) {
+					continue
+				}
+				if v != "" {
 					if ra.Type == "Role" {
 						tx.addAppRole(a.AppID, res.AppID, v)
 					} else {

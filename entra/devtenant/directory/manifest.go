@@ -115,11 +115,14 @@ type AppRole struct {
 // RequiredResourceAccess lists the permissions an app needs on one resource.
 // The dev tenant grants them with admin consent at start, as infra's Bicep does.
 type RequiredResourceAccess struct {
-	ResourceAppID  string `json:"resourceAppId"`
-	ResourceAccess []struct {
-		ID   string `json:"id"`
-		Type string `json:"type"` // "Scope" (delegated) or "Role" (application)
-	} `json:"resourceAccess"`
+	ResourceAppID  string           `json:"resourceAppId"`
+	ResourceAccess []ResourceAccess `json:"resourceAccess"`
+}
+
+// ResourceAccess is one permission of a RequiredResourceAccess.
+type ResourceAccess struct {
+	ID   string `json:"id"`
+	Type string `json:"type"` // "Scope" (delegated) or "Role" (application)
 }
 
 // PasswordCredential is a client secret's metadata; the value is never stored.
@@ -140,18 +143,52 @@ type KeyCredential struct {
 // Manifest is infra/app-registration.json.
 type Manifest struct {
 	Applications []Application `json:"applications"`
+	// GraphPermissions are each app's Microsoft Graph permissions by name
+	// (by uniqueName; keys starting with $ are comments). infra/main.bicep
+	// looks their ids up on Graph's service principal; ParseManifest adds
+	// them to the app's RequiredResourceAccess with the emulator's ids, as
+	// the deployed registration has them.
+	GraphPermissions map[string]GraphPermissionSet `json:"-"`
+}
+
+// GraphPermissionSet is one app's Graph permissions: delegated (scopes)
+// and application (app roles) ones, and those an administrator grants at
+// deployment (the rest are asked for at run time: incremental consent).
+type GraphPermissionSet struct {
+	Delegated    []string `json:"delegated"`
+	Application  []string `json:"application"`
+	AdminConsent []string `json:"adminConsent"`
 }
 
 // ParseManifest reads and checks an app-registration manifest.
 func ParseManifest(data []byte) (*Manifest, error) {
 	var m Manifest
+	var raw struct {
+		GraphPermissions map[string]json.RawMessage `json:"graphPermissions"`
+	}
 	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("devtenant: manifest: %w", err)
+	}
+	if err := json.Unmarshal(data, &raw); err != nil {
 		return nil, fmt.Errorf("devtenant: manifest: %w", err)
 	}
 	if len(m.Applications) == 0 {
 		return nil, errors.New("devtenant: manifest: no applications")
 	}
 	var errs []error
+	m.GraphPermissions = map[string]GraphPermissionSet{}
+	for name, v := range raw.GraphPermissions {
+		if strings.HasPrefix(name, "$") {
+			continue
+		}
+		var set GraphPermissionSet
+		if err := json.Unmarshal(v, &set); err != nil {
+			errs = append(errs, fmt.Errorf("devtenant: manifest: graphPermissions.%s: %w", name, err))
+			continue
+		}
+		m.GraphPermissions[name] = set
+	}
+	errs = append(errs, m.addGraphAccess()...)
 	seen := map[string]bool{}
 	for i, a := range m.Applications {
 		where := fmt.Sprintf("devtenant: manifest: applications[%d] (%s)", i, a.UniqueName)
@@ -174,6 +211,63 @@ func ParseManifest(data []byte) (*Manifest, error) {
 		}
 	}
 	return &m, errors.Join(errs...)
+}
+
+// addGraphAccess checks GraphPermissions and adds each app's Graph
+// permissions to its RequiredResourceAccess, with Graph's ids.
+func (m *Manifest) addGraphAccess() []error {
+	var errs []error
+	apps := map[string]*Application{}
+	for i := range m.Applications {
+		apps[m.Applications[i].UniqueName] = &m.Applications[i]
+	}
+	for name, set := range m.GraphPermissions {
+		a := apps[name]
+		if a == nil {
+			errs = append(errs, fmt.Errorf("devtenant: manifest: graphPermissions names no application %q", name))
+			continue
+		}
+		for _, rra := range a.RequiredResourceAccess {
+			if strings.EqualFold(rra.ResourceAppID, GraphAppID) {
+				errs = append(errs, fmt.Errorf("devtenant: manifest: %s: Graph permissions go in graphPermissions (by name), not requiredResourceAccess (by id)", name))
+			}
+		}
+		rra := RequiredResourceAccess{ResourceAppID: GraphAppID}
+		declared := map[string]bool{}
+		for _, list := range []struct {
+			values    []string
+			delegated bool
+			typ       string
+		}{{set.Delegated, true, "Scope"}, {set.Application, false, "Role"}} {
+			for _, v := range list.values {
+				p, ok := graphPermissionByValue(v, list.delegated)
+				if !ok {
+					errs = append(errs, fmt.Errorf("devtenant: manifest: graphPermissions.%s: %q is not a %s permission of Microsoft Graph the dev tenant knows", name, v, map[bool]string{true: "delegated", false: "application"}[list.delegated]))
+					continue
+				}
+				declared[v] = true
+				rra.ResourceAccess = append(rra.ResourceAccess, ResourceAccess{ID: p.ID, Type: list.typ})
+			}
+		}
+		for _, v := range set.AdminConsent {
+			if !declared[v] {
+				errs = append(errs, fmt.Errorf("devtenant: manifest: graphPermissions.%s: adminConsent names %q, which it does not declare", name, v))
+			}
+		}
+		if len(rra.ResourceAccess) > 0 {
+			a.RequiredResourceAccess = append(a.RequiredResourceAccess, rra)
+		}
+	}
+	return errs
+}
+
+func graphPermissionByValue(value string, delegated bool) (graphPermission, bool) {
+	for _, p := range graphPermissions {
+		if p.Value == value && p.Delegated == delegated {
+			return p, true
+		}
+	}
+	return graphPermission{}, false
 }
 
 // IsGUID reports whether s is a GUID (any case).
