@@ -7,7 +7,7 @@ RUN_PKG     ?= ./cmd/webapp
 RUN_TAGS    ?= nomsgpack
 GOFILES      = $(shell find . -name '*.go' -not -path '*/node_modules/*' -not -path './.git/*')
 
-.PHONY: test deps lint fmt-check vet staticcheck unit scale run bench fuzz screenshots
+.PHONY: test deps lint fmt-check vet staticcheck unit scale run bench fuzz screenshots infra
 
 test: deps lint unit scale
 
@@ -33,6 +33,21 @@ unit:
 # -race at 5,000 users (sync_test.go, SQLite and PostgreSQL) in unit.
 scale:
 	$(GO) test -count=1 -timeout 10m -run '^TestScale' ./daemon/
+
+# infra/main.bicep through Bicep's own build and linter where the Bicep CLI
+# is installed (CI has none), then the Go checks of infra/ (also in unit):
+# the manifest and main.bicep against the vendored Microsoft Graph Bicep
+# types (internal/bicepcheck), the manifest as msgraph-sdk-go's
+# models.Application (graphapi).
+infra:
+	@if command -v bicep >/dev/null 2>&1; then \
+		echo "bicep build infra/main.bicep && bicep lint infra/main.bicep"; \
+		bicep build infra/main.bicep --stdout >/dev/null && bicep lint infra/main.bicep; \
+	else \
+		echo "infra: skipped bicep build and bicep lint: the Bicep CLI is not installed"; \
+	fi
+	$(GO) test ./infra/ ./internal/bicepcheck/
+	$(GO) test -run '^TestManifestIsApplication' ./graphapi/
 
 run:
 	$(GO) run -tags '$(RUN_TAGS)' $(RUN_PKG)

@@ -3,5 +3,5 @@
 // daemon and entractl ask for is declared for them, and every redirect URI
 // it registers is a path the web app serves. (The manifest's and
 // main.bicep's shapes are checked against the Graph Bicep type definitions
-// in infra's own tests.)
+// in internal/bicepcheck, and by msgraph-sdk-go's models in graphapi.)
 package infracheck

@@ -1,0 +1,8 @@
+// Broken: two properties on one line (not Bicep).
+extension microsoftGraphV1
+
+var manifest = loadJsonContent('app-registration.json')
+
+resource apps 'Microsoft.Graph/applications@v1.0' = [for app in manifest.applications: {
+  uniqueName: app.uniqueName displayName: app.displayName
+}]
