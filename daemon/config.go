@@ -19,7 +19,8 @@ import (
 //	{"jobs": [
 //	  {"name": "directory-sync", "every": "15m", "timeout": "10m"},
 //	  {"name": "expiring-credentials", "cron": "0 6 * * *", "settings": {"within_days": 30, "output_dir": "reports"}},
-//	  {"name": "group-snapshot", "every": "1h", "settings": {"groups": ["<group id>"]}}
+//	  {"name": "group-snapshot", "every": "1h", "settings": {"groups": ["<group id>"]}},
+//	  {"name": "api-usage", "every": "1h", "settings": {"url": "https://app.example.com", "scope": "api://<web app id>/.default", "output_dir": "reports"}}
 //	]}
 type FileConfig struct {
 	Jobs []JobConfig `json:"jobs"`
@@ -79,6 +80,7 @@ var knownJobs = map[string]func(json.RawMessage) error{
 	"directory-sync":       func(r json.RawMessage) error { _, err := parseSyncSettings(r); return err },
 	"expiring-credentials": func(r json.RawMessage) error { _, err := parseCredentialSettings(r); return err },
 	"group-snapshot":       func(r json.RawMessage) error { _, err := parseSnapshotSettings(r); return err },
+	"api-usage":            func(r json.RawMessage) error { _, err := parseAPIUsageSettings(r); return err },
 }
 
 // KnownJob reports whether this build has a job of that name.
@@ -108,7 +110,7 @@ func ParseConfig(b []byte) (*FileConfig, error) {
 		case j.Name == "":
 			bad(f+".name", "required")
 		case !ok:
-			bad(f+".name", "unknown job %q (known: directory-sync, expiring-credentials, group-snapshot)", j.Name)
+			bad(f+".name", "unknown job %q (known: directory-sync, expiring-credentials, group-snapshot, api-usage)", j.Name)
 		case seen[j.Name]:
 			bad(f+".name", "%q is declared twice", j.Name)
 		}
@@ -224,6 +226,12 @@ func NewJob(j JobConfig) (Job, error) {
 			return nil, err
 		}
 		return &GroupSnapshot{Groups: s.Groups}, nil
+	case "api-usage":
+		s, err := parseAPIUsageSettings(j.Settings)
+		if err != nil {
+			return nil, err
+		}
+		return &APIUsage{URL: s.URL, Scope: s.Scope, OutputDir: s.OutputDir}, nil
 	}
 	return nil, fmt.Errorf("%w: %q", ErrUnknownJob, j.Name)
 }

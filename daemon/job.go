@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/entrakit/entrakit/graphapi"
 )
 
@@ -21,8 +22,11 @@ type Job interface {
 // RunEnv is what a run gets.
 type RunEnv struct {
 	Graph *graphapi.Client
-	DB    *DB
-	Log   *slog.Logger
+	// Credential is the app's credential, for jobs that call other APIs
+	// than Graph (api-usage); nil when the scheduler was given none.
+	Credential azcore.TokenCredential
+	DB         *DB
+	Log        *slog.Logger
 	// Progress, when set, is told the number of items processed so far.
 	Progress func(done int)
 }

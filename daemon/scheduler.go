@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -25,7 +26,9 @@ import (
 type Scheduler struct {
 	Config *FileConfig
 	Graph  *graphapi.Client
-	DB     *DB
+	// Credential is the app's credential, handed to jobs (RunEnv.Credential).
+	Credential azcore.TokenCredential
+	DB         *DB
 	// Locker, when several replicas run (RedisLocker); nil for one.
 	Locker gocron.Locker
 	Logger *slog.Logger
@@ -189,7 +192,7 @@ func (s *Scheduler) run(ctx context.Context, jc JobConfig, job Job, progress fun
 	timeout := jc.TimeoutDuration()
 	ctx, cancel := context.WithTimeoutCause(ctx, timeout, ErrTimeout)
 	defer cancel()
-	env := &RunEnv{Graph: s.Graph, DB: s.DB, Log: s.Logger.With("job", jc.Name), Progress: progress}
+	env := &RunEnv{Graph: s.Graph, Credential: s.Credential, DB: s.DB, Log: s.Logger.With("job", jc.Name), Progress: progress}
 	var res Result
 	var err error
 	for attempt := 0; ; attempt++ {

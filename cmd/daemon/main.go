@@ -17,6 +17,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"io"
 	"log/slog"
 	"net"
@@ -99,7 +100,7 @@ func run(ctx context.Context, args []string, lookup func(string) (string, bool),
 		return err
 	}
 	defer env.close()
-	sch := &daemon.Scheduler{Config: cfg, Graph: env.graph, DB: env.db, Logger: logger, Tokens: env.tokens}
+	sch := &daemon.Scheduler{Config: cfg, Graph: env.graph, Credential: env.cred, DB: env.db, Logger: logger, Tokens: env.tokens}
 
 	if cmd == "run" {
 		return runOnce(ctx, sch, env, rest[0], stdout, lookup, logger)
@@ -157,6 +158,7 @@ func serve(ctx context.Context, sch *daemon.Scheduler, s envconfig.Settings, cfg
 
 type environment struct {
 	graph  *graphapi.Client
+	cred   azcore.TokenCredential
 	db     *daemon.DB
 	tokens *daemon.TokenStats
 	// tokenFrom names who issues the app tokens; sealedCache: they are kept
@@ -223,6 +225,7 @@ func setUp(ctx context.Context, s envconfig.Settings, logger *slog.Logger) (*env
 		graphURL = graphapi.DefaultBaseURL
 	}
 	scope := cfg.Cloud.GraphScope()
+	env.cred = cred
 	env.graph, err = graphapi.New(cred, graphapi.Options{BaseURL: graphURL, HTTPClient: httpClient, Scopes: []string{scope},
 		UserAgent: "entrakit-daemon", MaxRetries: 10})
 	if err != nil {
