@@ -96,6 +96,11 @@ func (j *APIUsage) get(ctx context.Context, tok azcore.AccessToken) ([]byte, err
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
+	// The token goes to this URL only: no redirect is followed (Go keeps
+	// Authorization on a same-host redirect, https to http included).
+	noRedirect := *hc
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	hc = &noRedirect
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(j.URL, "/")+"/api/reports/usage", nil)
 	if err != nil {
 		return nil, err

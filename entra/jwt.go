@@ -18,6 +18,9 @@ const DefaultMaxTokenBytes = 32 << 10
 // jws is a parsed compact JWS (RFC 7515 §7.1), not yet verified.
 type jws struct {
 	jwsHeader
+	// newHeader is the encoded header when it was parsed, not found in
+	// knownHeaders: validate remembers it once the signature verified.
+	newHeader    string
 	signingInput string
 	payload      []byte
 	sig          []byte
@@ -55,7 +58,7 @@ func parseJWS(raw string, max int) (jws, error) {
 		if err := t.parseHeader(header); err != nil {
 			return jws{}, err
 		}
-		rememberHeader(raw[:d1], t.jwsHeader)
+		t.newHeader = raw[:d1]
 	}
 	payload, err := base64.RawURLEncoding.DecodeString(raw[d1+1 : d2])
 	if err != nil {
@@ -80,10 +83,16 @@ var (
 	knownHeadersCount atomic.Int32
 )
 
-const maxKnownHeaders = 256
+const (
+	maxKnownHeaders = 256
+	// maxKnownHeaderBytes bounds a remembered header (Entra's are ~100).
+	maxKnownHeaderBytes = 512
+)
 
+// rememberHeader keeps a header of a token whose signature verified, so
+// unsigned junk cannot fill the cache.
 func rememberHeader(encoded string, h jwsHeader) {
-	if knownHeadersCount.Load() >= maxKnownHeaders {
+	if encoded == "" || len(encoded) > maxKnownHeaderBytes || knownHeadersCount.Load() >= maxKnownHeaders {
 		return
 	}
 	// A copy: the key must not keep the token it came from in memory.
@@ -103,7 +112,7 @@ func (t *jws) parseHeader(h []byte) error {
 	seen := map[string]bool{}
 	for {
 		s.ws()
-		if s.eat('}') && len(seen) == 0 {
+		if len(seen) == 0 && s.eat('}') {
 			break
 		}
 		key, ok := s.str()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/big"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -266,6 +267,12 @@ func Discover(ctx context.Context, client *http.Client, authority string) (*Meta
 	}
 	if !ok {
 		return nil, fmt.Errorf("%w: issuer %q for authority %q", ErrDiscoveryMismatch, m.Issuer, authority)
+	}
+	// The keys come from the authority's own host (and scheme: https for
+	// any real authority), as Entra serves them: a document naming keys
+	// elsewhere is not Entra's.
+	if ju, err := url.Parse(m.JWKSURI); err != nil || ju.Scheme+"://"+ju.Host != host {
+		return nil, fmt.Errorf("%w: jwks_uri %q is not on %s", ErrDiscoveryMismatch, m.JWKSURI, host)
 	}
 	return &m, nil
 }

@@ -1,6 +1,7 @@
 package entra_test
 
 import (
+	"cmp"
 	"context"
 	"crypto/rsa"
 	"encoding/json"
@@ -424,6 +425,8 @@ func TestDiscoverMismatch(t *testing.T) {
 	ctx := context.Background()
 	const tid = fkTID
 	var issuer atomic.Value // func(base string) string
+	jwksHost := atomic.Value{}
+	jwksHost.Store("")
 	var srv *httptest.Server
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.HasSuffix(r.URL.Path, "/v2.0/.well-known/openid-configuration") {
@@ -436,7 +439,7 @@ func TestDiscoverMismatch(t *testing.T) {
 			"issuer":                 issuer.Load().(func(string) string)(srv.URL),
 			"authorization_endpoint": srv.URL + "/" + tenant + "/oauth2/v2.0/authorize",
 			"token_endpoint":         srv.URL + "/" + tenant + "/oauth2/v2.0/token",
-			"jwks_uri":               srv.URL + "/" + tenant + "/discovery/v2.0/keys",
+			"jwks_uri":               cmp.Or(jwksHost.Load().(string), srv.URL) + "/" + tenant + "/discovery/v2.0/keys",
 		}))
 	}))
 	defer srv.Close()
@@ -471,6 +474,16 @@ func TestDiscoverMismatch(t *testing.T) {
 		{"common, template of another host", "common", func(string) string { return evil + "/{tenantid}/v2.0" }, false},
 		{"organizations, common", "organizations", func(b string) string { return b + "/common/v2.0" }, false},
 	}
+	// The keys must be on the authority's host: a document naming keys
+	// elsewhere (an attacker's, or plain http) is refused.
+	issuer.Store(func(b string) string { return b + "/" + tid + "/v2.0" })
+	for _, elsewhere := range []string{evil, https, srv.URL + ".evil.test"} {
+		jwksHost.Store(elsewhere)
+		if _, err := entra.Discover(ctx, srv.Client(), srv.URL+"/"+tid); !errors.Is(err, entra.ErrDiscoveryMismatch) {
+			t.Errorf("jwks_uri on %s: %v, want ErrDiscoveryMismatch", elsewhere, err)
+		}
+	}
+	jwksHost.Store("")
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			issuer.Store(tc.issuer)

@@ -29,6 +29,20 @@ type ClientOptions struct {
 	// evaluation (CAE): Entra then sends claims challenges instead of
 	// waiting for tokens to expire.
 	Capabilities []string
+	// Credential, when set, is the app's credential made once with
+	// NewClientCredential and shared by many clients (one per user or per
+	// caller's token): a certificate parsed once, one managed identity
+	// credential with its token cache. Nil: made from cfg for this client.
+	Credential *confidential.Credential
+}
+
+// NewClientCredential is how the app registration proves itself (see
+// NewConfidentialClient), made once to share through ClientOptions.
+func NewClientCredential(cfg Config, httpClient *http.Client) (confidential.Credential, error) {
+	if err := cfg.Validate(); err != nil {
+		return confidential.Credential{}, err
+	}
+	return clientCredential(cfg, httpClient)
 }
 
 // NewConfidentialClient builds an MSAL confidential client for the app
@@ -42,8 +56,11 @@ func NewConfidentialClient(cfg Config, o ClientOptions) (confidential.Client, er
 	if err := cfg.Validate(); err != nil {
 		return confidential.Client{}, err
 	}
-	cred, err := clientCredential(cfg, o.HTTPClient)
-	if err != nil {
+	var cred confidential.Credential
+	var err error
+	if o.Credential != nil {
+		cred = *o.Credential
+	} else if cred, err = clientCredential(cfg, o.HTTPClient); err != nil {
 		return confidential.Client{}, err
 	}
 	opts := append([]confidential.Option{confidential.WithInstanceDiscovery(cfg.Cloud.IsMicrosoftHost())},

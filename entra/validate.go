@@ -156,6 +156,12 @@ func (v *Validator) ValidateAccessToken(ctx context.Context, raw string, p Acces
 		if c.IDType != "" && c.IDType != "app" {
 			return nil, refuse(ErrWrongTokenType, "no scp in a %q token", c.IDType)
 		}
+		// Without idtyp, an app-only token is told by its subject: the
+		// app's service principal, so sub equals oid (a user's sub is
+		// pairwise, never the oid).
+		if c.IDType == "" && (c.Subject == "" || c.Subject != c.ObjectID) {
+			return nil, refuse(ErrWrongTokenType, "no scp, no idtyp, and sub is not oid: not an app-only token")
+		}
 		if len(p.Roles) > 0 && !anyIn(p.Roles, c.Roles) {
 			return nil, refuse(ErrInsufficientScope, "none of the roles %v", p.Roles)
 		}
@@ -167,7 +173,11 @@ func (v *Validator) ValidateAccessToken(ctx context.Context, raw string, p Acces
 	if c.IDType == "app" {
 		return nil, refuse(ErrWrongTokenType, "app token with scp")
 	}
-	if len(p.Scopes) > 0 && !anyField(p.Scopes, c.Scopes) {
+	if len(p.Scopes) == 0 {
+		// As for roles: a policy must name what a user token needs.
+		return nil, refuse(ErrInsufficientScope, "delegated tokens need AccessPolicy.Scopes")
+	}
+	if !anyField(p.Scopes, c.Scopes) {
 		return nil, refuse(ErrInsufficientScope, "none of the scopes %v", p.Scopes)
 	}
 	return c, nil
@@ -205,6 +215,7 @@ func (v *Validator) validate(ctx context.Context, raw string) (*Claims, error) {
 	if !verified {
 		return nil, refuse(ErrInvalidSignature, "kid %q", t.kid)
 	}
+	rememberHeader(t.newHeader, t.jwsHeader)
 	c, err := parseClaims(t.payload)
 	if err != nil {
 		return nil, refuse(ErrMalformedToken, "%v", err)

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"errors"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -569,6 +570,15 @@ func fkHostileCases() []fkCase {
 		{name: "access: app-only with a wrong role", access: fkAppOnly, base: fkAppClaims, claims: fkSet("roles", []string{"Reports.Write.All"}), want: entra.ErrInsufficientScope},
 		{name: "access: app-only without roles", access: fkAppOnly, base: fkAppClaims, claims: fkDel("roles"), want: entra.ErrInsufficientScope},
 		{name: "access: app-only with a policy naming no role", access: &entra.AccessPolicy{AllowAppOnly: true}, base: fkAppClaims, want: entra.ErrInsufficientScope},
+		{name: "access: a policy naming no scope refuses user tokens", access: &entra.AccessPolicy{AllowAppOnly: true, Roles: []string{"Reports.Read.All"}}, want: entra.ErrInsufficientScope},
+		{name: "access: no scp, no idtyp, sub is not oid (a user token with roles)", access: fkAppOnly, base: fkAppClaims, claims: func(c map[string]any) {
+			delete(c, "idtyp")
+			c["sub"] = "pairwise-subject-of-a-user"
+		}, want: entra.ErrWrongTokenType},
+		{name: "access: no scp, no idtyp, sub equals oid (app-only)", access: fkAppOnly, base: fkAppClaims, claims: func(c map[string]any) {
+			delete(c, "idtyp")
+			c["sub"] = c["oid"]
+		}, want: nil},
 		{name: "access: AppOnlyRequired, app-only with the role", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}}, base: fkAppClaims, want: nil},
 		{name: "access: AppOnlyRequired refuses a user token", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}, Scopes: []string{"access_as_user"}}, want: entra.ErrWrongTokenType},
 		{name: "access: AppOnlyRequired, app-only without the role", access: &entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{"Reports.Read.All"}}, base: fkAppClaims, claims: fkDel("roles"), want: entra.ErrInsufficientScope},
@@ -1023,12 +1033,22 @@ func TestDomainTenantV1Tokens(t *testing.T) {
 	jwks := fkServeJWKS(t, fkRSAJWK(fkKid, &fkKey().PublicKey))
 	var host string
 	disco := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/keys" { // the keys on the authority's host, as Entra's
+			resp, err := http.Get(jwks.URL + "/keys")
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadGateway)
+				return
+			}
+			defer resp.Body.Close()
+			io.Copy(w, resp.Body)
+			return
+		}
 		if r.URL.Path != "/contoso.example.com/v2.0/.well-known/openid-configuration" {
 			http.NotFound(w, r)
 			return
 		}
 		w.Write(fkJSON(map[string]any{
-			"issuer": host + "/" + fkTID + "/v2.0", "jwks_uri": jwks.URL + "/keys",
+			"issuer": host + "/" + fkTID + "/v2.0", "jwks_uri": host + "/keys",
 			"authorization_endpoint": host + "/" + fkTID + "/oauth2/v2.0/authorize",
 			"token_endpoint":         host + "/" + fkTID + "/oauth2/v2.0/token",
 		}))

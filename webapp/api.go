@@ -56,7 +56,13 @@ func newAPI(a *App, obo *oboTokens) *api {
 	v.Now = a.now
 	x := &api{a: a, obo: obo, scopes: a.graphScopes(oboScopes), origins: map[string]bool{a.origin: true}, started: a.now()}
 	x.user = &entra.Bearer{Validator: &v, Policy: entra.AccessPolicy{Scopes: []string{apiScope}}, Logger: a.log}
-	x.daemon = &entra.Bearer{Validator: &v, Policy: entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{reportsRole}}, Logger: a.log}
+	x.daemon = &entra.Bearer{Validator: &v, Policy: entra.AccessPolicy{AppOnlyRequired: true, Roles: []string{reportsRole},
+		AllowedClients: a.cfg.APIReportClients}, Logger: a.log}
+	if len(a.cfg.APIReportClients) == 0 && a.cfg.Entra.MultiTenant() {
+		// Any tenant's admin can grant their own app the role in their
+		// tenant: without a list of the daemons, no client may read.
+		x.daemon.Policy.AllowedClients = []string{"no client: set Config.APIReportClients"}
+	}
 	for _, o := range a.cfg.APIAllowedOrigins {
 		x.origins[o] = true
 	}
@@ -179,9 +185,10 @@ func quotable(s string) string {
 // caller (401 insufficient_claims) for its client to re-authenticate.
 func (x *api) graph(c *gin.Context, f func(ctx context.Context, g *graphapi.Client) error) bool {
 	raw := c.GetString(ctxAPIToken)
-	cred := &oboCredential{tokens: x.obo, assertion: raw, scopes: x.scopes}
+	claims := c.MustGet(ctxAPIClaims).(*entra.Claims)
+	cred := &oboCredential{tokens: x.obo, assertion: raw, scopes: x.scopes, callerExp: time.Unix(claims.Expiry, 0)}
 	if x.a.cfg.Entra.MultiTenant() {
-		cred.tenantID = c.MustGet(ctxAPIClaims).(*entra.Claims).TenantID
+		cred.tenantID = claims.TenantID
 	}
 	ctx := c.Request.Context()
 	g := x.a.graph.WithCredential(cred)

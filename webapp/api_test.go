@@ -442,3 +442,22 @@ func TestAPIClaimsChallengeAfterRevocation(t *testing.T) {
 		t.Fatalf("with a token from after the revocation: %d %s", r.status, r.body)
 	}
 }
+
+// TestAPIReportClients: with Config.APIReportClients, only those daemons
+// read the report, whatever role another app holds.
+func TestAPIReportClients(t *testing.T) {
+	tt := startTenant(t)
+	daemonToken := appToken(t, tt, infra.Apps().Daemon)
+	for _, tc := range []struct {
+		clients []string
+		status  int
+	}{
+		{[]string{infra.Apps().Daemon}, http.StatusOK},
+		{[]string{infra.Apps().CLI}, http.StatusUnauthorized},
+	} {
+		a := startApp(t, tt, appOptions{ReportClients: tc.clients})
+		if r := callAPI(t, a, "/api/reports/usage", daemonToken); r.status != tc.status {
+			t.Errorf("clients %v: %d %s", tc.clients, r.status, r.body)
+		}
+	}
+}

@@ -88,9 +88,16 @@ func New(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.validator, a.metadata, a.keys = v, md, v.Keys
 
+	// One credential for every MSAL client (one per user, one per API
+	// caller's token): a certificate parsed once, one managed identity
+	// credential with its token cache.
+	cred, err := entra.NewClientCredential(cfg.Entra, cfg.HTTPClient)
+	if err != nil {
+		return nil, fmt.Errorf("webapp: %w", err)
+	}
 	buildWith := func(hc *http.Client, acc cache.ExportReplace) (confidential.Client, error) {
 		return entra.NewConfidentialClient(cfg.Entra, entra.ClientOptions{
-			HTTPClient: hc, Cache: acc,
+			HTTPClient: hc, Cache: acc, Credential: &cred,
 			// cp1: this app handles claims challenges, so Entra may issue
 			// long-lived CAE tokens and revoke them at once when needed.
 			Capabilities: []string{"cp1"},

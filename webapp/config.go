@@ -53,6 +53,12 @@ type Config struct {
 	// besides the app's own that may call /api/ (CORS), e.g. a SPA hosted
 	// elsewhere. Bearer tokens only: no cookies cross origins.
 	APIAllowedOrigins []string
+	// APIReportClients are the client ids (azp/appid) of the daemons that
+	// may read /api/reports/usage, besides holding the Reports.Read.All
+	// role. Empty: any client with the role — except for a multi-tenant
+	// app, where another tenant's admin could grant their own app the role
+	// in their tenant: there the report needs this list.
+	APIReportClients []string
 	// SPAClientID is the single-page app's registration (a SPA platform
 	// redirect URI <origin>/spa/); /spa/ is served only when it is set.
 	SPAClientID string
@@ -156,6 +162,11 @@ func (c Config) Validate() error {
 	for _, o := range c.APIAllowedOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil || o != u.Scheme+"://"+u.Host {
 			bad("APIAllowedOrigins", "want an origin such as https://app.example.com (no path, no trailing slash), got %q", o)
+		}
+	}
+	for _, id := range c.APIReportClients {
+		if !entra.IsGUID(id) {
+			bad("APIReportClients", "want client ids (GUIDs), got %q", id)
 		}
 	}
 	if c.SPAClientID != "" && !entra.IsGUID(c.SPAClientID) {

@@ -52,6 +52,8 @@ type appOptions struct {
 	Proxies      []string
 	// APIOrigins are the extra origins allowed to call /api/ (CORS).
 	APIOrigins []string
+	// ReportClients is Config.APIReportClients.
+	ReportClients []string
 	// Logger replaces the captured log (benchmarks discard it).
 	Logger *slog.Logger
 	// DevMode is Config.DevMode: what cmd/webapp sets in dev mode.
@@ -107,6 +109,7 @@ func startApp(t testing.TB, tt *tenant, o appOptions) *app {
 		AbsoluteTimeout:   o.Absolute,
 		TrustedProxies:    o.Proxies,
 		APIAllowedOrigins: o.APIOrigins,
+		APIReportClients:  o.ReportClients,
 		SPAClientID:       infra.Apps().SPA,
 		Logger:            logger,
 		Now:               o.Now,

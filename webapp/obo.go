@@ -80,7 +80,10 @@ func (o *oboTokens) fresh(exp time.Time) bool { return o.now().Before(exp.Add(-5
 // get returns a Graph token for scopes on behalf of the caller whose token
 // is assertion. With claims (a claims challenge from Graph), it skips every
 // cache and asks Entra for a token satisfying them.
-func (o *oboTokens) get(ctx context.Context, assertion, tenantID string, scopes []string, claims string) (azcore.AccessToken, error) {
+//
+// The caches keep a token no longer than the caller's token lives
+// (callerExp): it is only ever served for that token.
+func (o *oboTokens) get(ctx context.Context, assertion, tenantID string, callerExp time.Time, scopes []string, claims string) (azcore.AccessToken, error) {
 	part := assertionHash(assertion)
 	mkey := part + "\x00" + strings.Join(scopes, " ")
 	skey := sealedKey(part, scopes)
@@ -118,8 +121,12 @@ func (o *oboTokens) get(ctx context.Context, assertion, tenantID string, scopes 
 		return azcore.AccessToken{}, oboFailed(entra.FromMSAL(err), claims)
 	}
 	o.acquired.WithLabelValues("entra").Inc()
-	o.memo.Add(mkey, memoToken{res.AccessToken, res.ExpiresOn})
-	o.seal(ctx, skey, res.AccessToken, res.ExpiresOn)
+	keep := res.ExpiresOn
+	if !callerExp.IsZero() && callerExp.Before(keep) {
+		keep = callerExp
+	}
+	o.memo.Add(mkey, memoToken{res.AccessToken, keep})
+	o.seal(ctx, skey, res.AccessToken, keep)
 	return azcore.AccessToken{Token: res.AccessToken, ExpiresOn: res.ExpiresOn}, nil
 }
 
@@ -168,6 +175,9 @@ func (o *oboTokens) drop(ctx context.Context, assertion string, scopes []string)
 	part := assertionHash(assertion)
 	o.memo.Remove(part + "\x00" + strings.Join(scopes, " "))
 	_ = o.store.Delete(ctx, sealedKey(part, scopes))
+	// MSAL's client for this caller's token caches the refused token too:
+	// without it, the next exchange goes to Entra.
+	o.clients.Remove(part)
 }
 
 // errOBONeedsUser is an exchange Entra refused until the user does
@@ -213,12 +223,14 @@ type oboCredential struct {
 	// tenantID is the caller's tenant, for an app whose authority names
 	// none (organizations, common); "" otherwise.
 	tenantID string
-	scopes   []string
+	// callerExp is when the caller's token expires.
+	callerExp time.Time
+	scopes    []string
 }
 
 // GetToken implements azcore.TokenCredential. graphapi's scopes are
 // ignored: the API's are the ones consented to; a claims challenge (kiota
 // retrying a CAE 401) goes to Entra.
 func (c *oboCredential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
-	return c.tokens.get(ctx, c.assertion, c.tenantID, c.scopes, opts.Claims)
+	return c.tokens.get(ctx, c.assertion, c.tenantID, c.callerExp, c.scopes, opts.Claims)
 }

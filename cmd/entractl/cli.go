@@ -203,7 +203,9 @@ func (c *cli) client() (*http.Client, error) {
 	if c.httpClient != nil {
 		return c.httpClient, nil
 	}
-	hc := &http.Client{Timeout: 30 * time.Second}
+	// No redirects: a token never follows one (Go keeps Authorization on a
+	// same-host redirect, https to http included).
+	hc := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	if path := c.env("ENTRAKIT_CA_FILE", ""); path != "" {
 		pem, err := os.ReadFile(path)
 		if err != nil {

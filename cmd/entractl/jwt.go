@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/entrakit/entrakit/entra"
 )
@@ -156,7 +158,7 @@ func (c *cli) printDecoded(raw string) error {
 	}
 	fmt.Fprintln(c.stdout, "Header (not verified):")
 	for _, k := range sortedKeys(d.Header) {
-		fmt.Fprintf(c.stdout, "  %-5s %v\n", k, d.Header[k])
+		fmt.Fprintf(c.stdout, "  %-5s %s\n", printable(k), printable(fmt.Sprint(d.Header[k])))
 	}
 	fmt.Fprintln(c.stdout, "Claims (not verified: entractl jwt verify checks the signature):")
 	for _, cl := range claims {
@@ -164,15 +166,27 @@ func (c *cli) printDecoded(raw string) error {
 		if b, err := json.Marshal(cl.Value); err == nil && !strings.HasPrefix(string(b), `"`) {
 			v = string(b)
 		}
+		v = printable(v)
 		if cl.Time != "" {
 			v += " (" + cl.Time + ")"
 		}
-		fmt.Fprintf(c.stdout, "  %-18s %s\n  %18s   %s\n", cl.Name, v, "", cl.Meaning)
+		fmt.Fprintf(c.stdout, "  %-18s %s\n  %18s   %s\n", printable(cl.Name), v, "", cl.Meaning)
 	}
 	if n := tokenNote(d); n != "" {
 		fmt.Fprintln(c.stdout, n)
 	}
 	return nil
+}
+
+// printable quotes s when it holds anything a terminal would act on (escape
+// sequences in a hostile token's claims), and leaves plain text as is.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
 
 // tokenNote says what kind of token this is, in a sentence or two.
@@ -207,12 +221,19 @@ func (c *cli) verify(ctx context.Context, raw, issuer, audience string) error {
 		return &exitError{exitUnverified, errors.New("not verified: " + strings.TrimSuffix(graphNote, "."))}
 	}
 	iss, _ := d.Claims["iss"].(string)
-	if issuer == "" {
+	pinned := issuer != ""
+	if !pinned {
 		issuer = iss
 	}
 	u, err := url.Parse(issuer)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
 		return &exitError{exitUnverified, fmt.Errorf("not verified: the issuer %q is not an https URL to discover keys from", issuer)}
+	}
+	// A token names its own issuer: trusting it as given would let anyone
+	// host discovery and keys for a token they signed. Without --issuer,
+	// only the configured authority's host is trusted.
+	if authority, _ := url.Parse(c.cloud().AuthorityHost); !pinned && !strings.EqualFold(u.Host, authority.Host) {
+		return &exitError{exitUnverified, fmt.Errorf("not verified: the token's issuer %s is not on the configured authority %s (AZURE_AUTHORITY_HOST); pass --issuer %s to trust it", u.Host, authority.Host, issuer)}
 	}
 	if !strings.HasSuffix(issuer, "/v2.0") {
 		return &exitError{exitUnverified, fmt.Errorf("not verified: %q is not a v2.0 issuer; entractl verifies v2.0 tokens (ask for them with accessTokenAcceptedVersion 2)", issuer)}

@@ -52,22 +52,9 @@ func (c *cli) cacheKeys(dir string, create bool) (*tokencache.KeyRing, error) {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist) && create:
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, err
-		}
-		key := tokencache.GenerateKey()
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
+		if b, err = createKeyFile(dir, path); err != nil {
 			return nil, fmt.Errorf("cache key: %w", err)
 		}
-		_, werr := f.WriteString(key + "\n")
-		if cerr := f.Close(); werr == nil {
-			werr = cerr
-		}
-		if werr != nil {
-			return nil, fmt.Errorf("cache key: %w", werr)
-		}
-		b = []byte(key)
 	case errors.Is(err, os.ErrNotExist):
 		return nil, &exitError{exitSignIn, errNoCache}
 	case err != nil:
@@ -78,6 +65,37 @@ func (c *cli) cacheKeys(dir string, create bool) (*tokencache.KeyRing, error) {
 		return nil, fmt.Errorf("cache key %s: %w", path, err)
 	}
 	return keys, nil
+}
+
+// createKeyFile makes the key file whole or not at all: a new key written
+// and synced in a temporary file, then linked to path. Two first runs at
+// once both end up with the one that linked first.
+func createKeyFile(dir, path string) ([]byte, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".key-*")
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(tmp.Name())
+	key := []byte(tokencache.GenerateKey() + "\n")
+	_, werr := tmp.Write(key)
+	if werr == nil {
+		werr = tmp.Sync()
+	}
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	if err := os.Link(tmp.Name(), path); errors.Is(err, os.ErrExist) {
+		return os.ReadFile(path) // another run made it first
+	} else if err != nil {
+		return nil, err
+	}
+	return key, nil
 }
 
 // publicClient is MSAL's public client for ENTRACTL_CLIENT_ID over the

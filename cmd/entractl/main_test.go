@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -207,7 +208,8 @@ func TestBadInput(t *testing.T) {
 		{"JWE", e, []string{"jwt", "decode", "a.b.c.d.e"}, exitUsage, "encrypted JWT"},
 		{"no token on stdin", e, []string{"jwt", "decode"}, exitUsage, "no token"},
 		{"jwt without a verb", e, []string{"jwt"}, exitUsage, "want decode or verify"},
-		{"unknown issuer", e, []string{"jwt", "verify", fakeJWT(`{"iss":"https://127.0.0.1:1/nobody/v2.0","aud":"x"}`)}, exitUnverified, "discovery document"},
+		{"issuer not the configured authority", e, []string{"jwt", "verify", fakeJWT(`{"iss":"https://attacker.example/6f1a3c2e-8d4b-4e7a-9c1f-2b5d8e0a4c7f/v2.0","aud":"x"}`)}, exitUnverified, "is not on the configured authority"},
+		{"unknown issuer, pinned", e, []string{"jwt", "verify", "--issuer", "https://127.0.0.1:1/nobody/v2.0", fakeJWT(`{"iss":"https://127.0.0.1:1/nobody/v2.0","aud":"x"}`)}, exitUnverified, "discovery document"},
 		{"issuer not https", e, []string{"jwt", "verify", fakeJWT(`{"iss":"http://evil.example/t/v2.0"}`)}, exitUnverified, "not an https URL"},
 		{"missing client id", noClient, []string{"login"}, exitUsage, "ENTRACTL_CLIENT_ID is not set"},
 		{"graph POST", e, []string{"graph", "POST", "/me"}, exitUsage, "only GET"},
@@ -272,5 +274,50 @@ func TestDevTenant(t *testing.T) {
 	}
 	if !bytes.Contains(body, []byte("ENTRACTL_CLIENT_ID=")) || !strings.Contains(stdout.String(), "Personas") {
 		t.Fatalf("env file:\n%s\nbanner:\n%s", body, stdout.String())
+	}
+}
+
+// TestKeyFileRace: first runs at once all end up with the one key file.
+func TestKeyFileRace(t *testing.T) {
+	dir := t.TempDir()
+	c := newCLI(strings.NewReader(""), io.Discard, io.Discard, env{}.lookup)
+	keys := make(chan string, 8)
+	errs := make(chan error, 8)
+	for i := 0; i < 8; i++ {
+		go func() {
+			k, err := c.cacheKeys(dir, true)
+			if err != nil {
+				errs <- err
+				return
+			}
+			keys <- k.PrimaryID()
+		}()
+	}
+	first := ""
+	for i := 0; i < 8; i++ {
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		case id := <-keys:
+			if first == "" {
+				first = id
+			} else if id != first {
+				t.Fatalf("two keys: %s and %s", first, id)
+			}
+		}
+	}
+	if names, _ := filepath.Glob(filepath.Join(dir, ".key-*")); len(names) != 0 {
+		t.Errorf("temporary files left: %v", names)
+	}
+}
+
+// TestDecodeQuotesControlCharacters: a hostile token's escape sequences
+// are shown quoted, never sent to the terminal.
+func TestDecodeQuotesControlCharacters(t *testing.T) {
+	srv := devtenanttest.Start(t)
+	r := entractl(t, srv, env{}, "", "jwt", "decode", fakeJWT(`{"name":"\u001b]52;c;aGVsbG8=\u0007","iss":"x"}`))
+	r.want(t, exitOK, `"\x1b]52;c;aGVsbG8=\a"`)
+	if strings.ContainsRune(r.stdout, 0x1b) {
+		t.Error("an escape character reached the terminal")
 	}
 }

@@ -59,7 +59,8 @@ func run(ctx context.Context, lookup func(string) (string, bool), stdout io.Writ
 	}
 
 	cfg := webapp.Config{Entra: s.Entra, TrustedProxies: s.TrustedProxies, Logger: logger,
-		SPAClientID: s.SPAClientID, APIIdentifierURI: s.APIIdentifierURI, APIAllowedOrigins: s.APIAllowedOrigins}
+		SPAClientID: s.SPAClientID, APIIdentifierURI: s.APIIdentifierURI, APIAllowedOrigins: s.APIAllowedOrigins,
+		APIReportClients: s.APIReportClients}
 	var dev *devtenant.Server
 	if s.DevTenant {
 		dev, err = devmode.Start(devtenant.Options{Addr: s.DevTenantListen, StateDir: devStateDir,

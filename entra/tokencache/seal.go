@@ -109,7 +109,7 @@ func ParseKeyRing(config string) (*KeyRing, error) {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("tokencache: no key configured (base64, at least 32 random bytes; generate one with `entractl keygen` or `openssl rand -base64 32`)")
+		return nil, errors.New("tokencache: no key configured (base64, at least 32 random bytes; generate one with `entractl keys new` or `openssl rand -base64 32`)")
 	}
 	return NewKeyRing(keys[0], keys[1:]...), nil
 }

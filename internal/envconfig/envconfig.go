@@ -40,6 +40,7 @@ var Variables = []Variable{
 	{"ENTRAKIT_METRICS_LISTEN", "127.0.0.1:9464", "Address of the web app's Prometheus /metrics: its own listener, loopback unless you choose otherwise."},
 	{"ENTRAKIT_SPA_CLIENT_ID", "", "The single-page app's application (client) id (a registration with the SPA redirect URI <origin>/spa/): the web app serves it at /spa/. Unset: no /spa/ (dev mode: the dev tenant's)."},
 	{"ENTRAKIT_API_IDENTIFIER_URI", "api://<AZURE_CLIENT_ID>", "The API's App ID URI: access tokens for /api/ may name it or the client id as their audience."},
+	{"ENTRAKIT_API_REPORT_CLIENTS", "", "Comma-separated client ids of the daemons that may read /api/reports/usage (with the Reports.Read.All role). Required for a multi-tenant app, where another tenant could grant its own app the role."},
 	{"ENTRAKIT_API_ALLOWED_ORIGINS", "", "Comma-separated browser origins (https://host[:port]) besides the web app's own that may call /api/ (CORS)."},
 	{"ENTRAKIT_DEV_TENANT", "auto", "`auto`: start the dev tenant when AZURE_CLIENT_ID and every other production setting (credentials, stores, keys, TLS) are unset; `off`: never (production)."},
 	{"ENTRAKIT_TOKEN_CACHE_URL", "memory:", "Token cache store: `memory:`, `file:///dir` or `redis://host:6379/0` (several instances need Redis)."},
@@ -88,8 +89,8 @@ type Settings struct {
 	DatabaseURL, DaemonConfig, DaemonListen string
 	// SPAClientID, APIIdentifierURI and APIAllowedOrigins configure /spa/
 	// and /api/ (webapp.Config's fields of the same names).
-	SPAClientID, APIIdentifierURI string
-	APIAllowedOrigins             []string
+	SPAClientID, APIIdentifierURI       string
+	APIAllowedOrigins, APIReportClients []string
 	// DevTenantListen is the in-process dev tenant's address.
 	DevTenantListen string
 	// TokenCacheKeys is the key ring (validated). Empty only in dev mode,
@@ -305,6 +306,15 @@ func (e *reader) server(s *Settings) {
 			e.bad("ENTRAKIT_API_ALLOWED_ORIGINS", "want origins such as https://app.example.com (no path, no trailing slash), got %q", o)
 		}
 		s.APIAllowedOrigins = append(s.APIAllowedOrigins, o)
+	}
+	for _, id := range strings.Split(e.get("ENTRAKIT_API_REPORT_CLIENTS"), ",") {
+		if id = strings.TrimSpace(id); id == "" {
+			continue
+		}
+		if !entra.IsGUID(id) {
+			e.bad("ENTRAKIT_API_REPORT_CLIENTS", "want client ids (GUIDs), got %q", id)
+		}
+		s.APIReportClients = append(s.APIReportClients, id)
 	}
 	s.DaemonConfig = e.get("ENTRAKIT_DAEMON_CONFIG")
 	if s.DaemonListen = e.get("ENTRAKIT_DAEMON_LISTEN"); s.DaemonListen == "" {
