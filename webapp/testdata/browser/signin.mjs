@@ -14,17 +14,8 @@
 //
 // It exits 0 when every step passed, 1 with a "FAIL:" line otherwise.
 import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
-
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (!v) {
-    console.error(`FAIL: ${name} is not set`);
-    process.exit(2);
-  }
-  return v;
-};
+import { env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog } from './harness.mjs';
 
 const appURL = env('ENTRAKIT_APP_URL').replace(/\/$/, '');
 const tenantURL = env('ENTRAKIT_TENANT_URL').replace(/\/$/, '');
@@ -39,29 +30,10 @@ const appOrigin = new URL(appURL).origin;
 const tenantOrigin = new URL(tenantURL).origin;
 
 const screenshots = ['01-home.png', '02-signin.png', '03-consent.png', '04-profile.png', '05-signedout.png', 'failure.png'];
-fs.mkdirSync(artifacts, { recursive: true });
-for (const f of screenshots) fs.rmSync(path.join(artifacts, f), { force: true }); // no stale ones from an earlier run
+clearScreenshots(artifacts, screenshots);
 
-// Exactly these flags (ignoreDefaultArgs: true drops Playwright's own list,
-// which turns off browser features such as third-party storage
-// partitioning and HTTPS upgrades: the app must work in Chromium as users
-// run it). Besides them only the profile directory, the trust for the dev
-// tenant's certificate, and the pipe Playwright talks over.
-//
-// The dev tenant serves HTTPS with its own CA. Chromium is told to accept
-// that one server key and nothing else (--ignore-certificate-errors-spki-list,
-// honoured because --user-data-dir is set), not every certificate
-// (ignoreHTTPSErrors would be the fallback; it is not needed).
-const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  `--user-data-dir=${userDataDir}`,
-  `--ignore-certificate-errors-spki-list=${spki}`,
-  '--remote-debugging-pipe',
-  'about:blank', // the first tab's page, instead of the new-tab page
-];
+const args = chromiumArgs(userDataDir, spki);
 
-const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a);
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 const notes = []; // tolerated, reported at the end
 
@@ -69,16 +41,7 @@ const notes = []; // tolerated, reported at the end
 // console error on the first page). Tolerated, and reported as a note.
 const favicon = (u) => u.endsWith('/favicon.ico');
 let step = 'launch';
-
-class Failure extends Error {}
-const fail = (msg) => { throw new Failure(msg); };
-const expect = (cond, msg) => { if (!cond) fail(msg); };
-
-// Give up well before the Go test's own timeout, with a message.
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: timed out at step "${step}"`);
-  process.exit(1);
-}, Number(process.env.ENTRAKIT_SCRIPT_TIMEOUT_MS || 100_000));
+const watchdog = startWatchdog(() => step);
 
 let context;
 let page;

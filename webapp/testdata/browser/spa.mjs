@@ -21,17 +21,8 @@
 //
 // It exits 0 when every step passed, 1 with a "FAIL:" line otherwise.
 import { chromium } from 'playwright-core';
-import fs from 'node:fs';
 import path from 'node:path';
-
-const env = (name, fallback) => {
-  const v = process.env[name] ?? fallback;
-  if (!v) {
-    console.error(`FAIL: ${name} is not set`);
-    process.exit(2);
-  }
-  return v;
-};
+import { env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog } from './harness.mjs';
 
 const appURL = env('ENTRAKIT_APP_URL').replace(/\/$/, '');
 const tenantURL = env('ENTRAKIT_TENANT_URL').replace(/\/$/, '');
@@ -51,26 +42,10 @@ const spaURL = appURL + '/spa/';
 
 const screenshots = ['spa-01-home.png', 'spa-02-signin.png', 'spa-03-profile.png', 'spa-04-search.png',
   'spa-05-refreshed.png', 'spa-06-challenge.png', 'spa-07-signedout.png', 'spa-failure.png'];
-fs.mkdirSync(artifacts, { recursive: true });
-for (const f of screenshots) fs.rmSync(path.join(artifacts, f), { force: true }); // no stale ones from an earlier run
+clearScreenshots(artifacts, screenshots);
 
-// Exactly signin.mjs's flags (ignoreDefaultArgs: true drops Playwright's own
-// list, which turns off browser features such as third-party storage
-// partitioning and HTTPS upgrades: the app must work in Chromium as users
-// run it). Besides them only the profile directory, the trust for the dev
-// tenant's certificate (that one server key, nothing else:
-// --ignore-certificate-errors-spki-list, honoured because --user-data-dir
-// is set), and the pipe Playwright talks over.
-const args = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-  '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  `--user-data-dir=${userDataDir}`,
-  `--ignore-certificate-errors-spki-list=${spki}`,
-  '--remote-debugging-pipe',
-  'about:blank', // the first tab's page, instead of the new-tab page
-];
+const args = chromiumArgs(userDataDir, spki);
 
-const log = (...a) => console.log(`[${new Date().toISOString().slice(11, 23)}]`, ...a);
 const problems = []; // console errors, page errors, failed requests, HTTP errors
 const notes = []; // tolerated, reported at the end
 
@@ -91,15 +66,7 @@ const authorizeRequests = [];
 // Writes to the app origin's localStorage, seen by a hook in the page.
 const localWrites = [];
 
-class Failure extends Error {}
-const fail = (msg) => { throw new Failure(msg); };
-const expect = (cond, msg) => { if (!cond) fail(msg); };
-
-// Give up well before the Go test's own timeout, with a message.
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: timed out at step "${step}"`);
-  process.exit(1);
-}, Number(process.env.ENTRAKIT_SCRIPT_TIMEOUT_MS || 100_000));
+const watchdog = startWatchdog(() => step);
 
 let context;
 let page;
