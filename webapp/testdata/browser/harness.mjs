@@ -50,3 +50,49 @@ export const startWatchdog = (step) => setTimeout(() => {
   console.error(`FAIL: timed out at step "${step()}"`);
   process.exit(1);
 }, Number(process.env.ENTRAKIT_SCRIPT_TIMEOUT_MS || 100_000));
+
+// screenshot saves the whole page as dir/name.
+export async function screenshot(page, dir, name) {
+  const file = path.join(dir, name);
+  await page.screenshot({ path: file, fullPage: true });
+  log(`screenshot ${file}`);
+}
+
+// bodyText is the page's text, for failure messages.
+export async function bodyText(page) {
+  return (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 600);
+}
+
+// finish runs main and exits: 0 when it passed and the browser reported no
+// problem, 1 with a FAIL line (and a screenshot of the page) otherwise.
+// s holds the script's state: problems, notes, step(), page(), context(),
+// where() (the page's address, safe to print), failureShot (a path) and
+// watchdog.
+export async function finish(main, s) {
+  let code = 0;
+  try {
+    await main();
+    if (s.notes.length) log(`notes (tolerated):\n  ${s.notes.join('\n  ')}`);
+    if (s.problems.length) {
+      console.error(`FAIL: the browser reported ${s.problems.length} problem(s):\n  ${s.problems.join('\n  ')}`);
+      code = 1;
+    } else {
+      log('PASS');
+    }
+  } catch (e) {
+    console.error(`FAIL: step "${s.step()}": ${e instanceof Failure ? e.message : e.stack || e}`);
+    if (s.problems.length) console.error(`browser problems so far:\n  ${s.problems.join('\n  ')}`);
+    const page = s.page();
+    if (page) {
+      console.error(`page: ${s.where()}`);
+      await page.screenshot({ path: s.failureShot, fullPage: true })
+        .then(() => console.error(`screenshot ${s.failureShot}`)).catch(() => {});
+    }
+    code = 1;
+  } finally {
+    clearTimeout(s.watchdog);
+    const context = s.context();
+    if (context) await context.close().catch(() => {});
+  }
+  process.exit(code);
+}

@@ -15,7 +15,10 @@
 // It exits 0 when every step passed, 1 with a "FAIL:" line otherwise.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
-import { env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog } from './harness.mjs';
+import {
+  env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog, screenshot,
+  bodyText as harnessBodyText, finish,
+} from './harness.mjs';
 
 const appURL = env('ENTRAKIT_APP_URL').replace(/\/$/, '');
 const tenantURL = env('ENTRAKIT_TENANT_URL').replace(/\/$/, '');
@@ -46,15 +49,9 @@ const watchdog = startWatchdog(() => step);
 let context;
 let page;
 
-async function shot(name) {
-  const file = path.join(artifacts, name);
-  await page.screenshot({ path: file, fullPage: true });
-  log(`screenshot ${file}`);
-}
+const shot = (name) => screenshot(page, artifacts, name);
 
-async function bodyText() {
-  return (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 600);
-}
+const bodyText = () => harnessBodyText(page);
 
 // An app page: HTTP 200, its stylesheet applied (the CSP allows it), no
 // error page.
@@ -221,27 +218,7 @@ async function main() {
 
 }
 
-let code = 0;
-try {
-  await main();
-  if (notes.length) log(`notes (tolerated):\n  ${notes.join('\n  ')}`);
-  if (problems.length) {
-    console.error(`FAIL: the browser reported ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
-    code = 1;
-  } else {
-    log('PASS');
-  }
-} catch (e) {
-  console.error(`FAIL: step "${step}": ${e instanceof Failure ? e.message : e.stack || e}`);
-  if (problems.length) console.error(`browser problems so far:\n  ${problems.join('\n  ')}`);
-  if (page) {
-    console.error(`page: ${page.url()}`);
-    await page.screenshot({ path: path.join(artifacts, 'failure.png'), fullPage: true })
-      .then(() => console.error(`screenshot ${path.join(artifacts, 'failure.png')}`)).catch(() => {});
-  }
-  code = 1;
-} finally {
-  clearTimeout(watchdog);
-  if (context) await context.close().catch(() => {});
-}
-process.exit(code);
+await finish(main, {
+  problems, notes, watchdog, failureShot: path.join(artifacts, 'failure.png'),
+  step: () => step, page: () => page, context: () => context, where: () => page.url(),
+});

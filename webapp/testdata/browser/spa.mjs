@@ -22,7 +22,10 @@
 // It exits 0 when every step passed, 1 with a "FAIL:" line otherwise.
 import { chromium } from 'playwright-core';
 import path from 'node:path';
-import { env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog } from './harness.mjs';
+import {
+  env, chromiumArgs, log, Failure, fail, expect, clearScreenshots, startWatchdog, screenshot,
+  bodyText as harnessBodyText, finish,
+} from './harness.mjs';
 
 const appURL = env('ENTRAKIT_APP_URL').replace(/\/$/, '');
 const tenantURL = env('ENTRAKIT_TENANT_URL').replace(/\/$/, '');
@@ -71,15 +74,9 @@ const watchdog = startWatchdog(() => step);
 let context;
 let page;
 
-async function shot(name) {
-  const file = path.join(artifacts, name);
-  await page.screenshot({ path: file, fullPage: true });
-  log(`screenshot ${file}`);
-}
+const shot = (name) => screenshot(page, artifacts, name);
 
-async function bodyText() {
-  return (await page.locator('body').innerText().catch(() => '')).replace(/\s+/g, ' ').trim().slice(0, 600);
-}
+const bodyText = () => harnessBodyText(page);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -466,27 +463,7 @@ async function main() {
   await shot('spa-07-signedout.png');
 }
 
-let code = 0;
-try {
-  await main();
-  if (notes.length) log(`notes (tolerated):\n  ${notes.join('\n  ')}`);
-  if (problems.length) {
-    console.error(`FAIL: the browser reported ${problems.length} problem(s):\n  ${problems.join('\n  ')}`);
-    code = 1;
-  } else {
-    log('PASS');
-  }
-} catch (e) {
-  console.error(`FAIL: step "${step}": ${e instanceof Failure ? e.message : e.stack || e}`);
-  if (problems.length) console.error(`browser problems so far:\n  ${problems.join('\n  ')}`);
-  if (page) {
-    console.error(`page: ${here()}`);
-    await page.screenshot({ path: path.join(artifacts, 'spa-failure.png'), fullPage: true })
-      .then(() => console.error(`screenshot ${path.join(artifacts, 'spa-failure.png')}`)).catch(() => {});
-  }
-  code = 1;
-} finally {
-  clearTimeout(watchdog);
-  if (context) await context.close().catch(() => {});
-}
-process.exit(code);
+await finish(main, {
+  problems, notes, watchdog, failureShot: path.join(artifacts, 'spa-failure.png'),
+  step: () => step, page: () => page, context: () => context, where: () => here(),
+});
