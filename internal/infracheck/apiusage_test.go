@@ -16,7 +16,6 @@ import (
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/infra"
 	"github.com/entrakit/entrakit/internal/devmode"
-	"github.com/entrakit/entrakit/webapp"
 )
 
 // TestDaemonReadsTheAPIUsage: the daemon's api-usage job calls the web
@@ -32,15 +31,7 @@ func TestDaemonReadsTheAPIUsage(t *testing.T) {
 	}
 	base := "http://localhost:" + strings.TrimPrefix(ln.Addr().String(), "127.0.0.1:")
 	keys, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
-	a, err := webapp.New(context.Background(), webapp.Config{
-		Entra: devmode.WebAppConfig(srv, base+"/auth/callback"), GraphURL: srv.GraphURL(),
-		HTTPClient: devmode.HTTPClient(srv, nil, 30*time.Second), Keys: keys,
-		TokenCache: &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: keys},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(a.Handler())
+	hs := httptest.NewUnstartedServer(newWebApp(t, srv, base).Handler())
 	hs.Listener.Close()
 	hs.Listener = ln
 	hs.Start()

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/entrakit/entrakit/daemon"
+	"github.com/entrakit/entrakit/entra/devtenant"
 	"github.com/entrakit/entrakit/entra/devtenant/devtenanttest"
 	"github.com/entrakit/entrakit/entra/tokencache"
 	"github.com/entrakit/entrakit/infra"
@@ -210,17 +211,7 @@ func TestRedirectURIsAreServed(t *testing.T) {
 	}
 
 	// The paths answer on a running web app (with the SPA).
-	srv := devtenanttest.Start(t)
-	keys, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
-	cfg := webapp.Config{
-		Entra: devmode.WebAppConfig(srv, "http://localhost:8080/auth/callback"), GraphURL: srv.GraphURL(),
-		HTTPClient: devmode.HTTPClient(srv, nil, 30*time.Second), Keys: keys, SPAClientID: devmode.SPAClientID(),
-		TokenCache: &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: keys},
-	}
-	a, err := webapp.New(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := newWebApp(t, devtenanttest.Start(t), "http://localhost:8080")
 	webPaths, spaPaths := webapp.RedirectPaths()
 	for _, p := range append(webPaths, spaPaths...) {
 		w := httptest.NewRecorder()
@@ -229,4 +220,19 @@ func TestRedirectURIsAreServed(t *testing.T) {
 			t.Errorf("GET %s: %d", p, w.Code)
 		}
 	}
+}
+
+// newWebApp is the web app (with the SPA) at base against srv, in memory.
+func newWebApp(t *testing.T, srv *devtenant.Server, base string) *webapp.App {
+	t.Helper()
+	keys, _ := tokencache.ParseKeyRing(tokencache.GenerateKey())
+	a, err := webapp.New(context.Background(), webapp.Config{
+		Entra: devmode.WebAppConfig(srv, base+"/auth/callback"), GraphURL: srv.GraphURL(),
+		HTTPClient: devmode.HTTPClient(srv, nil, 30*time.Second), Keys: keys, SPAClientID: devmode.SPAClientID(),
+		TokenCache: &tokencache.Cache{Store: tokencache.NewMemoryStore(tokencache.MemoryOptions{}), Keys: keys},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
