@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"net"
 	"strings"
 	"time"
 
@@ -197,20 +195,19 @@ func (e *errOBONeedsUser) Unwrap() error { return e.cause }
 // oboFailed sorts a failed exchange: what the user must fix (through the
 // SPA), what is Entra's or the network's fault (503), and the rest.
 func oboFailed(err error, claims string) error {
+	if e, ok := notTheUsers(err); ok {
+		return e
+	}
 	var ae *entra.AADSTSError
-	var ne net.Error
 	switch {
-	case errors.As(err, &ae) && (errors.Is(ae, entra.ErrTemporarilyUnavailable) || errors.Is(ae, entra.ErrInvalidClient)):
-		return err
-	case errors.As(err, &ae) && errors.Is(ae, entra.ErrConsentRequired):
+	case !errors.As(err, &ae):
+	case errors.Is(ae, entra.ErrConsentRequired):
 		return &errOBONeedsUser{Consent: true, cause: err}
-	case ae != nil && (errors.Is(ae, entra.ErrInteractionRequired) || errors.Is(ae, entra.ErrInvalidGrant)):
+	case errors.Is(ae, entra.ErrInteractionRequired) || errors.Is(ae, entra.ErrInvalidGrant):
 		if ae.Claims != "" {
 			claims = ae.Claims
 		}
 		return &errOBONeedsUser{Claims: claims, cause: err}
-	case ae == nil && (errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
-		return fmt.Errorf("%w: %w", errEntraUnreachable, err)
 	}
 	return err
 }

@@ -139,22 +139,12 @@ func (t *userTokens) silent(ctx context.Context, u *SessionUser, scopes []string
 	res, err := msal.Acquire(ctx, policy.TokenRequestOptions{Claims: claims})
 	if err != nil {
 		t.acquired.WithLabelValues("failed").Inc()
-		var ae *entra.AADSTSError
-		if errors.As(err, &ae) && errors.Is(ae, entra.ErrTemporarilyUnavailable) {
-			return azcore.AccessToken{}, err
-		}
-		if errors.As(err, &ae) && errors.Is(ae, entra.ErrInvalidClient) {
-			return azcore.AccessToken{}, err
-		}
-		// Entra not reachable, or the request gave up: not the user's
-		// business, and sign-in would fail the same way.
-		var ne net.Error
-		if ae == nil && (errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-			return azcore.AccessToken{}, fmt.Errorf("%w: %w", errEntraUnreachable, err)
+		if e, ok := notTheUsers(err); ok {
+			return azcore.AccessToken{}, e
 		}
 		// No cached token that fits, or Entra wants the user: consent,
 		// MFA, a revoked refresh token, a claims challenge.
-		if ae != nil && ae.Claims != "" {
+		if ae := (*entra.AADSTSError)(nil); errors.As(err, &ae) && ae.Claims != "" {
 			claims = ae.Claims
 		}
 		return azcore.AccessToken{}, &errNeedsInteraction{Claims: claims, cause: err}
@@ -174,6 +164,22 @@ func (t *userTokens) silent(ctx context.Context, u *SessionUser, scopes []string
 		t.memo.Add(key, memoToken{res.AccessToken, res.ExpiresOn})
 	}
 	return entra.AccessToken(res), nil
+}
+
+// notTheUsers sorts out the failed token requests a user cannot fix by
+// signing in: Entra busy or refusing the app's own credential (err as is),
+// or Entra unreachable / the request given up (errEntraUnreachable); ok is
+// false for the rest (consent, MFA, revocation, claims: the user's).
+func notTheUsers(err error) (error, bool) {
+	var ae *entra.AADSTSError
+	if errors.As(err, &ae) {
+		return err, errors.Is(ae, entra.ErrTemporarilyUnavailable) || errors.Is(ae, entra.ErrInvalidClient)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", errEntraUnreachable, err), true
+	}
+	return err, false
 }
 
 // graphCall runs f against Graph as the session's user, through a view of
